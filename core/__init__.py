@@ -1,0 +1,1 @@
+"""Everything that is not Prefect: settings, database, clients, storage, domain logic."""

@@ -1,0 +1,1 @@
+"""One httpx client per third-party provider."""

@@ -1,0 +1,17 @@
+"""Application job queue (seed 002), the Prefect-free part: job types, cron, repository.
+
+Define a job as a pydantic model and register its handler::
+
+    class SendEmailJob(BaseModel):
+        recipient_email: str
+
+    @job_handler(SendEmailJob)
+    async def handle(job: SendEmailJob, progress: JobProgress) -> None:
+        await progress.report("sending", 0)
+
+Start it inside your own transaction with ``flows.job_queue.start_job(session, job)``.
+"""
+
+from core.jobqueue.registry import JobProgress, job_handler, type_name
+
+__all__ = ["JobProgress", "job_handler", "type_name"]

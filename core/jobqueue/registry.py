@@ -1,0 +1,89 @@
+"""Job types: a pydantic model plus an async handler, registered by type name."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from core.errors import JobError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class JobProgress(Protocol):
+    """What a handler reports progress through (seed 002 ``IJobProgress``)."""
+
+    async def report(self, message: str, percent: int | None = None) -> None: ...
+
+
+Handler = Callable[[Any, JobProgress], Awaitable[None]]
+
+
+class UnknownJobType(JobError):
+    """No handler is registered for this job type."""
+
+
+class InvalidJobData(JobError):
+    """The stored job_data does not validate against the job type's model."""
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    model: type[BaseModel]
+    handler: Handler
+
+
+_REGISTRY: dict[str, JobType] = {}
+
+
+def type_name(job: BaseModel | type[BaseModel]) -> str:
+    """The job type name: the model's ``job_type`` class attribute, else its class name."""
+    cls = job if isinstance(job, type) else type(job)
+    return str(getattr(cls, "job_type", None) or cls.__name__)
+
+
+def job_handler(model: type[M]) -> Callable[[Callable[[M, JobProgress], Awaitable[None]]], Handler]:
+    """Register ``async def handle(job, progress)`` as the handler of ``model``'s job type."""
+
+    def register(handler: Callable[[M, JobProgress], Awaitable[None]]) -> Handler:
+        name = type_name(model)
+        existing = _REGISTRY.get(name)
+        if existing and existing.handler is not handler and existing.handler.__qualname__ != handler.__qualname__:
+            raise ValueError(f"job type {name!r} is already registered to {existing.handler.__qualname__}")
+        _REGISTRY[name] = JobType(name, model, handler)
+        return handler
+
+    return register
+
+
+def get_job_type(name: str) -> JobType:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise UnknownJobType(f"unknown job type {name!r} (registered: {known})") from None
+
+
+def registered() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def parse_job(job_type: JobType, data: dict[str, Any]) -> BaseModel:
+    """Validate stored job_data; the error names every bad field."""
+    try:
+        return job_type.model.model_validate(data)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
+                           for e in exc.errors())
+        raise InvalidJobData(f"invalid job_data for {job_type.name}: {fields}") from None
+
+
+def load_modules(modules: Iterable[str]) -> None:
+    """Import the modules whose ``@job_handler`` decorators register job types."""
+    for module in modules:
+        importlib.import_module(module)

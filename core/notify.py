@@ -1,0 +1,73 @@
+"""Completion e-mails: built as data, then sent over SMTP or written to an outbox folder."""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from core.db.history import RunRecord
+from core.settings import Settings
+
+_MAX_ERRORS_LISTED = 50
+
+
+def completion_email(record: RunRecord, *, sender: str, to: str) -> EmailMessage:
+    """The run summary e-mail: status, counts, quota and the errors (never secrets)."""
+    msg = EmailMessage()
+    msg["Subject"] = (
+        f"[jobpipes] {record.job_name} {record.status}: "
+        f"{record.successful_count} ok, {record.failed_count} failed"
+    )
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = format_datetime(record.finished_at)
+    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    errors = record.metrics.get("errors", [])
+    lines = [
+        f"Job:               {record.job_name} ({record.job_type})",
+        f"Status:            {record.status}",
+        f"Flow run:          {record.flow_run_id or '-'}",
+        f"Started:           {record.started_at.isoformat()}",
+        f"Finished:          {record.finished_at.isoformat()} ({record.duration_ms} ms)",
+        f"Total processed:   {record.total_processed}",
+        f"Successful:        {record.successful_count}",
+        f"Failed:            {record.failed_count}",
+        f"API calls made:    {record.api_calls_made}",
+        f"Quota remaining:   {'-' if record.quota_remaining is None else record.quota_remaining}",
+    ]
+    if record.error_summary:
+        lines += ["", "Run error:", f"  {record.error_summary.splitlines()[0]}"]
+    if errors:
+        lines += ["", f"Errors ({len(errors)}):"]
+        lines += [f"  - {e['urn']}: {e['error']}" for e in errors[:_MAX_ERRORS_LISTED]]
+        if len(errors) > _MAX_ERRORS_LISTED:
+            lines.append(f"  ... and {len(errors) - _MAX_ERRORS_LISTED} more (see job_execution_history)")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def deliver(msg: EmailMessage, settings: Settings) -> str:
+    """Send over SMTP when ``smtp.host`` is set, else write an .eml file; returns where it went."""
+    smtp = settings.smtp
+    if not smtp.host:
+        outbox = settings.outbox_dir
+        outbox.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = outbox / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+        path.write_bytes(msg.as_bytes())
+        return str(path)
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
+        if smtp.start_tls:
+            client.starttls()
+        if smtp.username:
+            client.login(smtp.username, smtp.password.get_secret_value())
+        client.send_message(msg)
+    return f"smtp://{smtp.host}:{smtp.port}"
+
+
+def read_outbox(outbox: Path) -> list[Path]:
+    return sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime)

@@ -1,0 +1,1 @@
+"""Riot match pipelines (seed 001): job configuration, match rows, analysis."""

@@ -1,0 +1,88 @@
+"""``job_configurations.config_json`` validated by one pydantic model per job type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.clients.riot import PLATFORM_REGION
+from core.db.models import JobConfiguration
+from core.errors import ConfigError
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Platform(_Config):
+    platform: str = Field(description="platform routing value, e.g. na1")
+
+    @field_validator("platform")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value.lower() not in PLATFORM_REGION:
+            raise ValueError(f"unknown platform {value!r}")
+        return value.lower()
+
+
+class TrackedPlayerUpdaterConfig(_Platform):
+    max_new_matches_per_player: int = Field(ge=1, le=100)
+    max_tracked_players: int = Field(ge=1)
+
+
+class MatchFetcherConfig(_Platform):
+    discovered_players_per_run: int = Field(ge=1)
+    matches_per_player_per_run: int = Field(ge=1, le=100)
+    target_matches_per_player: int = Field(ge=1)
+
+
+class SmurfAnalyzerConfig(_Config):
+    unanalyzed_players_per_run: int = Field(ge=1)
+    min_matches_required: int = Field(ge=1)
+
+
+class BanCheckerConfig(_Platform):
+    ban_check_days: int = Field(ge=1)
+    max_checks_per_run: int = Field(ge=1)
+
+
+CONFIG_MODELS: dict[str, type[_Config]] = {
+    "TRACKED_PLAYER_UPDATER": TrackedPlayerUpdaterConfig,
+    "MATCH_FETCHER": MatchFetcherConfig,
+    "SMURF_ANALYZER": SmurfAnalyzerConfig,
+    "BAN_CHECKER": BanCheckerConfig,
+}
+
+
+def parse_config(job_type: str, data: Any) -> _Config:
+    """Validate one job's config_json; the error names every missing or wrong field."""
+    model = CONFIG_MODELS.get(job_type)
+    if model is None:
+        raise ConfigError(f"job_configurations.job_type: unknown job type {job_type!r}")
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<config>'}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"job_configurations[{job_type}].config_json: {problems}") from None
+
+
+def load_config(session: Session, job_type: str) -> tuple[JobConfiguration, Any]:
+    """The job's row and its validated config."""
+    row = session.execute(select(JobConfiguration).where(JobConfiguration.job_type == job_type)).scalar_one_or_none()
+    if row is None:
+        raise ConfigError(f"job_configurations: no row for job_type {job_type!r}")
+    return row, parse_config(job_type, row.config_json)
+
+
+# The defaults migration 0004 seeds (migrations keep their own frozen copy).
+DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
+    "TRACKED_PLAYER_UPDATER": {"max_new_matches_per_player": 20, "max_tracked_players": 50, "platform": "na1"},
+    "MATCH_FETCHER": {"discovered_players_per_run": 10, "matches_per_player_per_run": 20,
+                      "target_matches_per_player": 50, "platform": "na1"},
+    "SMURF_ANALYZER": {"unanalyzed_players_per_run": 100, "min_matches_required": 10},
+    "BAN_CHECKER": {"ban_check_days": 7, "max_checks_per_run": 50, "platform": "na1"},
+}

@@ -1,0 +1,114 @@
+"""Riot rows: players to fetch, idempotent match storage, analysis and ban-check records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.db.models import BanCheck, RiotMatch, RiotMatchParticipant, RiotPlayer, SmurfAnalysis
+from core.db.types import utcnow
+from core.db.upsert import UpsertResult, insert_missing, upsert_rows
+
+
+@dataclass(frozen=True)
+class PlayerToFetch:
+    puuid: str
+    platform: str
+    next_match_offset: int
+    matches_fetched: int
+
+
+def players_to_fetch(session: Session, *, tracked: bool, limit: int) -> list[PlayerToFetch]:
+    """Tracked players, or discovered players not yet exhausted; least recently fetched first."""
+    stmt = select(RiotPlayer).where(RiotPlayer.is_tracked.is_(tracked))
+    if not tracked:
+        stmt = stmt.where(RiotPlayer.is_exhausted.is_(False))
+    stmt = stmt.order_by(RiotPlayer.last_match_fetch_at.is_not(None), RiotPlayer.last_match_fetch_at,
+                         RiotPlayer.discovered_at).limit(limit)
+    return [PlayerToFetch(p.puuid, p.platform, p.next_match_offset, p.matches_fetched)
+            for p in session.execute(stmt).scalars()]
+
+
+def known_match_ids(session: Session, match_ids: list[str]) -> set[str]:
+    if not match_ids:
+        return set()
+    return set(session.execute(select(RiotMatch.match_id).where(RiotMatch.match_id.in_(match_ids))).scalars())
+
+
+def store_match(session: Session, body: dict[str, Any], platform: str) -> UpsertResult:
+    """Upsert the match by id and its participants by (match id, puuid); new participants
+    become discovered players. Returns the participants' created/updated counts (+ the match)."""
+    now = utcnow()
+    info, match_id = body["info"], body["metadata"]["matchId"]
+    match = upsert_rows(session, RiotMatch.__table__, [{
+        "match_id": match_id, "platform": platform, "queue_id": info.get("queueId"),
+        "game_creation": info.get("gameCreation"), "game_duration": info.get("gameDuration"), "fetched_at": now,
+    }], conflict_columns=["match_id"])
+    rows = [{
+        "match_id": match_id, "puuid": p["puuid"], "team_id": p.get("teamId"),
+        "champion_name": p.get("championName"), "summoner_level": p.get("summonerLevel"),
+        "kills": p.get("kills"), "deaths": p.get("deaths"), "assists": p.get("assists"),
+        "cs": (p.get("totalMinionsKilled") or 0) + (p.get("neutralMinionsKilled") or 0),
+        "time_played": p.get("timePlayed") or info.get("gameDuration"), "win": p.get("win"),
+    } for p in info.get("participants", [])]
+    result = upsert_rows(session, RiotMatchParticipant.__table__, rows, conflict_columns=["match_id", "puuid"])
+    insert_missing(session, RiotPlayer.__table__, [
+        {"puuid": r["puuid"], "platform": platform, "game_name": p.get("riotIdGameName"),
+         "tag_line": p.get("riotIdTagline"), "is_tracked": False, "matches_fetched": 0, "next_match_offset": 0,
+         "is_exhausted": False, "discovered_at": now, "updated_at": now}
+        for r, p in zip(rows, info.get("participants", []), strict=True)], conflict_columns=["puuid"])
+    return UpsertResult(created=result.created + match.created, updated=result.updated + match.updated)
+
+
+def advance_player(session: Session, puuid: str, *, stored: int, next_offset: int | None,
+                   exhausted: bool | None) -> None:
+    values: dict[str, Any] = {"matches_fetched": RiotPlayer.matches_fetched + stored,
+                              "last_match_fetch_at": utcnow(), "updated_at": utcnow()}
+    if next_offset is not None:
+        values["next_match_offset"] = next_offset
+    if exhausted is not None:
+        values["is_exhausted"] = exhausted
+    session.execute(update(RiotPlayer).where(RiotPlayer.puuid == puuid).values(**values)
+                    .execution_options(synchronize_session=False))
+
+
+def matches_frame(session: Session, *, min_matches: int, limit: int) -> pd.DataFrame:
+    """Participant rows of players with enough matches and no analysis newer than their data."""
+    counts = (select(RiotMatchParticipant.puuid, func.count().label("n"),
+                     func.max(RiotMatch.fetched_at).label("latest"))
+              .join(RiotMatch, RiotMatch.match_id == RiotMatchParticipant.match_id)
+              .group_by(RiotMatchParticipant.puuid).having(func.count() >= min_matches).subquery())
+    due = (select(counts.c.puuid).outerjoin(SmurfAnalysis, SmurfAnalysis.puuid == counts.c.puuid)
+           .where(or_(SmurfAnalysis.puuid.is_(None), SmurfAnalysis.analyzed_at < counts.c.latest))
+           .order_by(counts.c.puuid).limit(limit))
+    puuids = list(session.execute(due).scalars())
+    if not puuids:
+        return pd.DataFrame()
+    rows = session.execute(
+        select(RiotMatchParticipant.puuid, RiotMatchParticipant.kills, RiotMatchParticipant.deaths,
+               RiotMatchParticipant.assists, RiotMatchParticipant.cs, RiotMatchParticipant.time_played,
+               RiotMatchParticipant.win, RiotMatchParticipant.summoner_level)
+        .join(RiotMatch, RiotMatch.match_id == RiotMatchParticipant.match_id)
+        .where(RiotMatchParticipant.puuid.in_(puuids)).order_by(RiotMatch.game_creation)).all()
+    return pd.DataFrame([r._asdict() for r in rows])
+
+
+def save_analyses(session: Session, rows: list[dict[str, Any]]) -> UpsertResult:
+    return upsert_rows(session, SmurfAnalysis.__table__, rows, conflict_columns=["puuid"])
+
+
+def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, limit: int) -> list[str]:
+    last = (select(BanCheck.puuid, func.max(BanCheck.checked_at).label("last")).group_by(BanCheck.puuid).subquery())
+    stmt = (select(SmurfAnalysis.puuid).outerjoin(last, last.c.puuid == SmurfAnalysis.puuid)
+            .where(SmurfAnalysis.is_flagged.is_(True), or_(last.c.last.is_(None), last.c.last < checked_before))
+            .order_by(last.c.last.is_not(None), last.c.last, SmurfAnalysis.puuid).limit(limit))
+    return list(session.execute(stmt).scalars())
+
+
+def record_ban_check(session: Session, puuid: str, verdict: str, evidence: dict[str, Any]) -> None:
+    session.add(BanCheck(puuid=puuid, verdict=verdict, evidence=evidence, checked_at=utcnow()))

@@ -1,0 +1,57 @@
+"""Re-apply the schedules from settings to the deployments made from ``prefect.yaml``.
+
+    uv run prefect --no-prompt deploy --all     # creates the deployments
+    uv run python -m deployments.deploy         # schedules := config/config.yml + env
+
+Each deployment's first schedule gets the configured cron and timezone, and is inactive
+when the job is disabled (``cron_job_configs.enabled``, or ``*_ENABLED=false``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.schedules import CronSchedule
+
+from core.db import session_scope
+from core.db.job_configs import ensure_defaults
+from core.db.migrate import ensure_schema
+from core.db.models import CronJobConfig
+from core.settings import Settings, get_settings
+from deployments.schedules import configured_schedules
+
+
+def _enabled_jobs(settings: Settings) -> dict[str, bool]:
+    ensure_schema(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        ensure_defaults(session, settings)
+        return {row.name: row.enabled for row in session.query(CronJobConfig)}
+
+
+async def apply(settings: Settings) -> list[str]:
+    changes = []
+    async with get_client() as client:
+        for spec in configured_schedules(settings, _enabled_jobs(settings)):
+            deployment = await client.read_deployment_by_name(spec.deployment)
+            schedule = CronSchedule(cron=spec.cron, timezone=spec.timezone)
+            existing = await client.read_deployment_schedules(deployment.id)
+            if existing:
+                await client.update_deployment_schedule(
+                    deployment.id, existing[0].id, schedule=schedule, active=spec.active)
+            else:
+                await client.create_deployment_schedules(deployment.id, [(schedule, spec.active)])
+            changes.append(f"{spec.deployment}: {spec.cron} ({spec.timezone}) "
+                           f"{'active' if spec.active else 'inactive'}")
+    return changes
+
+
+def main() -> int:
+    for line in asyncio.run(apply(get_settings())):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The jobs worker (seed 002 ``JobsWorker``): claims committed jobs and runs them on Prefect.
+
+    uv run python -m deployments.jobs_worker [--name NAME]
+
+Start as many as you like, on any machines: claims are disjoint (``FOR UPDATE SKIP
+LOCKED``), the per-type concurrency limit holds across workers (claims of a type are
+serialised and count the Running jobs of that type), and a job whose worker died is found (stale heartbeat, or a crashed
+Prefect run) and re-queued. On PostgreSQL the worker wakes on LISTEN/NOTIFY the moment a
+job commits; otherwise it polls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterId
+from prefect.client.schemas.objects import StateType
+
+from core.db import session_scope
+from core.jobqueue import repo
+from core.jobqueue.registry import load_modules, registered
+from core.settings import Settings, get_settings
+from flows.job_queue import ACTIVE_WORKERS, jobs_worker_session, sync_all_schedules
+from tasks._common import db_url
+from tasks.jobs import execute_job
+
+log = logging.getLogger("jobpipes.jobs_worker")
+
+
+class JobsWorker:
+    def __init__(self, settings: Settings | None = None, name: str | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.cfg = self.settings.jobs_worker
+        self.name = name or self.cfg.name or socket.gethostname()
+        self.url = db_url(self.settings)
+        self.in_flight: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._next_orphans = self._next_sync = 0.0
+        # A session (one flow run) ends after this long without work.
+        self.session_idle_seconds = max(5.0, self.cfg.poll_interval_seconds * 10)
+
+    # --- recovery -------------------------------------------------------------------------
+    def recover_own_jobs(self) -> tuple[int, int]:
+        """At start-up: jobs this worker had Running died with its previous process."""
+        with session_scope(self.url) as session:
+            ids = repo.running_of_worker(session, self.name)
+            return repo.requeue_or_fail(session, ids, reason=f"worker {self.name} restarted",
+                                        max_attempts=self.cfg.max_attempts)
+
+    async def recover_orphans(self) -> tuple[int, int]:
+        """Stale heartbeats, and Running rows whose Prefect run crashed, failed or was cancelled."""
+        requeued = failed = 0
+        with session_scope(self.url) as session:
+            stale = repo.stale_running(session, threshold=self.cfg.orphaned_job_threshold)
+            r, f = repo.requeue_or_fail(session, stale, max_attempts=self.cfg.max_attempts,
+                                        reason=f"orphaned: no heartbeat for {self.cfg.orphaned_job_threshold}")
+            requeued, failed = requeued + r, failed + f
+            running = repo.running_with_task_runs(session)
+        if running:
+            by_run = {run_id: job for job, run_id in running}
+            async with get_client() as client:
+                runs = await client.read_task_runs(task_run_filter=TaskRunFilter(
+                    id=TaskRunFilterId(any_=[uuid.UUID(r) for r in by_run])))
+            dead = {StateType.CRASHED: "its Prefect run crashed", StateType.CANCELLED: "its Prefect run was cancelled",
+                    StateType.FAILED: "its Prefect run failed"}
+            for run in runs:
+                if run.state_type in dead:
+                    with session_scope(self.url) as session:
+                        r, f = repo.requeue_or_fail(session, [by_run[str(run.id)]], reason=dead[run.state_type],
+                                                    max_attempts=self.cfg.max_attempts)
+                    requeued, failed = requeued + r, failed + f
+        if requeued or failed:
+            log.warning("orphan recovery: %d re-queued, %d failed for good", requeued, failed)
+        return requeued, failed
+
+    # --- dispatch -------------------------------------------------------------------------
+    def claim_available(self) -> list[repo.ClaimedJob]:
+        """Claim as many Pending jobs as the per-type and per-worker limits allow."""
+        free_total = self.cfg.max_parallel - sum(self.in_flight.values())
+        claimed: list[repo.ClaimedJob] = []
+        if free_total <= 0:
+            return claimed
+        with session_scope(self.url) as session:
+            types = [t for t in repo.pending_types(session) if t in set(registered())]
+        for job_type in types:
+            free = min(free_total - len(claimed), self.cfg.limit_for(job_type) - self.in_flight[job_type])
+            if free <= 0:
+                continue
+            with session_scope(self.url) as session:
+                claimed += repo.claim(session, job_type=job_type, limit=free, worker=self.name,
+                                      type_limit=self.cfg.limit_for(job_type))
+        return claimed
+
+    def _start(self, job: repo.ClaimedJob) -> None:
+        self.in_flight[job.job_type] += 1
+
+        async def run() -> None:
+            try:
+                await execute_job(job_id=str(job.id), job_type=job.job_type, return_state=True)
+            finally:
+                self.in_flight[job.job_type] -= 1
+                self._wake.set()
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _listen(self) -> None:
+        """Wake the loop on NOTIFY (PostgreSQL only); delivered only for committed jobs."""
+        import psycopg
+
+        from core.db.engine import get_engine
+
+        dsn = get_engine(self.url).url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {repo.NOTIFY_CHANNEL}")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except Exception as exc:  # noqa: BLE001 - fall back to polling until it reconnects
+                log.warning("LISTEN failed (%s); polling", exc)
+                await asyncio.sleep(5)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_orphans:
+            await self.recover_orphans()
+            self._next_orphans = now + self.cfg.orphaned_jobs_check_interval.total_seconds()
+        if now >= self._next_sync:
+            try:
+                await sync_all_schedules()
+            except Exception as exc:  # noqa: BLE001 - schedules are retried next interval
+                log.warning("schedule sync failed: %s", exc)
+            self._next_sync = now + self.cfg.scheduled_jobs_check_interval.total_seconds()
+
+    async def _wait(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.cfg.poll_interval_seconds)
+
+    async def serve_session(self) -> int:
+        """Inside a ``jobs-worker-session`` flow run: claim and run jobs until idle."""
+        started = 0
+        idle_since = time.monotonic()
+        while not self._stop.is_set():
+            await self._housekeeping()
+            claimed = self.claim_available()
+            for job in claimed:
+                self._start(job)
+            started += len(claimed)
+            if claimed or self._tasks:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.session_idle_seconds:
+                break
+            await self._wait()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return started
+
+    def _has_pending(self) -> bool:
+        with session_scope(self.url) as session:
+            return any(t in set(registered()) for t in repo.pending_types(session))
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; in-flight jobs are awaited before returning."""
+        self._stop = stop or asyncio.Event()
+        load_modules(self.cfg.modules)
+        requeued, failed = self.recover_own_jobs()
+        log.info("worker %s: job types %s; recovered %d jobs (%d failed)", self.name, registered(),
+                 requeued, failed)
+        listener = asyncio.create_task(self._listen()) if self.url.startswith("postgres") else None
+        ACTIVE_WORKERS[self.name] = self
+        try:
+            while not self._stop.is_set():
+                await self._housekeeping()
+                if self._has_pending():
+                    await jobs_worker_session(worker_name=self.name, return_state=True)
+                else:
+                    await self._wait()
+        finally:
+            ACTIVE_WORKERS.pop(self.name, None)
+            if listener:
+                listener.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m deployments.jobs_worker")
+    parser.add_argument("--name", default=None, help="worker name (default: jobsWorker.name or host name)")
+    parser.add_argument("--grace", type=float, default=20.0,
+                        help="seconds in-flight jobs get to finish after SIGTERM/SIGINT (default 20)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    raise SystemExit(run_until_signalled(JobsWorker(name=args.name), grace=args.grace))
+
+
+def run_until_signalled(worker: JobsWorker, *, grace: float) -> int:
+    """Run ``worker`` in a thread; SIGTERM/SIGINT stop it gracefully, a second one or the
+    grace period ending stops the process. Jobs cut off that way stay Running and are
+    re-queued by this worker's next start (or by any worker's orphan check).
+
+    The loop runs off the main thread on purpose: Prefect's flow engine installs its own
+    SIGTERM handler (raising ``TerminationSignal`` wherever the main thread happens to
+    be) only on the main thread, so here the signal is the worker's to handle."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal signals
+        signals += 1
+        log.info("worker %s: %s received; %s", worker.name, signal.Signals(signum).name,
+                 "stopping now" if signals > 1 else f"finishing in-flight jobs (up to {grace:g} s)")
+        if signals > 1:
+            os._exit(128 + signum)
+        loop.call_soon_threadsafe(stop.set)
+        loop.call_soon_threadsafe(worker._wake.set)
+
+    crashed: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(worker.run(stop=stop))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread's exit code
+            log.exception("worker %s stopped on an error", worker.name)
+            crashed.append(exc)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    thread = threading.Thread(target=serve, name="jobs-worker", daemon=True)
+    thread.start()
+    while thread.is_alive() and not signals:
+        thread.join(timeout=0.5)
+    thread.join(timeout=grace)
+    if thread.is_alive():
+        log.warning("worker %s: in-flight jobs did not finish in %g s; they stay Running and are "
+                    "re-queued by the next start", worker.name, grace)
+        logging.shutdown()
+        os._exit(1)
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    main()

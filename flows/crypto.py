@@ -1,0 +1,92 @@
+"""Crypto market collection (seed 004): top coins, prices, contract addresses."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from core.db.types import utcnow
+from core.jobs import JobMetrics, JobResult
+from core.settings import get_settings
+from flows._run import run_job
+from tasks.crypto import (
+    fetch_coin_details,
+    fetch_prices,
+    fetch_top_coins,
+    load_tracked_assets,
+    store_contracts,
+    store_prices,
+    store_top_coins,
+)
+
+CONTRACTS_CHUNK = 50
+
+
+def _limit(value: int | None, name: str) -> int | None:
+    if value is not None and value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+@flow(name="top-coins-collection")
+async def top_coins_collection(limit: int | None = None) -> JobResult:
+    """Top ``limit`` coins by market cap -> assets and today's ``asset_rankings``."""
+    n = _limit(limit, "limit") or get_settings().crypto_jobs.top_coins_collection.limit or 100
+
+    async def body(m: JobMetrics) -> None:
+        fetched = await fetch_top_coins(n)
+        counts = await store_top_coins(fetched.data, utcnow().date())
+        m.items_processed = len(fetched.data)
+        m.items_created, m.items_updated = counts["rankings_created"], counts["rankings_updated"]
+        m.items_skipped = counts["skipped"]
+        m.custom = {"coins_collected": len(fetched.data), "api_calls": fetched.api_calls,
+                    **{k: v for k, v in counts.items() if k != "skipped"}}
+
+    return await run_job("top_coins_collection", "TOP_COINS_COLLECTION", body, params={"limit": n})
+
+
+@flow(name="price-collection")
+async def price_collection(limit: int | None = None) -> JobResult:
+    """Current USD prices of the tracked assets -> ``asset_prices`` (one row per minute)."""
+    n = _limit(limit, "limit") or get_settings().crypto_jobs.price_collection.limit
+
+    async def body(m: JobMetrics) -> None:
+        assets = await load_tracked_assets(n)
+        fetched = await fetch_prices([cg for _, cg in assets]) if assets else None
+        counts = await store_prices(fetched.data, assets) if fetched else {"created": 0, "updated": 0, "skipped": 0}
+        m.items_processed = len(assets)
+        m.items_created, m.items_updated, m.items_skipped = (
+            counts["created"], counts["updated"], counts["skipped"])
+        m.custom = {"assets_tracked": len(assets),
+                    "prices_collected": len(fetched.data) if fetched else 0,
+                    "prices_stored": counts["created"] + counts["updated"],
+                    "api_calls": fetched.api_calls if fetched else 0}
+
+    return await run_job("price_collection", "PRICE_COLLECTION", body, params={"limit": n})
+
+
+@flow(name="contract-addresses-collection")
+async def contract_addresses_collection(limit: int | None = None) -> JobResult:
+    """Contract addresses per chain of the tracked assets -> ``asset_contracts``."""
+    n = _limit(limit, "limit") or get_settings().crypto_jobs.contract_addresses_collection.limit
+
+    async def body(m: JobMetrics) -> None:
+        assets = await load_tracked_assets(n)
+        calls = created = updated = native = 0
+        errors: list[dict[str, str]] = []
+        # Chunks: a crash or a rate-limit stop keeps everything stored before it.
+        for start in range(0, len(assets), CONTRACTS_CHUNK):
+            fetched = await fetch_coin_details(assets[start : start + CONTRACTS_CHUNK])
+            counts = await store_contracts(fetched.data)
+            calls += fetched.api_calls
+            created, updated = created + counts["created"], updated + counts["updated"]
+            native += counts["native_skipped"]
+            errors += fetched.errors
+        m.items_processed = len(assets)
+        m.items_created, m.items_updated = created, updated
+        m.items_skipped = native + len(errors)
+        m.custom = {"assets_processed": len(assets), "contracts_created": created,
+                    "native_platforms_skipped": native, "assets_failed": len(errors),
+                    "api_calls": calls, "errors": errors}
+
+    return await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,
+                         params={"limit": n})

@@ -1,0 +1,117 @@
+"""``profile_fetcher``: fetch PENDING LinkedIn profiles under the monthly quota (seed 000)."""
+
+from __future__ import annotations
+
+import uuid
+
+from prefect import flow, get_run_logger
+
+from core.db.history import RunRecord
+from core.db.job_configs import PROFILE_FETCHER
+from core.db.types import utcnow
+from core.jobs import JobResult
+from core.runs import RunTally
+from core.settings import get_settings
+from flows._run import current_flow_run_id, finish_run, log_start
+from tasks.entries import claim_entries, release_entries, release_stale_entries
+from tasks.job_configs import load_job_config
+from tasks.profile_batch import process_profile_batch
+from tasks.quota import mark_provider_quota_exhausted, reserve_quota, settle_quota
+
+PROVIDER = "rapidapi"
+
+
+@flow(name="profile-fetcher")
+async def profile_fetcher(
+    batch_size: int | None = None,
+    respect_quota: bool | None = None,
+    max_batches: int | None = None,
+) -> JobResult | None:
+    """Fetch pending profiles batch by batch until none are left or the quota runs out.
+
+    ``batch_size`` and ``respect_quota`` default to the job's ``cron_job_configs`` row;
+    ``max_batches`` bounds one run (None: until done). Returns the run's JobResult, or
+    None when the job is disabled in ``cron_job_configs``.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    started = utcnow()
+    log_start(PROFILE_FETCHER, {"batch_size": batch_size, "respect_quota": respect_quota,
+                                "max_batches": max_batches})
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    run_id = current_flow_run_id() or f"local-{uuid.uuid4()}"
+    config = await load_job_config(PROFILE_FETCHER)
+    size = batch_size or config.batch_size
+    respect = config.respect_quota if respect_quota is None else respect_quota
+    if not config.enabled:
+        logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
+        return None
+
+    recovered = await release_stale_entries(settings.cron.fetching_timeout_minutes)
+    if recovered:
+        logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
+
+    tally = RunTally()
+    remaining: int | None = None
+    while max_batches is None or tally.batches < max_batches:
+        grant = await reserve_quota(PROVIDER, size, monthly_limit=settings.rapidapi.monthly_quota,
+                              respect_quota=respect)
+        remaining = grant.remaining
+        if grant.granted == 0:
+            if tally.processed == 0:
+                tally.quota_exceeded_at_start = True
+                tally.notes.append("monthly quota exhausted before the run started")
+            else:
+                tally.stopped_by_quota = True
+                tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
+            break
+        if grant.granted < size:
+            logger.info("quota nearly spent: granted %d of %d", grant.granted, size)
+        batch = await claim_entries(grant.granted, run_id)
+        if not batch:
+            remaining = await settle_quota(grant, 0)
+            break
+        try:
+            report = await process_profile_batch(batch)
+        except Exception:
+            # Unknown failure inside the batch: give back what is still FETCHING and count
+            # the whole reservation as spent, so the ledger can only over-count.
+            await release_entries([e.id for e in batch], "re-queued: batch task crashed")
+            await settle_quota(grant, grant.granted)
+            raise
+        remaining = await settle_quota(grant, report.billable_calls)
+        tally.add_batch(succeeded=report.succeeded, errors=report.errors,
+                        api_calls=report.api_calls, created=report.created, updated=report.updated)
+        if report.provider_quota_exhausted:
+            await mark_provider_quota_exhausted(grant)
+            remaining = 0
+            tally.stopped_by_quota = True
+            if tally.processed == 0:
+                tally.quota_exceeded_at_start = True
+            tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
+            break
+        if report.fatal_error:
+            tally.fatal_error = report.fatal_error
+            break
+
+    record = RunRecord(
+        job_name=PROFILE_FETCHER,
+        job_type=config.job_type,
+        status=tally.status().value,
+        started_at=started,
+        finished_at=utcnow(),
+        flow_run_id=current_flow_run_id(),
+        total_processed=tally.processed,
+        successful_count=tally.succeeded,
+        failed_count=tally.failed,
+        items_created=tally.created,
+        items_updated=tally.updated,
+        api_calls_made=tally.api_calls,
+        quota_remaining=remaining,
+        error_summary=tally.error_summary(),
+        metrics={"batches": tally.batches, "batch_size": size, "respect_quota": respect,
+                 "recovered_orphans": recovered, "errors": tally.errors},
+        config_id=config.id,
+    )
+    return await finish_run(record)

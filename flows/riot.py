@@ -1,0 +1,127 @@
+"""Riot match pipelines (seed 001): tracked players, match fetcher, smurf analyzer, ban checker.
+
+Each job reads and validates its ``job_configurations`` row, runs through ``run_job`` and
+records ``api_requests_made``, ``records_created`` and ``records_updated``. A 429 stops the
+job gracefully: what was fetched is committed, the run is RATE_LIMITED, the next run
+continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import flow
+
+from core.db import session_scope
+from core.db.types import utcnow
+from core.jobs import JobMetrics, JobResult
+from core.riot import repo
+from core.riot.config import (
+    BanCheckerConfig,
+    MatchFetcherConfig,
+    SmurfAnalyzerConfig,
+    TrackedPlayerUpdaterConfig,
+    load_config,
+)
+from flows._run import run_job
+from tasks._common import db_task, db_url
+from tasks.riot import PlayerReport, analyze_players, check_bans, fetch_player_matches, load_players
+
+
+@db_task
+async def load_job(job_type: str) -> tuple[bool, object]:
+    with session_scope(db_url()) as session:
+        row, config = load_config(session, job_type)
+        return row.is_active, config
+
+
+def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
+    m.items_processed = len(reports)
+    m.items_created = sum(r.created for r in reports)
+    m.items_updated = sum(r.updated for r in reports)
+    m.custom = {"api_requests_made": sum(r.api_calls for r in reports),
+                "records_created": m.items_created, "records_updated": m.items_updated,
+                "matches_stored": sum(r.matches_stored for r in reports),
+                "errors": [{"item": r.puuid, "error": r.error} for r in reports if r.error]}
+
+
+async def _fetch_players(m: JobMetrics, tracked: bool, limit: int, *, count: int,
+                         target: int | None) -> None:
+    reports: list[PlayerReport] = []
+    try:
+        for player in await load_players(tracked, limit):
+            start = player.next_match_offset if target is not None else 0
+            report = await fetch_player_matches(player, start=start, count=count, target=target)
+            reports.append(report)
+            if report.rate_limited is not None:
+                raise report.rate_limited
+    finally:
+        _tally(m, reports)
+
+
+@flow(name="tracked-player-updater")
+async def tracked_player_updater() -> JobResult | None:
+    """New matches of the manually tracked players (TRACKED_PLAYER_UPDATER)."""
+    active, config = await load_job("TRACKED_PLAYER_UPDATER")
+    assert isinstance(config, TrackedPlayerUpdaterConfig)
+    if not active:
+        return None
+    return await run_job("tracked_player_updater", "TRACKED_PLAYER_UPDATER", lambda m: _fetch_players(
+        m, True, config.max_tracked_players, count=config.max_new_matches_per_player, target=None),
+        params=config.model_dump())
+
+
+@flow(name="match-fetcher")
+async def match_fetcher() -> JobResult | None:
+    """Match history of discovered players, page by page, until their target (MATCH_FETCHER)."""
+    active, config = await load_job("MATCH_FETCHER")
+    assert isinstance(config, MatchFetcherConfig)
+    if not active:
+        return None
+    return await run_job("match_fetcher", "MATCH_FETCHER", lambda m: _fetch_players(
+        m, False, config.discovered_players_per_run, count=config.matches_per_player_per_run,
+        target=config.target_matches_per_player), params=config.model_dump())
+
+
+@flow(name="smurf-analyzer")
+async def smurf_analyzer() -> JobResult | None:
+    """Score players with enough stored matches; no API calls (SMURF_ANALYZER)."""
+    active, config = await load_job("SMURF_ANALYZER")
+    assert isinstance(config, SmurfAnalyzerConfig)
+    if not active:
+        return None
+
+    async def body(m: JobMetrics) -> None:
+        counts = await analyze_players(config.min_matches_required, config.unanalyzed_players_per_run)
+        m.items_processed, m.items_created, m.items_updated = counts["analyzed"], counts["created"], counts["updated"]
+        m.custom = {"flagged": counts["flagged"], "api_requests_made": 0,
+                    "records_created": counts["created"], "records_updated": counts["updated"]}
+
+    return await run_job("smurf_analyzer", "SMURF_ANALYZER", body, params=config.model_dump())
+
+
+@db_task
+async def _due_for_ban_check(days: int, limit: int) -> list[str]:
+    with session_scope(db_url()) as session:
+        return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days), limit=limit)
+
+
+@flow(name="ban-checker")
+async def ban_checker() -> JobResult | None:
+    """Re-check flagged players not checked for ``ban_check_days`` (BAN_CHECKER)."""
+    active, config = await load_job("BAN_CHECKER")
+    assert isinstance(config, BanCheckerConfig)
+    if not active:
+        return None
+
+    async def body(m: JobMetrics) -> None:
+        puuids = await _due_for_ban_check(config.ban_check_days, config.max_checks_per_run)
+        result = await check_bans(puuids, config.platform)
+        verdicts = result["verdicts"]
+        m.items_processed = m.items_created = len(verdicts)
+        m.custom = {"api_requests_made": result["api_calls"], "records_created": len(verdicts),
+                    "records_updated": 0, "verdicts": verdicts}
+        if result["rate_limited"] is not None:
+            raise result["rate_limited"]
+
+    return await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump())

@@ -1,0 +1,1 @@
+"""Retryable Prefect tasks shared by every job: quota, entries, fetch batches, history, notify."""

@@ -1,0 +1,119 @@
+"""CoinGecko tasks: one fetch task per stage, one database task per upsert (seed 004)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core import crypto
+from core.clients.coingecko import CoinGeckoClient
+from core.db import crypto as repo
+from core.db import session_scope
+from core.db.types import utcnow
+from core.errors import JobError, ProviderError
+from core.settings import get_settings
+from tasks._common import db_task, db_url
+
+
+@dataclass
+class Fetched:
+    """A stage's payload plus the HTTP calls it cost and any per-item errors."""
+
+    data: Any
+    api_calls: int
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@task(cache_policy=NO_CACHE)
+async def fetch_top_coins(limit: int) -> Fetched:
+    """GET /coins/markets for the top ``limit`` coins by market cap."""
+    async with CoinGeckoClient(get_settings().coingecko) as client:
+        try:
+            coins = await client.coins_markets(limit)
+        except JobError as exc:
+            exc.args = (f"{exc} (after {client.api_calls} API calls)",)
+            if isinstance(exc, ProviderError):
+                exc.attempts = client.api_calls
+            raise
+        return Fetched(coins, client.api_calls)
+
+
+@db_task
+async def store_top_coins(coins: list[dict[str, Any]], snapshot: date) -> dict[str, int]:
+    """Upsert assets and the day's rankings in one transaction; returns true counts."""
+    now = utcnow()
+    rows, skipped = crypto.asset_rows(coins, now)
+    with session_scope(db_url()) as session:
+        assets, ids = repo.upsert_assets(session, rows)
+        rankings = repo.upsert_rankings(session, crypto.ranking_rows(coins, ids, snapshot, now))
+    return {"assets_created": assets.created, "assets_updated": assets.updated,
+            "rankings_created": rankings.created, "rankings_updated": rankings.updated,
+            "skipped": skipped}
+
+
+@db_task
+async def load_tracked_assets(limit: int | None) -> list[tuple[int, str]]:
+    """(asset id, coingecko id) of the tracked assets, best rank first."""
+    with session_scope(db_url()) as session:
+        return repo.tracked_assets(session, limit)
+
+
+@task(cache_policy=NO_CACHE)
+async def fetch_prices(coin_ids: list[str]) -> Fetched:
+    """GET /simple/price for ``coin_ids`` (100 ids per call)."""
+    async with CoinGeckoClient(get_settings().coingecko) as client:
+        return Fetched(await client.simple_price(coin_ids), client.api_calls)
+
+
+@db_task
+async def store_prices(prices: dict[str, dict[str, Any]], assets: list[tuple[int, str]]) -> dict[str, int]:
+    """Upsert one price per asset at this minute; assets without a price are skipped."""
+    now = utcnow()
+    rows, skipped = crypto.price_rows(prices, {cg: aid for aid, cg in assets}, now)
+    with session_scope(db_url()) as session:
+        result = repo.upsert_prices(session, rows)
+    return {"created": result.created, "updated": result.updated, "skipped": skipped}
+
+
+@task(cache_policy=NO_CACHE)
+async def fetch_coin_details(assets: list[tuple[int, str]], concurrency: int = 4) -> Fetched:
+    """GET /coins/{id} per asset (paced by the client); a failing asset is reported, not fatal."""
+    gate = asyncio.Semaphore(concurrency)
+    details: list[tuple[int, dict[str, Any]]] = []
+    errors: list[dict[str, str]] = []
+    async with CoinGeckoClient(get_settings().coingecko) as client:
+
+        async def one(asset_id: int, coin_id: str) -> None:
+            async with gate:
+                try:
+                    details.append((asset_id, await client.coin(coin_id)))
+                except JobError as exc:
+                    if exc.fatal:
+                        raise
+                    errors.append({"item": coin_id, "error": str(exc)})
+
+        await asyncio.gather(*(one(aid, cg) for aid, cg in assets))
+        return Fetched(details, client.api_calls, errors)
+
+
+@db_task
+async def store_contracts(details: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
+    """Upsert every contract of the fetched coins; native-coin entries are skipped."""
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    skipped_platforms = 0
+    for asset_id, detail in details:
+        found, skipped = crypto.contract_rows(detail, asset_id, now)
+        rows += found
+        skipped_platforms += skipped
+    with session_scope(db_url()) as session:
+        result = repo.upsert_contracts(session, rows)
+    get_run_logger().info("contracts: %d created, %d updated, %d native entries skipped",
+                          result.created, result.updated, skipped_platforms)
+    return {"created": result.created, "updated": result.updated,
+            "native_skipped": skipped_platforms}

@@ -1,0 +1,32 @@
+"""Record a finished run: the ``job_execution_history`` row and a Prefect artifact."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from core.db import history, session_scope
+from core.db.history import RunRecord
+from core.jobs import JobResult
+from tasks._common import db_task, db_url
+
+
+@db_task
+async def record_history(record: RunRecord) -> int:
+    """Insert the run's history row; returns its id."""
+    with session_scope(db_url()) as session:
+        return history.record_run(session, record)
+
+
+@task(cache_policy=NO_CACHE)
+async def publish_job_result(result: JobResult, errors: list[dict[str, str]] | None = None) -> None:
+    """Attach the JobResult (and per-item errors) to the flow run as a table artifact."""
+    rows = result.table()
+    rows += [{"metric": f"error[{e.get('item') or e.get('urn')}]", "value": e["error"]}
+             for e in (errors or [])[:50]]
+    await acreate_table_artifact(
+        key=result.job_name.replace("_", "-"),
+        table=rows,
+        description=f"{result.job_name}: {result.status} in {result.duration_ms} ms",
+    )

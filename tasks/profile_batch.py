@@ -1,0 +1,173 @@
+"""One task per batch: fetch -> store raw -> clean -> store cleaned -> upsert -> finish entries.
+
+Inside the task, fetches run with bounded concurrency (``rapidapi.concurrency``). The
+database is written once per batch in one transaction; if that fails, entry by entry, so
+that one bad row fails only its entry. An entry that could not be written at all stays
+FETCHING and the stale sweep of a later run puts it back to PENDING: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.clients.rapidapi import RapidApiClient
+from core.db import entries, session_scope
+from core.db.entries import ClaimedEntry, EntryOutcome
+from core.db.models import Profile
+from core.db.types import utcnow
+from core.db.upsert import UpsertResult, upsert_rows
+from core.errors import JobError, ProviderError, QuotaExhaustedError
+from core.profiles import clean_profile, object_keys, profile_row, validate_urn
+from core.settings import get_settings
+from core.storage import ObjectStore, dump_json, open_store
+from tasks._common import db_url
+
+
+@dataclass
+class BatchReport:
+    """What a batch did; ``billable_calls`` are the HTTP 200 answers the provider counts."""
+
+    succeeded: int = 0
+    created: int = 0
+    updated: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    api_calls: int = 0
+    billable_calls: int = 0
+    released: int = 0
+    fatal_error: str | None = None
+    provider_quota_exhausted: bool = False
+    provider_remaining: int | None = None
+
+
+@dataclass
+class _Fetched:
+    entry: ClaimedEntry
+    row: dict[str, Any] | None = None
+    keys: tuple[str, str] | None = None
+    error: str | None = None
+    skipped: bool = False
+
+
+async def _fetch_one(
+    entry: ClaimedEntry,
+    client: RapidApiClient,
+    store: ObjectStore,
+    gate: asyncio.Semaphore,
+    stop: asyncio.Event,
+    report: BatchReport,
+) -> _Fetched:
+    async with gate:
+        if stop.is_set():
+            return _Fetched(entry, skipped=True)
+        try:
+            validate_urn(entry.urn)
+            result = await client.fetch_profile(entry.urn)
+        except ProviderError as exc:
+            report.api_calls += exc.attempts
+            report.billable_calls += exc.status == 200
+            if exc.fatal:
+                stop.set()
+                report.fatal_error = report.fatal_error or str(exc)
+                report.provider_quota_exhausted |= isinstance(exc, QuotaExhaustedError)
+                return _Fetched(entry, skipped=True)
+            return _Fetched(entry, error=str(exc))
+        except JobError as exc:
+            return _Fetched(entry, error=str(exc))
+        report.api_calls += result.attempts
+        report.billable_calls += 1
+        if result.provider_remaining is not None:
+            report.provider_remaining = result.provider_remaining
+        return await _store(entry, result.raw, result.data, store)
+
+
+async def _store(entry: ClaimedEntry, raw: bytes, data: dict[str, Any], store: ObjectStore) -> _Fetched:
+    fetched_at = utcnow()
+    raw_key, cleaned_key = object_keys(entry.urn, fetched_at)
+    cleaned = clean_profile(data)
+    try:
+        await store.put_bytes(raw_key, raw)
+        await store.put_bytes(cleaned_key, dump_json(cleaned))
+    except JobError as exc:
+        await _discard(store, raw_key, cleaned_key)
+        return _Fetched(entry, error=str(exc))
+    row = profile_row(entry.urn, cleaned, raw_key=raw_key, cleaned_key=cleaned_key,
+                      fetched_at=fetched_at)
+    return _Fetched(entry, row=row, keys=(raw_key, cleaned_key))
+
+
+async def _discard(store: ObjectStore, *keys: str) -> None:
+    """Best effort: remove objects no database row will point to."""
+    for key in keys:
+        try:
+            await store.delete(key)
+        except Exception:  # noqa: BLE001 - the store may be the thing that is down
+            logging.getLogger(__name__).debug("could not delete orphan object %s", key)
+
+
+def _write(url: str, done: list[_Fetched], failed: list[_Fetched], skipped: list[_Fetched],
+           reason: str) -> UpsertResult:
+    with session_scope(url) as session:
+        counts = upsert_rows(session, Profile.__table__, [f.row for f in done if f.row],
+                             conflict_columns=["urn"])
+        entries.mark_completed(session, [(f.entry.id, f.row["fetched_at"]) for f in done if f.row])
+        entries.mark_failed(session, [EntryOutcome(f.entry.id, f.entry.urn, f.error) for f in failed])
+        entries.release_claimed(session, [f.entry.id for f in skipped], reason=reason)
+    return counts
+
+
+async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report: BatchReport) -> None:
+    done = [r for r in results if r.row is not None]
+    failed = [r for r in results if r.error is not None]
+    skipped = [r for r in results if r.skipped]
+    reason = f"not fetched: run stopped ({report.fatal_error})"
+    counts = UpsertResult()
+    try:
+        counts = _write(url, done, failed, skipped, reason)
+    except Exception as exc:  # noqa: BLE001 - fall back to one transaction per entry
+        logger = get_run_logger()
+        logger.warning("batch write failed (%s); writing entry by entry", type(exc).__name__)
+        for fetched in results:
+            try:
+                one = _write(url, [fetched] if fetched.row else [], [fetched] if fetched.error else [],
+                             [fetched] if fetched.skipped else [], reason)
+                counts.created += one.created
+                counts.updated += one.updated
+            except Exception as entry_exc:  # noqa: BLE001
+                fetched.error = f"database error: {type(entry_exc).__name__}: {entry_exc}"[:500]
+                fetched.row = None
+                if fetched.keys:
+                    await _discard(store, *fetched.keys)
+                try:
+                    _write(url, [], [fetched], [], reason)
+                except Exception:  # noqa: BLE001 - entry stays FETCHING; the stale sweep recovers it
+                    logger.error("entry %s left FETCHING: database unavailable", fetched.entry.urn)
+    report.succeeded = sum(1 for r in results if r.row is not None)
+    report.created, report.updated = counts.created, counts.updated
+    report.errors = [{"urn": r.entry.urn, "error": r.error} for r in results if r.error]
+    report.released = len(skipped)
+
+
+@task(name="process-profile-batch", cache_policy=NO_CACHE)
+async def process_profile_batch(batch: list[ClaimedEntry]) -> BatchReport:
+    """Fetch, store and upsert one claimed batch; every entry ends COMPLETED, FAILED or PENDING."""
+    settings = get_settings()
+    store = open_store(settings.storage_url)
+    report = BatchReport()
+    gate = asyncio.Semaphore(settings.rapidapi.concurrency)
+    stop = asyncio.Event()
+    async with RapidApiClient(settings.rapidapi) as client:
+        results = await asyncio.gather(
+            *(_fetch_one(e, client, store, gate, stop, report) for e in batch)
+        )
+    await _persist(db_url(settings), list(results), store, report)
+    get_run_logger().info(
+        "batch of %d: %d completed, %d failed, %d released, %d API calls",
+        len(batch), report.succeeded, len(report.errors), report.released, report.api_calls,
+    )
+    return report

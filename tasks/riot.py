@@ -1,0 +1,126 @@
+"""Riot tasks: one task per player (match list + new matches), analysis, ban checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.clients.riot import RiotClient
+from core.db import session_scope
+from core.db.types import utcnow
+from core.errors import NotFoundError, ProviderError, RateLimitedError
+from core.riot import repo
+from core.riot.analysis import Thresholds, explain, player_signals
+from core.riot.bans import ban_verdict
+from core.riot.repo import PlayerToFetch
+from core.settings import get_settings
+from tasks._common import db_task, db_url
+
+
+@dataclass
+class PlayerReport:
+    puuid: str
+    api_calls: int = 0
+    matches_stored: int = 0
+    created: int = 0
+    updated: int = 0
+    error: str | None = None
+    rate_limited: RateLimitedError | None = field(default=None, repr=False)
+
+
+@task(name="fetch-player-matches", task_run_name="{player.puuid:.12}", cache_policy=NO_CACHE)
+async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
+                               target: int | None = None) -> PlayerReport:
+    """Fetch the player's match ids from ``start`` and every match not stored yet.
+
+    Each match is committed as it arrives, so a 429 keeps everything fetched before it;
+    the player's offset only advances once the whole page is stored, so the next run
+    re-lists the page and skips the stored ids: nothing is fetched twice. 401/403 raise;
+    a 429 comes back in the report (the flow stops gracefully); other errors are logged
+    with the puuid and reported.
+    """
+    report = PlayerReport(player.puuid)
+    url = db_url()
+    async with RiotClient(get_settings().riot) as client:
+        try:
+            ids = await client.match_ids(player.platform, player.puuid, start=start, count=count)
+            with session_scope(url) as session:
+                known = repo.known_match_ids(session, ids)
+            for match_id in [m for m in ids if m not in known]:
+                body = await client.match(player.platform, match_id)
+                with session_scope(url) as session:
+                    counts = repo.store_match(session, body, player.platform)
+                    repo.advance_player(session, player.puuid, stored=1, next_offset=None, exhausted=None)
+                report.matches_stored += 1
+                report.created += counts.created
+                report.updated += counts.updated
+            total = player.matches_fetched + report.matches_stored
+            with session_scope(url) as session:
+                repo.advance_player(
+                    session, player.puuid, stored=0,
+                    next_offset=start + len(ids) if target is not None else None,
+                    exhausted=(len(ids) < count or total >= target) if target is not None else None)
+        except RateLimitedError as exc:
+            report.rate_limited = exc
+        except ProviderError as exc:
+            if exc.fatal:
+                raise
+            report.error = str(exc)
+            get_run_logger().warning("player %s: %s", player.puuid, exc)
+        finally:
+            report.api_calls = client.api_calls
+    return report
+
+
+@db_task
+async def load_players(tracked: bool, limit: int) -> list[PlayerToFetch]:
+    with session_scope(db_url()) as session:
+        return repo.players_to_fetch(session, tracked=tracked, limit=limit)
+
+
+@db_task
+async def analyze_players(min_matches: int, limit: int) -> dict[str, int]:
+    """Score every due player from stored matches; store signals, thresholds and verdicts."""
+    thresholds = Thresholds()
+    with session_scope(db_url()) as session:
+        frame = repo.matches_frame(session, min_matches=min_matches, limit=limit)
+        scored = player_signals(frame, thresholds)
+        rows = [{"puuid": r["puuid"], "games": int(r["games"]), "score": float(r["score"]),
+                 "is_flagged": bool(r["is_flagged"]), **explain(r, thresholds), "analyzed_at": utcnow()}
+                for _, r in scored.iterrows()]
+        result = repo.save_analyses(session, rows)
+    return {"analyzed": len(rows), "flagged": sum(r["is_flagged"] for r in rows),
+            "created": result.created, "updated": result.updated}
+
+
+async def _or_none(call: Any) -> Any:
+    try:
+        return await call
+    except NotFoundError:
+        return None
+
+
+@task(name="check-bans", cache_policy=NO_CACHE)
+async def check_bans(puuids: list[str], platform: str) -> dict[str, Any]:
+    """Look each flagged player up again and record the verdict with the answers behind it."""
+    verdicts: dict[str, str] = {}
+    stopped: RateLimitedError | None = None
+    async with RiotClient(get_settings().riot) as client:
+        for puuid in puuids:
+            try:
+                account = await _or_none(client.account_by_puuid(platform, puuid))
+                summoner = await _or_none(client.summoner(platform, puuid))
+                league = await _or_none(client.league_entries(platform, puuid))
+            except RateLimitedError as exc:
+                stopped = exc
+                break
+            verdict, reason = ban_verdict(account, summoner, league)
+            with session_scope(db_url()) as session:
+                repo.record_ban_check(session, puuid, verdict, {
+                    "reason": reason, "platform": platform, "account": account,
+                    "summoner": summoner, "league_entries": league})
+            verdicts[puuid] = verdict
+        return {"verdicts": verdicts, "api_calls": client.api_calls, "rate_limited": stopped}

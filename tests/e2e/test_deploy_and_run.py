@@ -1,0 +1,305 @@
+"""A user deploys and triggers profile_fetcher with the real Prefect CLI, offline.
+
+What runs, all on this machine:
+
+- ``prefect server start`` in a subprocess, with its own ``PREFECT_HOME`` on a free port;
+- ``prefect work-pool create jobpipes --type process`` and ``prefect --no-prompt deploy --all``
+  from the project root, exactly as README.md's "Deploying with a work pool and workers";
+- ``prefect worker start --pool jobpipes --type process`` with the app's environment
+  (PostgreSQL test database, the RapidAPI sandbox, a local object folder, the SMTP sink);
+- ``prefect deployment run 'profile-fetcher/profile-fetcher' --param batch_size=4 --watch``.
+
+Then the domain state (entries, profiles, objects, history, e-mail) and the Prefect state
+(flow run, pull step, schedules) are checked.
+
+Notes:
+
+- ``prefect deploy --all`` ignores ``--pool`` (multi-deploy drops CLI options), so the pool
+  is named ``jobpipes`` as in prefect.yaml; the server is fresh, so the name cannot clash.
+- The scheduler service is off on this server. Schedules are still stored and checked as
+  active, but no run is generated from them: otherwise a test crossing a quarter hour would
+  see ``profile-fetcher`` and ``price-collection`` runs fired by the cron on our worker.
+- Workers poll every second (``PREFECT_WORKER_QUERY_SECONDS=1``) instead of every 10 s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.client.schemas.schedules import CronSchedule
+from sqlalchemy import select
+
+from core.db import session_scope
+from core.db.models import JobExecutionHistory, Profile, ProfileEntry
+from tests.conftest import _truncate, free_port
+from tests.factories import seed_entries, urns
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PREFECT = str(BIN / "prefect") if (BIN / "prefect").exists() else None
+POOL = "jobpipes"  # prefect.yaml's work_pool.name; see the module docstring
+TIME_BUDGET_S = 180
+SERVER_START_TIMEOUT_S = 90
+RUN_TIMEOUT_S = 180
+
+
+def _prefect_cmd(*args: str) -> list[str]:
+    return [PREFECT, *args] if PREFECT else [sys.executable, "-m", "prefect", *args]
+
+
+@dataclass
+class Timings:
+    start: float
+    marks: dict[str, float] = field(default_factory=dict)
+    _last: float = field(default_factory=time.monotonic)
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.marks[phase] = round(now - self._last, 1)
+        self._last = now
+
+    @property
+    def total(self) -> float:
+        return round(time.monotonic() - self.start, 1)
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"<{path.name}: missing>"
+    text = path.read_text(errors="replace").splitlines()
+    return f"--- last {lines} lines of {path} ---\n" + "\n".join(text[-lines:])
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (Linux /proc; empty elsewhere).
+
+    The process worker starts each flow run in a session of its own, so a signal to the
+    worker's process group does not reach it; teardown ends these by pid.
+    """
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
+    """SIGTERM the process group (and stray descendants), SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    strays = _descendants(proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _signal(strays, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        strays += _descendants(proc.pid)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+    _signal([p for p in strays if Path(f"/proc/{p}").exists()], signal.SIGKILL)
+
+
+def _clean_env() -> dict[str, str]:
+    """os.environ without any PREFECT_* or app variable that could point elsewhere."""
+    app_vars = {"DATABASE_URL", "STORAGE_URL", "DATA_DIR", "CONFIG_FILE", "AWS_ENDPOINT_URL"}
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("PREFECT_", "RAPIDAPI_", "SMTP_", "NOTIFY_", "COINGECKO_", "CRON_"))
+            and k not in app_vars}
+
+
+def _cli(args: list[str], env: dict[str, str], logs: Path, timeout: float = 120
+         ) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(_prefect_cmd(*args), cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, (
+        f"prefect {' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout}\n"
+        f"stderr:\n{result.stderr}\n{_tail(logs / 'worker.log')}\n{_tail(logs / 'server.log', 30)}")
+    return result
+
+
+@dataclass
+class PrefectServer:
+    env: dict[str, str]  # the environment of a CLI talking to this server
+    started: float  # time.monotonic() when the fixture began
+    startup_s: float  # until /api/health answered
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
+    """``prefect server start`` with an isolated PREFECT_HOME on a free port."""
+    started = time.monotonic()
+    port = free_port()
+    env = _clean_env() | {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_CLI_COLORS": "false",
+        "PREFECT_CLI_WRAP_LINES": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            _prefect_cmd("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while True:
+                assert server.poll() is None, f"prefect server exited\n{_tail(log_path)}"
+                try:
+                    if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, (
+                    f"prefect server not healthy after {SERVER_START_TIMEOUT_S}s\n{_tail(log_path)}")
+                time.sleep(0.3)
+            yield PrefectServer(env, started, round(time.monotonic() - started, 1))
+        finally:
+            _stop(server)
+
+
+def _read_prefect_state(api_url: str) -> tuple[dict[str, DeploymentResponse], list[FlowRun]]:
+    """The two scheduled deployments and every flow run, from the server's API."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    names = ["profile-fetcher/profile-fetcher", "quota-reset/quota-reset"]
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        return {name: client.read_deployment_by_name(name) for name in names}, client.read_flow_runs()
+
+
+def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
+    prefect_server: PrefectServer, pg_url: str, rapidapi_sandbox: object, smtp_sink: object,
+    tmp_path: Path,
+) -> None:
+    timings = Timings(start=prefect_server.started)
+    timings.marks["server start"] = prefect_server.startup_s
+    cli_env = prefect_server.env
+    _truncate(pg_url)
+    rapidapi_sandbox.reset()  # type: ignore[attr-defined]
+    smtp_sink.clear()  # type: ignore[attr-defined]
+    names = urns(9, prefix="ACoAAE2eRun")
+    seed_entries(pg_url, names)
+    objects = tmp_path / "objects"
+    worker_env = cli_env | {
+        "DATABASE_URL": pg_url,
+        "RAPIDAPI_BASE_URL": rapidapi_sandbox.url,  # type: ignore[attr-defined]
+        "RAPIDAPI_KEY": "sandbox-key",
+        "RAPIDAPI_RATE_LIMIT_BACKOFF_MS": "10",
+        "STORAGE_URL": objects.as_uri(),
+        "DATA_DIR": str(tmp_path / "data"),
+        "SMTP_HOST": smtp_sink.host,  # type: ignore[attr-defined]
+        "SMTP_PORT": str(smtp_sink.port),  # type: ignore[attr-defined]
+        "NOTIFY_EMAIL_TO": "ops@example.com",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    }
+    timings.mark("seed")
+
+    _cli(["work-pool", "create", POOL, "--type", "process"], cli_env, tmp_path)
+    timings.mark("work-pool create")
+    deploy = _cli(["--no-prompt", "deploy", "--all"], cli_env, tmp_path, timeout=150)
+    timings.mark("deploy --all")
+
+    worker_log = tmp_path / "worker.log"
+    with worker_log.open("wb") as log:
+        worker = subprocess.Popen(
+            _prefect_cmd("worker", "start", "--pool", POOL, "--type", "process"),
+            cwd=tmp_path, env=worker_env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            run = _cli(["deployment", "run", "profile-fetcher/profile-fetcher",
+                        "--param", "batch_size=4", "--watch", "--watch-timeout", str(RUN_TIMEOUT_S - 10)],
+                       cli_env, tmp_path, timeout=RUN_TIMEOUT_S)
+            timings.mark("deployment run --watch")
+        finally:
+            _stop(worker)
+    timings.mark("worker stop")
+
+    match = re.search(r"UUID: ([0-9a-f-]{36})", run.stdout)
+    assert match, run.stdout
+    flow_run_id = match.group(1)
+    assert "finished successfully in 'Completed'" in run.stdout, run.stdout
+
+    # Domain state: every entry fetched, objects on disk, one history row, one e-mail.
+    with session_scope(pg_url) as session:
+        entries = session.execute(select(ProfileEntry)).scalars().all()
+        profiles = session.execute(select(Profile)).scalars().all()
+        history = session.execute(select(JobExecutionHistory)).scalars().all()
+    assert sorted(e.urn for e in entries) == sorted(names)
+    assert {e.status for e in entries} == {"COMPLETED"}, [(e.urn, e.status, e.error_message) for e in entries]
+    assert {p.urn for p in profiles} == set(names)
+    for p in profiles:
+        assert (objects / p.raw_s3_key).is_file(), p.raw_s3_key
+        assert (objects / p.cleaned_s3_key).is_file(), p.cleaned_s3_key
+        assert json.loads((objects / p.cleaned_s3_key).read_text())["urn"] == p.urn
+    assert len(history) == 1, [(h.job_name, h.status, h.flow_run_id) for h in history]
+    [h] = history
+    assert (h.job_name, h.status, h.total_processed, h.successful_count, h.failed_count) == (
+        "profile_fetcher", "SUCCESS", 9, 9, 0)
+    assert h.metrics["batches"] == math.ceil(9 / 4) and h.metrics["batch_size"] == 4
+    assert h.flow_run_id == flow_run_id
+    messages = smtp_sink.messages  # type: ignore[attr-defined]
+    assert len(messages) == 1, [m["Subject"] for m in messages]
+    assert "profile_fetcher SUCCESS" in messages[0]["Subject"]
+    assert messages[0]["To"] == "ops@example.com"
+
+    # Prefect state: the run, where the worker took the code from, the schedules.
+    deployments, flow_runs = _read_prefect_state(cli_env["PREFECT_API_URL"])
+    fetcher, reset = deployments["profile-fetcher/profile-fetcher"], deployments["quota-reset/quota-reset"]
+    [flow_run] = flow_runs  # only our run: no schedule fired, nothing else ran on the worker
+    assert str(flow_run.id) == flow_run_id and flow_run.deployment_id == fetcher.id
+    assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+    assert flow_run.parameters == {"batch_size": 4}
+    # No pull section in prefect.yaml: `prefect deploy` records the absolute directory it ran in.
+    assert fetcher.pull_steps == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}], fetcher.pull_steps
+    assert str(ROOT) in deploy.stdout
+    for deployment, cron in ((fetcher, "*/15 * * * *"), (reset, "0 0 1 * *")):
+        assert deployment.work_pool_name == POOL
+        [schedule] = deployment.schedules
+        assert isinstance(schedule.schedule, CronSchedule), schedule.schedule
+        assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (cron, "UTC", True)
+    assert fetcher.global_concurrency_limit is not None and fetcher.global_concurrency_limit.limit == 1
+
+    timings.mark("assertions")
+    print(f"\ne2e timings (s): {timings.marks}; total from server start {timings.total}")
+    assert timings.total < TIME_BUDGET_S, timings.marks

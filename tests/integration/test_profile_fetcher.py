@@ -1,0 +1,250 @@
+"""profile_fetcher end to end on PostgreSQL, the RapidAPI sandbox, local objects and SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from core.db import session_scope
+from core.db.models import ProfileEntry
+from core.errors import JobRunFailed
+from flows.profile_entries import requeue_failed
+from flows.profile_fetcher import profile_fetcher
+from flows.quota_reset import quota_reset
+from tests.conftest import reload_settings
+from tests.factories import (
+    entry_rows,
+    history_rows,
+    ledger,
+    profile_rows,
+    seed_entries,
+    set_quota,
+    urns,
+)
+
+
+def objects(env: dict[str, str]) -> list[Path]:
+    root = Path(env["STORAGE_URL"].removeprefix("file://"))
+    return sorted(p for p in root.rglob("*.json")) if root.exists() else []
+
+
+async def test_happy_path_rows_objects_history_and_email(app_env, rapidapi_sandbox, smtp_sink):
+    url = app_env["DATABASE_URL"]
+    names = urns(12)
+    seed_entries(url, names)
+    set_quota(url, limit=100)
+
+    summary = await profile_fetcher(batch_size=5)
+
+    assert summary.status == "SUCCESS" and summary.success
+    assert (summary.metrics.items_processed, summary.metrics.items_created,
+            summary.metrics.items_updated) == (12, 12, 0)
+    rows = entry_rows(url)
+    assert {r.status for r in rows.values()} == {"COMPLETED"}
+    assert all(r.fetch_count == 1 and r.last_fetched_at is not None for r in rows.values())
+    profiles = profile_rows(url)
+    assert set(profiles) == set(names)
+    p = profiles[names[0]]
+    assert p.raw_s3_key.startswith(f"profiles/{names[0]}-") and p.raw_s3_key.endswith("-raw.json")
+    assert p.cleaned_s3_key == p.raw_s3_key.replace("-raw.json", "-cleaned.json")
+    root = Path(app_env["STORAGE_URL"].removeprefix("file://"))
+    cleaned = json.loads((root / p.cleaned_s3_key).read_text())
+    assert set(cleaned) == {"urn", "username", "firstName", "lastName", "headline", "geo",
+                            "educations", "fullPositions", "skills"}
+    assert cleaned["firstName"] == p.first_name
+    raw = json.loads((root / p.raw_s3_key).read_text())
+    assert raw["urn"] == names[0] and "summary" in raw
+    assert len(objects(app_env)) == 24
+
+    [run] = history_rows(url)
+    assert (run.status, run.total_processed, run.successful_count, run.failed_count,
+            run.api_calls_made) == ("SUCCESS", 12, 12, 0, 12)
+    assert run.quota_remaining == 88 and run.flow_run_id
+    assert run.metrics["batches"] == 3
+    q = ledger(url)
+    assert (q.calls_used, q.reserved) == (12, 0)
+
+    [mail] = smtp_sink.messages
+    assert "profile_fetcher SUCCESS" in mail["Subject"] and mail["To"] == "ops@example.com"
+    body = mail.get_content()
+    assert "Successful:        12" in body and "API calls made:    12" in body
+    assert "sandbox-key" not in mail.as_string()
+
+
+async def test_429_then_success_and_retries_exhausted(app_env, rapidapi_sandbox, smtp_sink):
+    url = app_env["DATABASE_URL"]
+    ok, flaky, hopeless = "ACoAAFlakyOk", "ACoAAFlaky2", "ACoAAHopeless"
+    seed_entries(url, [ok, flaky, hopeless])
+    rapidapi_sandbox.update_knobs(rate_limit_first={ok: 1, flaky: 3}, rate_limit_always=[hopeless],
+                                  retry_after_seconds=0)
+
+    summary = await profile_fetcher(batch_size=10)
+
+    rows = entry_rows(url)
+    assert rows[ok].status == rows[flaky].status == "COMPLETED"
+    assert rows[hopeless].status == "FAILED"
+    assert "rate limited (HTTP 429) after 3 retries" in rows[hopeless].error_message
+    assert summary.status == "PARTIAL"
+    [run] = history_rows(url)
+    # 2 + 4 + 4 attempts: every attempt is an API call; only the two 200s use quota.
+    assert run.api_calls_made == 10
+    assert ledger(url).calls_used == 2
+    assert hopeless in run.error_summary
+    assert hopeless in smtp_sink.messages[0].get_content()
+
+
+async def test_quota_exhausted_before_the_run_makes_no_api_call(app_env, rapidapi_sandbox):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(3))
+    set_quota(url, limit=5, used=5)
+    before = rapidapi_sandbox.stats()["total_requests"]
+
+    summary = await profile_fetcher()
+
+    assert summary.status == "QUOTA_EXCEEDED"
+    assert rapidapi_sandbox.stats()["total_requests"] == before
+    assert {r.status for r in entry_rows(url).values()} == {"PENDING"}
+    [run] = history_rows(url)
+    assert (run.status, run.api_calls_made, run.quota_remaining) == ("QUOTA_EXCEEDED", 0, 0)
+
+
+async def test_quota_running_out_mid_run_is_partial(app_env):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(10))
+    set_quota(url, limit=7)
+
+    summary = await profile_fetcher(batch_size=3)
+
+    statuses = [r.status for r in entry_rows(url).values()]
+    assert statuses.count("COMPLETED") == 7 and statuses.count("PENDING") == 3
+    assert summary.status == "PARTIAL"
+    [run] = history_rows(url)
+    assert "monthly quota exhausted after 7 entries" in run.error_summary
+    q = ledger(url)
+    assert (q.calls_used, q.reserved) == (7, 0)
+
+
+async def test_respect_quota_false_goes_on_with_the_requested_batch(app_env):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(6))
+    set_quota(url, limit=2, used=2)
+
+    summary = await profile_fetcher(batch_size=4, respect_quota=False)
+
+    assert summary.status == "SUCCESS"
+    assert {r.status for r in entry_rows(url).values()} == {"COMPLETED"}
+    assert ledger(url).calls_used == 8  # the overrun is recorded, not hidden
+
+
+async def test_provider_monthly_quota_stops_the_run_and_syncs_the_ledger(app_env, rapidapi_sandbox):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(6))
+    set_quota(url, limit=100)
+    rapidapi_sandbox.update_knobs(monthly_limit=2, monthly_used=0)
+
+    summary = await profile_fetcher(batch_size=1)
+
+    statuses = [r.status for r in entry_rows(url).values()]
+    assert statuses.count("COMPLETED") == 2 and statuses.count("PENDING") == 4
+    assert "FAILED" not in statuses
+    assert summary.status == "PARTIAL"
+    assert ledger(url).calls_used == 100
+
+
+async def test_auth_error_fails_the_run_and_returns_entries(app_env, monkeypatch):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(4))
+    monkeypatch.setenv("RAPIDAPI_KEY", "wrong-key")
+    reload_settings()
+
+    with pytest.raises(JobRunFailed, match="HTTP 401"):
+        await profile_fetcher(batch_size=4)
+
+    assert {r.status for r in entry_rows(url).values()} == {"PENDING"}
+    [run] = history_rows(url)
+    assert run.status == "FAILED" and "401" in run.error_summary
+    assert "wrong-key" not in (run.error_summary or "") + json.dumps(run.metrics)
+
+
+async def test_malformed_json_and_missing_profiles_fail_only_their_entry(app_env, rapidapi_sandbox):
+    url = app_env["DATABASE_URL"]
+    bad, missing, good = "ACoAABroken", "ACoAAGone", "ACoAAFine"
+    seed_entries(url, [bad, missing, good])
+    rapidapi_sandbox.update_knobs(malformed_urns=[bad], missing_urns=[missing])
+
+    await profile_fetcher()
+
+    rows = entry_rows(url)
+    assert rows[good].status == "COMPLETED"
+    assert rows[bad].status == "FAILED" and "malformed JSON" in rows[bad].error_message
+    assert rows[missing].status == "FAILED" and "404" in rows[missing].error_message
+    assert set(profile_rows(url)) == {good}
+
+
+async def test_storage_down_fails_entries_and_writes_nothing(app_env, monkeypatch, tmp_path):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(3))
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the object folder should be")
+    monkeypatch.setenv("STORAGE_URL", blocker.as_uri())
+    reload_settings()
+
+    with pytest.raises(JobRunFailed, match="cannot write"):
+        await profile_fetcher()
+
+    rows = entry_rows(url)
+    assert {r.status for r in rows.values()} == {"FAILED"}
+    assert all("cannot write" in r.error_message for r in rows.values())
+    assert profile_rows(url) == {}
+    assert history_rows(url)[0].status == "FAILED"
+
+
+async def test_refetch_upserts_the_same_profile_row(app_env):
+    url = app_env["DATABASE_URL"]
+    [urn] = urns(1)
+    seed_entries(url, [urn])
+    await profile_fetcher()
+    first = profile_rows(url)[urn]
+    with session_scope(url) as session:
+        session.execute(update(ProfileEntry).values(status="PENDING"))
+    await asyncio.sleep(1.1)  # a new unix second gives new object keys
+    second = await profile_fetcher()
+
+    assert (second.metrics.items_created, second.metrics.items_updated) == (0, 1)
+    assert history_rows(url)[-1].items_updated == 1
+
+    rows = profile_rows(url)
+    assert len(rows) == 1
+    again = rows[urn]
+    assert again.id == first.id and again.first_name == first.first_name
+    assert again.raw_s3_key != first.raw_s3_key
+    assert entry_rows(url)[urn].fetch_count == 2
+
+
+async def test_failed_entries_stay_failed_until_requeued(app_env, rapidapi_sandbox):
+    url = app_env["DATABASE_URL"]
+    urn = "ACoAAGoneForNow"
+    seed_entries(url, [urn])
+    rapidapi_sandbox.update_knobs(missing_urns=[urn])
+    with pytest.raises(JobRunFailed):
+        await profile_fetcher()
+    rapidapi_sandbox.update_knobs(missing_urns=[])
+    await profile_fetcher()
+    assert entry_rows(url)[urn].status == "FAILED"  # not retried automatically
+
+    assert await requeue_failed(urns=[urn]) == 1
+    await profile_fetcher()
+    assert entry_rows(url)[urn].status == "COMPLETED"
+
+
+async def test_quota_reset_opens_the_month(app_env):
+    url = app_env["DATABASE_URL"]
+    set_quota(url, limit=10, used=10)
+    result = await quota_reset(monthly_limit=50, reset_usage=True)
+    assert result.metrics.custom["quota_remaining"] == 50
+    assert (ledger(url).monthly_limit, ledger(url).calls_used) == (50, 0)
+    assert history_rows(url)[-1].job_name == "quota_reset"

@@ -1,0 +1,177 @@
+"""The four Riot jobs on PostgreSQL against the Riot sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, update
+
+from core.clients.riot import reset_pacers
+from core.db import session_scope
+from core.db.models import (
+    BanCheck,
+    JobConfiguration,
+    RiotMatch,
+    RiotMatchParticipant,
+    RiotPlayer,
+    SmurfAnalysis,
+)
+from core.db.types import utcnow
+from core.errors import ConfigError, JobRunFailed
+from core.riot.config import DEFAULT_CONFIGS
+from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
+from sandbox.riot import RiotKnobs, RiotSandbox, create_app, puuid_of
+from sandbox.server import start_in_thread
+from tests.conftest import reload_settings
+from tests.factories import history_rows
+
+
+@pytest.fixture(scope="module")
+def riot_sandbox():
+    sandbox = RiotSandbox(RiotKnobs(app_limits="50:1,400:10"))
+    with start_in_thread(create_app(sandbox)) as server:
+        sandbox.url = server.url
+        yield sandbox
+
+
+@pytest.fixture
+def riot_env(app_env, riot_sandbox, monkeypatch):
+    monkeypatch.setenv("RIOT_BASE_URL_TEMPLATE", riot_sandbox.url + "/{route}")
+    monkeypatch.setenv("RIOT_API_KEY", "RGAPI-sandbox")
+    reload_settings()
+    reset_pacers()
+    riot_sandbox.reset()
+    url = app_env["DATABASE_URL"]
+    with session_scope(url) as session:  # the migration's defaults, small enough for tests
+        for job_type, config in DEFAULT_CONFIGS.items():
+            session.execute(update(JobConfiguration).where(JobConfiguration.job_type == job_type)
+                            .values(config_json=config, is_active=True))
+    yield url
+    reset_pacers()
+
+
+def configure(url: str, job_type: str, **changes: object) -> None:
+    with session_scope(url) as session:
+        row = session.execute(select(JobConfiguration).where(JobConfiguration.job_type == job_type)).scalar_one()
+        row.config_json = {**row.config_json, **changes}
+
+
+def track(url: str, *names: str) -> list[str]:
+    now = utcnow()
+    puuids = [puuid_of(n) for n in names]
+    with session_scope(url) as session:
+        for puuid, name in zip(puuids, names, strict=True):
+            session.add(RiotPlayer(puuid=puuid, platform="na1", game_name=name, tag_line="NA1", is_tracked=True,
+                                   matches_fetched=0, next_match_offset=0, is_exhausted=False,
+                                   discovered_at=now, updated_at=now))
+    return puuids
+
+
+def count(url: str, model: object) -> int:
+    with session_scope(url) as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+async def test_tracked_players_then_idempotent_rerun(riot_env, riot_sandbox):
+    url = riot_env
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=5, max_tracked_players=2)
+    track(url, "Alice#NA1", "Bob#NA1")
+    first = await tracked_player_updater()
+    assert first.status == "SUCCESS"
+    assert count(url, RiotMatch) == 10 and count(url, RiotMatchParticipant) == 100
+    assert count(url, RiotPlayer) > 2  # participants became discovered players
+    assert first.metrics.custom["api_requests_made"] == 12  # 2 id lists + 10 matches
+    assert first.metrics.custom["records_created"] == 110  # 10 matches + 100 participants
+
+    again = await tracked_player_updater()
+    assert again.metrics.custom["api_requests_made"] == 2  # only the id lists: nothing refetched
+    assert again.metrics.custom["records_created"] == 0
+    assert count(url, RiotMatch) == 10 and count(url, RiotMatchParticipant) == 100
+    [run1, run2] = history_rows(url)
+    assert (run1.status, run2.status, run2.api_calls_made) == ("SUCCESS", "SUCCESS", 2)
+
+
+async def test_a_429_mid_run_is_rate_limited_keeps_progress_and_resumes(riot_env, riot_sandbox):
+    url = riot_env
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=8, max_tracked_players=2)
+    track(url, "Carol#NA1", "Dave#NA1")
+    riot_sandbox.update_knobs(force_429_after=6)
+    stopped = await tracked_player_updater()
+    assert stopped.status == "RATE_LIMITED" and stopped.success
+    assert "retry after" in stopped.error
+    kept = count(url, RiotMatch)
+    assert kept == 5  # 1 id list + 5 matches answered before the 429
+    assert history_rows(url)[0].status == "RATE_LIMITED"
+
+    riot_sandbox.update_knobs(force_429_after=None)
+    resumed = await tracked_player_updater()
+    assert resumed.status == "SUCCESS" and count(url, RiotMatch) == 16
+    match_paths = [p for p in riot_sandbox.requests if "/matches/NA1_" in p]
+    assert all(riot_sandbox.requests[p] == 1 for p in match_paths)  # nothing fetched twice
+
+
+async def test_match_fetcher_pages_discovered_players_until_their_target(riot_env, riot_sandbox):
+    url = riot_env
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=1, max_tracked_players=1)
+    track(url, "Erin#NA1")
+    await tracked_player_updater()
+    configure(url, "MATCH_FETCHER", discovered_players_per_run=3, matches_per_player_per_run=2,
+              target_matches_per_player=2)
+    result = await match_fetcher()
+    assert result.status == "SUCCESS" and result.metrics.items_processed == 3
+    with session_scope(url) as session:
+        exhausted = session.execute(select(RiotPlayer).where(RiotPlayer.is_exhausted.is_(True))).scalars().all()
+    assert len(exhausted) == 3 and all(p.next_match_offset == 2 for p in exhausted)
+
+
+async def test_a_403_fails_the_run(riot_env, monkeypatch):
+    url = riot_env
+    track(url, "Frank#NA1")
+    monkeypatch.setenv("RIOT_API_KEY", "RGAPI-revoked")
+    reload_settings()
+    with pytest.raises(JobRunFailed, match="403"):
+        await tracked_player_updater()
+    assert history_rows(url)[0].status == "FAILED"
+
+
+async def test_config_errors_name_the_field(riot_env):
+    with session_scope(riot_env) as session:
+        session.execute(update(JobConfiguration).where(JobConfiguration.job_type == "MATCH_FETCHER")
+                        .values(config_json={"platform": "na9", "discovered_players_per_run": "many"}))
+    with pytest.raises(ConfigError) as info:
+        await match_fetcher()
+    message = str(info.value)
+    assert "platform: Value error, unknown platform 'na9'" in message
+    assert "discovered_players_per_run: Input should be a valid integer" in message
+    assert "target_matches_per_player: Field required" in message
+
+
+async def test_analyzer_flags_with_evidence_and_ban_checker_records_verdicts(riot_env, riot_sandbox):
+    url = riot_env
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=12, max_tracked_players=6)
+    configure(url, "SMURF_ANALYZER", min_matches_required=10, unanalyzed_players_per_run=50)
+    puuids = track(url, *[f"Sus{i}#NA1" for i in range(6)])
+    await tracked_player_updater()
+    analyzed = await smurf_analyzer()
+    assert analyzed.metrics.items_processed >= 1 and analyzed.metrics.custom["api_requests_made"] == 0
+    with session_scope(url) as session:
+        rows = {a.puuid: a for a in session.execute(select(SmurfAnalysis)).scalars()}
+    assert set(rows) <= set(puuids) and rows
+    one = next(iter(rows.values()))
+    assert set(one.signals) == {"win_rate", "kda", "cs_per_minute", "low_level"}
+    assert one.thresholds["kda"] == 3.5 and one.score == pytest.approx(
+        sum(s["weight"] for s in one.signals.values() if s["fired"]))
+    again = await smurf_analyzer()
+    assert again.metrics.items_processed == 0  # nothing new to analyse
+
+    with session_scope(url) as session:  # make every analysed player flagged for the check
+        session.execute(update(SmurfAnalysis).values(is_flagged=True))
+    banned = next(iter(rows))
+    riot_sandbox.update_knobs(banned_puuids=[banned])
+    checked = await ban_checker()
+    verdicts = checked.metrics.custom["verdicts"]
+    assert verdicts[banned] == "LIKELY_BANNED"
+    assert all(v == "ACTIVE" for p, v in verdicts.items() if p != banned)
+    with session_scope(url) as session:
+        evidence = session.execute(select(BanCheck).where(BanCheck.puuid == banned)).scalar_one().evidence
+    assert evidence["account"] is None and "404" in evidence["reason"]
+    assert (await ban_checker()).metrics.items_processed == 0  # checked within ban_check_days

@@ -1,0 +1,133 @@
+"""Pure crypto logic, six-field cron translation, and the CoinGecko client's 429 handling."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+
+from core.clients.coingecko import CoinGeckoClient
+from core.crypto import (
+    asset_rows,
+    contract_rows,
+    normalize_address,
+    price_rows,
+    ranking_rows,
+    round_to_minute,
+)
+from core.errors import AuthError, ConfigError, RateLimitedError
+from core.settings import CoinGeckoSettings, load_settings, to_prefect_cron
+
+NOW = datetime(2026, 11, 23, 10, 15, 42, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("0 0 0 * * *", "0 0 * * *"), ("0 */15 * * * *", "*/15 * * * *"),
+     ("0 0 1 * * *", "0 1 * * *"), ("*/5 * * * *", "*/5 * * * *")],
+)
+def test_six_field_cron_with_zero_seconds_is_translated(given, expected):
+    assert to_prefect_cron(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["30 0 0 * * *", "*/10 * * * * *", "0 0 0 * *  * 2026", "0 99 * * *"])
+def test_other_cron_forms_are_refused_not_misread(bad):
+    with pytest.raises(ValueError):
+        to_prefect_cron(bad)
+
+
+def test_env_schedule_error_names_the_variable(monkeypatch, tmp_path):
+    (tmp_path / "c.yml").write_text("{}\n")
+    monkeypatch.setenv("CONFIG_FILE", str(tmp_path / "c.yml"))
+    monkeypatch.setenv("PRICE_COLLECTION_SCHEDULE", "15 */15 * * * *")
+    with pytest.raises(ConfigError, match=r"cryptoJobs.priceCollection.schedule \(env PRICE_COLLECTION_SCHEDULE\)"):
+        load_settings()
+    monkeypatch.setenv("PRICE_COLLECTION_SCHEDULE", "0 */15 * * * *")
+    monkeypatch.setenv("PRICE_COLLECTION_ENABLED", "false")
+    monkeypatch.setenv("CONTRACT_ADDRESSES_COLLECTION_LIMIT", "")
+    jobs = load_settings().crypto_jobs
+    assert jobs.price_collection.schedule == "*/15 * * * *" and not jobs.price_collection.enabled
+    assert jobs.contract_addresses_collection.limit is None
+
+
+def test_rows_keep_nulls_and_skip_coins_without_id():
+    coins = [{"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "current_price": 1.5,
+              "market_cap_rank": None, "max_supply": None, "total_supply": "12.5"},
+             {"symbol": "???", "name": "no id"}]
+    assets, skipped = asset_rows(coins, NOW)
+    assert skipped == 1 and assets[0]["symbol"] == "BTC"
+    [ranking] = ranking_rows(coins, {"bitcoin": 7}, date(2026, 11, 23), NOW)
+    assert ranking["rank"] is None and ranking["max_supply"] is None
+    assert ranking["total_supply"] == 12.5 and ranking["asset_id"] == 7
+
+
+def test_prices_are_keyed_by_the_minute_and_missing_ones_skipped():
+    rows, skipped = price_rows({"bitcoin": {"usd": 67187.33, "last_updated_at": 1711356300}},
+                               {"bitcoin": 1, "delisted": 2}, NOW)
+    assert skipped == 1
+    assert rows[0]["timestamp"] == datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
+    assert rows[0]["source_updated_at"] == datetime.fromtimestamp(1711356300, UTC)
+    assert round_to_minute(NOW).second == 0
+
+
+def test_contracts_skip_native_and_normalise_evm_addresses():
+    detail = {"platforms": {"": "", "ethereum": "0xA0b8AbC", "solana": "EPjFWdd5Auf", "tron": None},
+              "detail_platforms": {"ethereum": {"decimal_place": 6}, "solana": {"decimal_place": None}}}
+    rows, skipped = contract_rows(detail, 3, NOW)
+    assert skipped == 2
+    assert {(r["chain"], r["contract_address"], r["decimals"]) for r in rows} == {
+        ("ethereum", "0xa0b8abc", 6), ("solana", "EPjFWdd5Auf", None)}
+    assert normalize_address(" 0xABC ") == "0xabc"
+
+
+def _client(responses: list[httpx.Response], **kw: object) -> tuple[CoinGeckoClient, list[float], list[httpx.Request]]:
+    sleeps: list[float] = []
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return responses.pop(0)
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    settings = CoinGeckoSettings(baseUrl="http://cg.test/api/v3", apiKey="k", **kw)
+    return CoinGeckoClient(settings, transport=httpx.MockTransport(handler), sleep=fake_sleep), sleeps, seen
+
+
+LIMITED = httpx.Response(429, headers={"retry-after": "5"}, json={"status": {
+    "error_code": 429, "error_message": "You've exceeded the Rate Limit."}})
+
+
+async def test_429_honours_retry_after_then_succeeds_and_counts_calls():
+    client, sleeps, seen = _client([LIMITED, httpx.Response(200, json=[{"id": "bitcoin"}])],
+                                   callsPerMinute=10_000)
+    async with client:
+        assert await client.coins_markets(1) == [{"id": "bitcoin"}]
+    assert 5.0 in sleeps and client.api_calls == 2
+    assert seen[0].headers["x-cg-demo-api-key"] == "k"
+    assert seen[0].url.path == "/api/v3/coins/markets" and seen[0].url.params["per_page"] == "1"
+
+
+async def test_429_beyond_retries_and_pro_header_and_auth():
+    client, _, _ = _client([LIMITED] * 4, rateLimitMaxRetries=3, callsPerMinute=10_000)
+    async with client:
+        with pytest.raises(RateLimitedError, match="exceeded the Rate Limit"):
+            await client.simple_price(["bitcoin"])
+    client, _, seen = _client([httpx.Response(401, json={"status": {"error_code": 10002,
+                               "error_message": "API Key Missing"}})], plan="pro")
+    async with client:
+        with pytest.raises(AuthError, match="API Key Missing"):
+            await client.coin("bitcoin")
+    assert "x-cg-pro-api-key" in seen[0].headers
+
+
+async def test_pacing_spaces_calls_per_minute():
+    ok = [httpx.Response(200, json={}) for _ in range(3)]
+    client, sleeps, _ = _client(ok, callsPerMinute=30)
+    async with client:
+        for _ in range(3):
+            await client.simple_price(["x"])
+    # The clock is frozen (only sleep is faked): calls 2 and 3 start 2 s and 4 s after call 1.
+    assert sleeps == pytest.approx([2.0, 4.0], abs=0.05)
