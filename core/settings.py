@@ -71,6 +71,20 @@ ENV_KEYS: dict[str, str] = {
     "JOBS_WORKER_NAME": "jobsWorker.name",
     "RIOT_API_KEY": "riot.apiKey",
     "RIOT_BASE_URL_TEMPLATE": "riot.baseUrlTemplate",
+    "OPENAI_BASE_URL": "collectors.openaiBaseUrl",
+    "OPENAI_API_KEY": "collectors.openaiApiKey",
+    "PERPLEXITY_BASE_URL": "collectors.perplexityBaseUrl",
+    "PERPLEXITY_API_KEY": "collectors.perplexityApiKey",
+    "SERPAPI_BASE_URL": "collectors.serpapiBaseUrl",
+    "SERPAPI_API_KEY": "collectors.serpapiApiKey",
+    "COLLECTORS_MAX_RETRIES": "collectors.maxRetries",
+    "COLLECTORS_BACKOFF_MS": "collectors.backoffMs",
+    "COLLECTORS_BACKOFF_MAX_MS": "collectors.backoffMaxMs",
+    "COLLECTORS_CONCURRENCY": "collectors.concurrency",
+    "BRAND_ADMIN_TOKEN": "brandJobs.adminToken",
+    "BRAND_MAX_RETRIES": "brandJobs.maxRetries",
+    "BRAND_RETRY_BACKOFF_SECONDS": "brandJobs.retryBackoffSeconds",
+    "BRAND_RUN_TIMEOUT_SECONDS": "brandJobs.runTimeoutSeconds",
     "COINGECKO_BASE_URL": "coingecko.baseUrl",
     "COINGECKO_API_KEY": "coingecko.apiKey",
     "COINGECKO_PLAN": "coingecko.plan",
@@ -243,6 +257,48 @@ class RiotSettings(_Section):
         return value.rstrip("/")
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} must be an http(s) URL")
+    return value.rstrip("/")
+
+
+class CollectorsSettings(_Section):
+    """AI-answer collectors (API_SHAPES.md section D): OpenAI, Perplexity, SerpAPI."""
+
+    openai_base_url: str = Field("https://api.openai.com", alias="openaiBaseUrl")
+    openai_api_key: SecretStr = Field(SecretStr(""), alias="openaiApiKey")
+    openai_model: str = Field("gpt-4o-mini", alias="openaiModel")
+    perplexity_base_url: str = Field("https://api.perplexity.ai", alias="perplexityBaseUrl")
+    perplexity_api_key: SecretStr = Field(SecretStr(""), alias="perplexityApiKey")
+    perplexity_model: str = Field("sonar", alias="perplexityModel")
+    serpapi_base_url: str = Field("https://serpapi.com", alias="serpapiBaseUrl")
+    serpapi_api_key: SecretStr = Field(SecretStr(""), alias="serpapiApiKey")
+    timeout_seconds: float = Field(60, alias="timeoutSeconds", gt=0)
+    max_retries: int = Field(3, alias="maxRetries", ge=0, le=10)
+    backoff_ms: int = Field(1000, alias="backoffMs", ge=0)
+    backoff_max_ms: int = Field(8000, alias="backoffMaxMs", ge=0)
+    concurrency: int = Field(4, ge=1, le=64, description="answers collected at once within one run")
+
+    @field_validator("openai_base_url", "perplexity_base_url", "serpapi_base_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class BrandJobsSettings(_Section):
+    """Brand data collection and scoring (seed 003) and its admin API."""
+
+    admin_token: SecretStr = Field(SecretStr(""), alias="adminToken",
+                                   description="bearer token of the admin API; empty = API refuses every call")
+    run_timeout_seconds: float = Field(3600, alias="runTimeoutSeconds", gt=0)
+    max_retries: int = Field(2, alias="maxRetries", ge=0, le=10, description="re-runs of a failed run")
+    retry_backoff_seconds: float = Field(60, alias="retryBackoffSeconds", ge=0)
+    brand_concurrency: int = Field(1, alias="brandConcurrency", ge=1, description="runs at once per brand")
+    customer_concurrency: int = Field(3, alias="customerConcurrency", ge=1, description="runs at once per customer")
+    notify_on_failure: bool = Field(True, alias="notifyOnFailure")
+
+
 class JobsWorkerSettings(_Section):
     """The application job queue's worker (seed 002 ``JobsWorker``)."""
 
@@ -368,6 +424,8 @@ class Settings(BaseSettings):
     coingecko: CoinGeckoSettings = Field(default_factory=CoinGeckoSettings)
     jobs_worker: JobsWorkerSettings = Field(default_factory=JobsWorkerSettings, alias="jobsWorker")
     riot: RiotSettings = Field(default_factory=RiotSettings)
+    collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
+    brand_jobs: BrandJobsSettings = Field(default_factory=BrandJobsSettings, alias="brandJobs")
     crypto_jobs: CryptoJobsSettings = Field(
         default_factory=lambda: CryptoJobsSettings.model_validate({}), alias="cryptoJobs")
 

@@ -48,8 +48,12 @@ async def apply(settings: Settings) -> list[str]:
 
 
 def main() -> int:
+    from flows.brand_admin import sync_brand_schedules
+
     for line in asyncio.run(apply(get_settings())):
         print(line)
+    # `prefect deploy` may reset the brand-job deployment's schedules: re-apply them.
+    print(f"brand-job/brand-job: {asyncio.run(sync_brand_schedules())} brand schedules re-applied")
     return 0
 
 

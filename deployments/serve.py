@@ -16,6 +16,7 @@ from prefect.schedules import Cron
 
 from core.settings import Settings, get_settings
 from deployments.schedules import configured_schedules
+from flows.brands import brand_job
 from flows.crypto import contract_addresses_collection, price_collection, top_coins_collection
 from flows.job_queue import enqueue_scheduled_job
 from flows.profile_entries import add_profile_entries, requeue_failed
@@ -49,6 +50,8 @@ def build_deployments(settings: Settings) -> list[Any]:
     # pass none here so that serving does not replace them.
     deployments.append(enqueue_scheduled_job.to_deployment(name=enqueue_scheduled_job.name,
                                                            tags=["jobpipes"]))
+    # Likewise: brand schedules belong to scheduled_jobs (flows.brand_admin).
+    deployments.append(brand_job.to_deployment(name=brand_job.name, tags=["jobpipes", "brands"]))
     return deployments
 
 

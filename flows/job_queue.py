@@ -12,11 +12,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.schedules import CronSchedule
 from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -27,6 +26,7 @@ from core.db.types import utcnow
 from core.jobqueue import repo
 from core.jobqueue.registry import get_job_type, type_name
 from core.jobqueue.schedule import next_run, validate_schedule
+from flows._schedules import apply_schedule, deployment_id, remove_schedule
 from tasks._common import db_url
 
 SCHEDULE_FLOW = "enqueue-scheduled-job"
@@ -86,33 +86,15 @@ def _schedule_slug(name: str) -> str:
     return f"scheduled-job-{name}"
 
 
-async def _schedule_deployment_id(client: Any) -> uuid.UUID:
-    try:
-        return (await client.read_deployment_by_name(SCHEDULE_DEPLOYMENT)).id
-    except Exception:  # noqa: BLE001 - ObjectNotFound: create the (served) deployment once
-        deployment = await enqueue_scheduled_job.ato_deployment(name=SCHEDULE_FLOW, tags=["jobpipes"])
-        return await deployment.aapply()
-
-
 async def _sync_schedule(info: ScheduledJobInfo | None, name: str) -> None:
     """Make the deployment's schedule for ``name`` match ``info`` (None: remove it)."""
     async with get_client() as client:
-        deployment_id = await _schedule_deployment_id(client)
-        existing = {s.slug: s for s in await client.read_deployment_schedules(deployment_id)}
-        current = existing.get(_schedule_slug(name))
+        deployment = await deployment_id(client, enqueue_scheduled_job, SCHEDULE_FLOW)
         if info is None:
-            if current is not None:
-                await client.delete_deployment_schedule(deployment_id, current.id)
-            return
-        schedule = CronSchedule(cron=info.cron_expression, timezone=info.timezone)
-        if current is None:
-            await client.create_deployment_schedules(
-                deployment_id, [(schedule, info.is_enabled)], parameters={"name": name},
-                slug=_schedule_slug(name))
+            await remove_schedule(client, deployment, _schedule_slug(name))
         else:
-            await client.update_deployment_schedule(
-                deployment_id, current.id, schedule=schedule, active=info.is_enabled,
-                parameters={"name": name})
+            await apply_schedule(client, deployment, _schedule_slug(name), cron=info.cron_expression,
+                                 timezone=info.timezone, active=info.is_enabled, parameters={"name": name})
 
 
 def _info(row: ScheduledJob) -> ScheduledJobInfo:
@@ -158,7 +140,7 @@ def remove_scheduled_job(name: str) -> bool:
 async def sync_all_schedules() -> int:
     """Re-apply every ``scheduled_jobs`` row to Prefect (the worker's periodic check)."""
     with session_scope(db_url()) as session:
-        infos = [_info(r) for r in session.query(ScheduledJob).all()]
+        infos = [_info(r) for r in session.query(ScheduledJob).filter(ScheduledJob.brand_id.is_(None)).all()]
     for info in infos:
         await _sync_schedule(info, info.name)
     return len(infos)

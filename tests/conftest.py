@@ -18,7 +18,7 @@ from core.settings import get_settings
 from core.storage import open_store
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-APP_TABLES = ["ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",
+APP_TABLES = ["brand_scores", "answer_citations", "answer_brand_scores", "collector_results", "job_runs", "generated_queries", "brand_topics", "brands", "ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",
               "cron_job_configs"]
 
 
@@ -72,6 +72,34 @@ def coingecko_sandbox() -> Iterator[object]:
     sandbox.url = server.url + "/api/v3"
     yield sandbox
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def collectors_sandbox() -> Iterator[object]:
+    from sandbox.collectors import CollectorsSandbox, create_app
+    from sandbox.server import start_in_thread
+
+    sandbox = CollectorsSandbox()
+    server = start_in_thread(create_app(sandbox))
+    sandbox.url = server.url  # type: ignore[attr-defined]
+    yield sandbox
+    server.stop()
+
+
+@pytest.fixture
+def brand_env(app_env: dict[str, str], collectors_sandbox: object,
+              monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """app_env plus the three collectors pointed at the sandbox (knobs reset)."""
+    url = collectors_sandbox.url  # type: ignore[attr-defined]
+    extra = {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-sandbox-openai", "PERPLEXITY_BASE_URL": url,
+             "PERPLEXITY_API_KEY": "pplx-sandbox", "SERPAPI_BASE_URL": url, "SERPAPI_API_KEY": "serp-sandbox",
+             "BRAND_ADMIN_TOKEN": "admin-token-for-tests", "COLLECTORS_BACKOFF_MS": "5",
+             "COLLECTORS_BACKOFF_MAX_MS": "20", "BRAND_MAX_RETRIES": "0"}
+    for key, value in extra.items():
+        monkeypatch.setenv(key, value)
+    reload_settings()
+    collectors_sandbox.reset()  # type: ignore[attr-defined]
+    return app_env | extra
 
 
 @pytest.fixture(scope="session")

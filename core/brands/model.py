@@ -1,0 +1,81 @@
+"""What a brand job is asked to do (seed 003), validated before anything runs.
+
+The metadata keeps the seed's spelling (``positionLimit``, ``sentimentLimit``) because it
+is what administrators type into the admin API and the Prefect UI's run form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import ConfigError
+from core.jobqueue.schedule import validate_schedule
+
+COLLECTORS = ("chatgpt", "google_aio", "perplexity")
+JOB_TYPES = ("data_collection", "scoring", "data_collection_and_scoring")
+JobType = Literal["data_collection", "scoring", "data_collection_and_scoring"]
+
+
+class JobMetadata(BaseModel):
+    """Per-run options; unknown keys are refused so a typo never silently does nothing."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    collectors: list[str] = Field(default_factory=lambda: list(COLLECTORS), min_length=1)
+    parallel: bool = False
+    position_limit: int = Field(50, alias="positionLimit", ge=1, le=100_000)
+    sentiment_limit: int = Field(50, alias="sentimentLimit", ge=1, le=100_000)
+    timeout_seconds: float | None = Field(None, alias="timeoutSeconds", gt=0)
+    max_retries: int | None = Field(None, alias="maxRetries", ge=0, le=10)
+
+    @field_validator("collectors")
+    @classmethod
+    def _known_collectors(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in COLLECTORS]
+        if unknown:
+            raise ValueError(f"unknown collector(s) {', '.join(map(repr, unknown))}; known: {', '.join(COLLECTORS)}")
+        return list(dict.fromkeys(value))
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+def describe(error: ValidationError, prefix: str = "") -> str:
+    """``field: message`` lines naming each wrong field (aliases as the user typed them)."""
+    parts = []
+    for e in error.errors():
+        field = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        parts.append(f"{field or prefix or 'value'}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def parse_metadata(raw: dict[str, Any] | None) -> JobMetadata:
+    """Validate metadata; raise ConfigError naming the field (``metadata.collectors``)."""
+    try:
+        return JobMetadata.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, "metadata")) from None
+
+
+def parse_job_type(value: str) -> str:
+    if value not in JOB_TYPES:
+        raise ConfigError(f"job_type: unknown job type {value!r}; known: {', '.join(JOB_TYPES)}")
+    return value
+
+
+def parse_uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise ConfigError(f"{field}: {value!r} is not a UUID") from None
+
+
+def parse_schedule(cron: str, timezone: str) -> str:
+    """The 5-field cron to store; ConfigError naming ``cron_expression`` or ``timezone``."""
+    try:
+        return validate_schedule(cron, timezone)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,258 @@
+"""Brand data collection and scoring (seed 003) as flows.
+
+``brand-job`` is what a schedule, the admin API's trigger or a notebook starts. It owns
+the ``job_runs`` row, holds the brand's and the customer's concurrency slots (Prefect
+global concurrency limits), enforces the run timeout, re-runs a failed attempt with
+exponential backoff, and reports through the job-result framework (history row,
+artifact, e-mail on failure). The work itself is three subflows:
+
+    data-collection                 queries x collectors -> answers (raw JSON + rows)
+    scoring                         positions, citations, sentiment -> brand aggregates
+    data-collection-and-scoring     collection, then scoring only if collection succeeded
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import (
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+)
+from prefect.concurrency.asyncio import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from core.brands import repo
+from core.brands.model import JobMetadata, parse_job_type, parse_metadata, parse_uuid
+from core.clients.http import pause
+from core.db import session_scope
+from core.db.models import JobRunStatus, ScheduledJob
+from core.db.types import utcnow
+from core.errors import ConfigError, JobError
+from core.jobqueue.schedule import next_run
+from core.jobs import JobMetrics, JobResult
+from core.settings import get_settings
+from flows._run import current_flow_run_id, run_job
+from tasks._common import db_url
+from tasks.brands import BrandWork, collect_answers, load_brand_work, score_answers
+
+BRAND_JOB_FLOW = "brand-job"
+BRAND_JOB_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"
+
+
+class CollectionFailed(JobError):
+    """Data collection produced no answer; scoring must not run on nothing new."""
+
+    def __init__(self, message: str, metrics: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.metrics = metrics
+
+
+@flow(name="data-collection", flow_run_name="data-collection-{brand_id}")
+async def data_collection(brand_id: str, job_run_id: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the brand's active queries through the selected collectors; fails when no
+    answer at all could be collected (no active query, or every execution failed)."""
+    meta = parse_metadata(metadata)
+    work = await load_brand_work(brand_id)
+    if not work.queries:
+        raise CollectionFailed(f"brand {work.name!r} has no active queries", {"queries_executed": 0})
+    metrics = await collect_answers(job_run_id, work, meta.collectors, meta.parallel)
+    collected = metrics["successful_executions"] + metrics["skipped_already_collected"]
+    if collected == 0:
+        first = metrics["errors"][0]["error"] if metrics["errors"] else "no execution"
+        raise CollectionFailed(f"all {metrics['failed_executions']} executions failed (first: {first})", metrics)
+    return metrics
+
+
+@flow(name="scoring", flow_run_name="scoring-{brand_id}")
+async def scoring(brand_id: str, job_run_id: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score the brand's unscored answers (``positionLimit``/``sentimentLimit`` at most)."""
+    meta = parse_metadata(metadata)
+    work = await load_brand_work(brand_id)
+    return await score_answers(job_run_id, work, meta.position_limit, meta.sentiment_limit)
+
+
+@flow(name="data-collection-and-scoring", flow_run_name="collect-and-score-{brand_id}")
+async def data_collection_and_scoring(brand_id: str, job_run_id: str,
+                                      metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Collection, then scoring only if collection succeeded (its failure is raised)."""
+    collected = await data_collection(brand_id, job_run_id, metadata)
+    scored = await scoring(brand_id, job_run_id, metadata)
+    return {"data_collection": collected, "scoring": scored}
+
+
+class RunTimedOut(JobError):
+    """The run went past its timeout (``timeoutSeconds`` or ``brandJobs.runTimeoutSeconds``)."""
+
+
+STAGES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+    "data_collection": data_collection,
+    "scoring": scoring,
+    "data_collection_and_scoring": data_collection_and_scoring,
+}
+
+
+async def _ensure_limit(name: str, limit: int) -> None:
+    async with get_client() as client:
+        try:
+            current = await client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                pass
+            return
+        if current.limit != limit:
+            await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit))
+
+
+def limit_names(brand_id: str, customer_id: str) -> tuple[str, str]:
+    return f"brand:{brand_id}", f"customer:{customer_id}"
+
+
+def _job_metrics(job_type: str, result: dict[str, Any], m: JobMetrics) -> None:
+    collected = result if job_type == "data_collection" else result.get("data_collection")
+    scored = result if job_type == "scoring" else result.get("scoring")
+    if collected:
+        m.items_processed += collected.get("executions", 0)
+        m.items_created += collected.get("successful_executions", 0)
+        m.items_skipped += collected.get("skipped_already_collected", 0)
+        m.custom["api_calls"] = collected.get("api_calls", 0)
+        m.custom["errors"] = collected.get("errors") or []
+    if scored and job_type == "scoring":
+        m.items_processed += scored.get("answers_position_scored", 0)
+        m.items_updated += scored.get("answers_position_scored", 0)
+
+
+def _fatal(exc: BaseException) -> bool:
+    return isinstance(exc, JobError) and exc.fatal
+
+
+@flow(name=BRAND_JOB_FLOW, flow_run_name="{job_type}-{brand_id}")
+async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_collection_and_scoring",
+                    metadata: dict[str, Any] | None = None, scheduled_job_id: str | None = None,
+                    job_run_id: str | None = None) -> JobResult:
+    """One brand job run: validate, record in ``job_runs``, run the stage(s) under the
+    brand's and customer's concurrency limits with a timeout, retry with backoff."""
+    settings = get_settings().brand_jobs
+    params = {"brand_id": brand_id, "customer_id": customer_id, "job_type": job_type,
+              "metadata": metadata or {}, "scheduled_job_id": scheduled_job_id}
+
+    async def body(m: JobMetrics) -> None:
+        kind = parse_job_type(job_type)
+        brand, customer = parse_uuid(brand_id, "brand_id"), parse_uuid(customer_id, "customer_id")
+        meta = parse_metadata(metadata)
+        await load_brand_work(str(brand), str(customer))  # ConfigError naming brand_id/customer_id
+        run_id = _open_run(kind, brand, customer, meta, scheduled_job_id, job_run_id)
+        m.custom["job_run_id"] = str(run_id)
+        result = await _attempts(kind, str(brand), str(customer), run_id, meta, m)
+        _job_metrics(kind, result, m)
+        m.custom["result"] = result
+
+    return await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
+                         notify="failure" if settings.notify_on_failure else "never")
+
+
+def _open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
+              scheduled_job_id: str | None, job_run_id: str | None) -> uuid.UUID:
+    with session_scope(db_url()) as session:
+        if job_run_id:
+            return parse_uuid(job_run_id, "job_run_id")
+        scheduled = parse_uuid(scheduled_job_id, "scheduled_job_id") if scheduled_job_id else None
+        if scheduled is not None:
+            row = session.get(ScheduledJob, scheduled)
+            if row is not None:
+                now = utcnow()
+                row.last_run_time = now
+                row.next_run_time = next_run(row.cron_expression, row.timezone, now)
+        run = repo.create_job_run(session, brand_id=brand, customer_id=customer, job_type=kind,
+                                  metadata=meta.dump(), scheduled_job_id=scheduled)
+        return run.id
+
+
+async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUID, meta: JobMetadata,
+                    m: JobMetrics) -> dict[str, Any]:
+    settings = get_settings().brand_jobs
+    logger = get_run_logger()
+    timeout = meta.timeout_seconds or settings.run_timeout_seconds
+    retries = settings.max_retries if meta.max_retries is None else meta.max_retries
+    names = limit_names(brand_id, customer_id)
+    await _ensure_limit(names[0], settings.brand_concurrency)
+    await _ensure_limit(names[1], settings.customer_concurrency)
+    attempt = 0
+    while True:
+        attempt += 1
+        with session_scope(db_url()) as session:
+            repo.start_job_run(session, run_id, current_flow_run_id())
+        try:
+            async with AsyncExitStack() as stack:
+                async with asyncio.timeout(timeout):
+                    await stack.enter_async_context(concurrency(list(names), occupy=1, strict=True))
+                    result = await STAGES[kind](brand_id, str(run_id), meta.dump())
+        except BaseException as exc:
+            error = (f"timed out after {timeout:g} s" if isinstance(exc, TimeoutError)
+                     else f"{type(exc).__name__}: {exc}")
+            partial = getattr(exc, "metrics", None)
+            if partial:
+                m.custom["data_collection"] = partial
+            final = not isinstance(exc, Exception) or _fatal(exc) or attempt > retries
+            with session_scope(db_url()) as session:
+                repo.finish_job_run(session, run_id, status=JobRunStatus.FAILED,
+                                    metrics={"attempts": attempt, **({"data_collection": partial} if partial else {})},
+                                    error=error if final else f"attempt {attempt} failed, retrying: {error}")
+            m.custom["attempts"] = attempt
+            if final:
+                if isinstance(exc, TimeoutError):
+                    raise RunTimedOut(error) from None
+                raise
+            delay = settings.retry_backoff_seconds * 2 ** (attempt - 1)
+            logger.warning("attempt %d of %d failed (%s); retrying in %g s", attempt, retries + 1, error, delay)
+            await pause(delay)
+            continue
+        with session_scope(db_url()) as session:
+            repo.finish_job_run(session, run_id, status=JobRunStatus.COMPLETED,
+                                metrics={"attempts": attempt, **result})
+        m.custom["attempts"] = attempt
+        return result
+
+
+async def _mark_cancelled(flow: Any, flow_run: Any, state: Any) -> None:
+    """A cancelled flow run leaves its job run ``cancelled``, not stuck in ``processing``."""
+    _close_open_runs(str(flow_run.id), JobRunStatus.CANCELLED, "the Prefect flow run was cancelled")
+
+
+async def _mark_crashed(flow: Any, flow_run: Any, state: Any) -> None:
+    _close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run crashed: {state.message}")
+
+
+def _close_open_runs(flow_run_id: str, status: str, error: str) -> None:
+    from sqlalchemy import update
+
+    from core.db.models import JobRun
+
+    with session_scope(db_url()) as session:
+        session.execute(update(JobRun).where(JobRun.flow_run_id == flow_run_id,
+                                             JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]))
+                        .values(status=status, error_message=error, finished_at=utcnow()))
+
+
+brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed=[_mark_crashed])
+
+
+def scores_of(brand_id: str) -> list[dict[str, Any]]:
+    """The brand's latest brand-level scores (own brand and competitors), best first."""
+    with session_scope(db_url()) as session:
+        return [{"brand": r.brand_name, "own": r.is_own_brand, "visibility": r.visibility,
+                 "share_of_voice": r.share_of_voice, "first_mention_rate": r.first_mention_rate,
+                 "average_position": r.average_position, "average_sentiment": r.average_sentiment,
+                 "answers": r.answers} for r in repo.latest_scores(session, uuid.UUID(brand_id))]
+
+
+__all__ = ["BrandWork", "CollectionFailed", "ConfigError", "brand_job", "data_collection",
+           "data_collection_and_scoring", "scores_of", "scoring"]

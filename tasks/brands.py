@@ -1,0 +1,182 @@
+"""Brand data collection and scoring tasks (seed 003): one task per stage, bounded
+concurrency inside, every answer written as soon as it arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.brands import repo, scoring
+from core.clients.collectors import CollectorClient
+from core.db import session_scope
+from core.db.models import CollectorResult
+from core.db.types import utcnow
+from core.errors import ConfigError, JobError
+from core.settings import get_settings
+from core.storage import dump_json, open_store
+from tasks._common import db_task, db_url
+
+
+@dataclass(frozen=True)
+class BrandWork:
+    brand_id: str
+    customer_id: str
+    name: str
+    competitors: list[str]
+    queries: list[tuple[str, str]]  # (query id, query text)
+
+    @property
+    def tracked(self) -> list[str]:
+        """The brand first, then its competitors: the names scored in every answer."""
+        return list(dict.fromkeys([self.name, *self.competitors]))
+
+
+@db_task
+async def load_brand_work(brand_id: str, customer_id: str | None = None) -> BrandWork:
+    """The brand, its competitors and its active queries; ConfigError if it does not exist."""
+    with session_scope(db_url()) as session:
+        brand = repo.get_brand(session, uuid.UUID(brand_id))
+        if brand is None:
+            raise ConfigError(f"brand_id: no brand {brand_id}")
+        if customer_id is not None and str(brand.customer_id) != customer_id:
+            raise ConfigError(f"customer_id: brand {brand_id} belongs to another customer")
+        queries = [(str(q), text) for q, text, _ in repo.active_queries(session, brand.id)]
+        return BrandWork(str(brand.id), str(brand.customer_id), brand.name, list(brand.competitors), queries)
+
+
+def _raw_key(brand_id: str, run_id: str, query_id: str, collector: str) -> str:
+    return f"brands/{brand_id}/{run_id}/{query_id}-{collector}.json"
+
+
+@task(cache_policy=NO_CACHE)
+async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], parallel: bool) -> dict[str, Any]:
+    """Ask every active query of every selected collector and store each answer.
+
+    ``parallel``: up to ``collectors.concurrency`` requests at once; otherwise one at a
+    time, in query order. Pairs already answered in this run (a retried run) are skipped.
+    A failing collector fails only its answers (recorded with the error); a rejected key
+    (401/403) stops the stage.
+    """
+    settings = get_settings()
+    logger = get_run_logger()
+    run_uuid = uuid.UUID(run_id)
+    with session_scope(db_url()) as session:
+        done = {(str(q), c) for q, c in repo.collected_pairs(session, run_uuid)}
+    pairs = [(qid, text, c) for qid, text in work.queries for c in collectors if (qid, c) not in done]
+    store = open_store(settings.storage_url)
+    limit = asyncio.Semaphore(settings.collectors.concurrency if parallel else 1)
+    counts = {"successful_executions": 0, "failed_executions": 0}
+    errors: list[dict[str, str]] = []
+
+    async def one(client: CollectorClient, query_id: str, text: str, collector: str) -> None:
+        async with limit:
+            started = time.monotonic()
+            row: dict[str, Any] = {
+                "id": uuid.uuid4(), "job_run_id": run_uuid, "brand_id": uuid.UUID(work.brand_id),
+                "query_id": uuid.UUID(query_id), "collector": collector, "query_text": text,
+                "citations": [], "collected_at": utcnow(), "positions_scored_at": None, "sentiment_scored_at": None}
+            try:
+                answer = await client.collect(collector, text)
+                key = await store.put_bytes(_raw_key(work.brand_id, run_id, query_id, collector),
+                                            dump_json(answer.raw))
+                row |= {"status": "completed", "answer_text": answer.answer_text, "raw_key": key,
+                        "citations": [{"url": c.url, "domain": c.domain, "title": c.title} for c in answer.citations],
+                        "latency_ms": answer.latency_ms, "api_calls": answer.api_calls, "error": None}
+            except JobError as exc:
+                if exc.fatal:
+                    raise
+                row |= {"status": "failed", "answer_text": None, "raw_key": None,
+                        "latency_ms": int((time.monotonic() - started) * 1000),
+                        "api_calls": getattr(exc, "attempts", 0), "error": f"{type(exc).__name__}: {exc}"}
+                errors.append({"item": f"{collector}: {text}", "error": row["error"]})
+                logger.warning("%s failed for query %r: %s", collector, text, exc)
+            with session_scope(db_url()) as session:
+                repo.save_answer(session, row)
+            counts["successful_executions" if row["status"] == "completed" else "failed_executions"] += 1
+
+    async with CollectorClient(settings.collectors) as client:
+        if parallel:
+            await asyncio.gather(*(one(client, *p) for p in pairs))
+        else:
+            for pair in pairs:
+                await one(client, *pair)
+        api_calls = client.api_calls
+    return {"queries_executed": len({qid for qid, _, _ in pairs}), "executions": len(pairs),
+            "skipped_already_collected": len(work.queries) * len(collectors) - len(pairs),
+            **counts, "api_calls": api_calls, "collectors": collectors, "parallel": parallel,
+            "errors": errors[:50]}
+
+
+@db_task
+async def score_answers(run_id: str, work: BrandWork, position_limit: int, sentiment_limit: int) -> dict[str, Any]:
+    """Positions and citations for up to ``position_limit`` unscored answers, sentiment for
+    up to ``sentiment_limit``, then the brand-level aggregates of the answers scored now."""
+    brands = work.tracked
+    brand_uuid = uuid.UUID(work.brand_id)
+    now = utcnow()
+    with session_scope(db_url()) as session:
+        positioned = repo.answers_to_score(session, brand_uuid, "positions_scored_at", position_limit)
+        score_rows, citation_rows = [], []
+        for answer in positioned:
+            text = answer.answer_text or ""
+            for s in scoring.score_answer(text, brands, with_sentiment=False):
+                score_rows.append({"collector_result_id": answer.id, "brand_id": brand_uuid, "brand_name": s.brand,
+                                   "position": s.position, "mentions": s.mentions})
+            for c in scoring.extract_citations(text, known=_known(answer)):
+                citation_rows.append({"collector_result_id": answer.id, "brand_id": brand_uuid,
+                                      "url": c.url, "domain": c.domain, "title": c.title})
+        repo.save_scores(session, score_rows, update_columns=["position", "mentions"])
+        citations = repo.save_citations(session, citation_rows)
+        repo.mark_scored(session, [a.id for a in positioned], "positions_scored_at", now)
+
+    with session_scope(db_url()) as session:
+        sentimented = repo.answers_to_score(session, brand_uuid, "sentiment_scored_at", sentiment_limit)
+        rows = []
+        for answer in sentimented:
+            for s in scoring.score_answer(answer.answer_text or "", brands, with_positions=False):
+                rows.append({"collector_result_id": answer.id, "brand_id": brand_uuid, "brand_name": s.brand,
+                             "mentions": s.mentions, "sentiment": s.sentiment, "sentiment_label": s.sentiment_label})
+        repo.save_scores(session, rows, update_columns=["sentiment", "sentiment_label"])
+        repo.mark_scored(session, [a.id for a in sentimented], "sentiment_scored_at", now)
+
+    aggregates: list[dict[str, Any]] = []
+    if positioned:
+        with session_scope(db_url()) as session:
+            stored = repo.score_rows(session, [a.id for a in positioned])
+            frame = scoring.scores_frame(
+                (answer_id, [scoring.BrandScore(r.brand_name, r.position, r.mentions, r.sentiment, r.sentiment_label)
+                             for r in stored if r.collector_result_id == answer_id])
+                for answer_id in [a.id for a in positioned])
+            table = scoring.aggregate(frame, brands, answers=len(positioned))
+            aggregates = [_aggregate_row(rec, run_id, work, now) for rec in table.to_dict("records")]
+            repo.save_aggregates(session, aggregates)
+    own = next((a for a in aggregates if a["is_own_brand"]), None)
+    return {"answers_position_scored": len(positioned), "answers_sentiment_scored": len(sentimented),
+            "citations_extracted": citations.created, "brands_scored": len(aggregates),
+            "position_limit": position_limit, "sentiment_limit": sentiment_limit,
+            "brand": {k: own[k] for k in ("visibility", "share_of_voice", "first_mention_rate", "average_position",
+                                          "average_sentiment")} if own else None}
+
+
+def _known(answer: CollectorResult) -> list[tuple[str, str | None]]:
+    return [(c["url"], c.get("title")) for c in answer.citations or [] if c.get("url")]
+
+
+def _none_if_nan(value: Any) -> Any:
+    return None if value is None or value != value else float(value)
+
+
+def _aggregate_row(rec: dict[str, Any], run_id: str, work: BrandWork, now: Any) -> dict[str, Any]:
+    return {"job_run_id": uuid.UUID(run_id), "brand_id": uuid.UUID(work.brand_id), "brand_name": rec["brand"],
+            "is_own_brand": rec["brand"] == work.name, "answers": int(rec["answers"]),
+            "mentioned_answers": int(rec["mentioned_answers"]), "mentions": int(rec["mentions"]),
+            "visibility": float(rec["visibility"]), "share_of_voice": float(rec["share_of_voice"]),
+            "first_mention_rate": float(rec["first_mention_rate"]),
+            "average_position": _none_if_nan(rec["average_position"]),
+            "average_sentiment": _none_if_nan(rec["average_sentiment"]), "computed_at": now}
