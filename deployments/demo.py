@@ -84,7 +84,79 @@ def main() -> int:
     print(f"e-mail          {where}")
     crypto_ok = _crypto_demo()
     riot_ok = _riot_demo()
-    return 0 if (summary is not None or run.status != "FAILED") and crypto_ok and riot_ok else 1
+    brand_ok = _brand_demo()
+    return 0 if (summary is not None or run.status != "FAILED") and crypto_ok and riot_ok and brand_ok else 1
+
+
+DEMO_CUSTOMER = "9b1f3a52-0000-4000-8000-00000000de70"
+
+
+def _brand_demo() -> bool:
+    """Seed 003: a brand with topics and queries, a per-brand schedule on the brand-job
+    deployment, one data_collection_and_scoring run against the collectors sandbox, and
+    the brand's scores."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from sandbox.collectors import CollectorsSandbox, create_app
+    from sandbox.server import start_in_thread
+
+    server = start_in_thread(create_app(CollectorsSandbox()), port=8083 if _port_free(8083) else 0)
+    for name, value in (("OPENAI_BASE_URL", server.url), ("PERPLEXITY_BASE_URL", server.url),
+                        ("SERPAPI_BASE_URL", server.url), ("OPENAI_API_KEY", "sk-demo"),
+                        ("PERPLEXITY_API_KEY", "pplx-demo"), ("SERPAPI_API_KEY", "serp-demo")):
+        os.environ.setdefault(name, value)
+    from core.settings import get_settings
+
+    get_settings.cache_clear()
+    from core.brands import repo
+    from core.db import session_scope
+    from core.db.models import Brand
+    from flows import brand_admin
+    from flows.brands import brand_job, scores_of
+
+    url = get_settings().database_url
+    customer = uuid.UUID(DEMO_CUSTOMER)
+    with session_scope(url) as session:
+        brand = session.execute(select(Brand).where(Brand.customer_id == customer)).scalar_one_or_none()
+        if brand is None:
+            brand = repo.add_brand(session, customer_id=customer, name="Acme CRM",
+                                   competitors=["Globex", "Initech", "Umbrella", "Hooli"], topics={
+                                       "crm software": ["best CRM for a small business",
+                                                        "which CRM has the best customer support"],
+                                       "pricing": ["cheapest CRM with email automation"]})
+        brand_id = str(brand.id)
+    print("\n== brand data collection and scoring (collectors sandbox) ==")
+    ok = True
+    try:
+        metadata = {"collectors": ["chatgpt", "google_aio", "perplexity"], "parallel": True,
+                    "positionLimit": 50, "sentimentLimit": 50}
+        jobs = asyncio.run(brand_admin.list_scheduled_jobs(brand_id=brand_id))
+        job = jobs[0] if jobs else asyncio.run(brand_admin.create_scheduled_job(
+            brand_id=brand_id, customer_id=DEMO_CUSTOMER, job_type="data_collection_and_scoring",
+            cron_expression="0 9 * * *", timezone="Europe/Paris", metadata=metadata))
+        print(f"schedule        {job['cron_expression']} ({job['timezone']}) on brand-job/brand-job, "
+              f"next run {job['next_run_time']}")
+        result = asyncio.run(brand_job(brand_id, DEMO_CUSTOMER, "data_collection_and_scoring",
+                                       metadata=job["metadata"], scheduled_job_id=job["id"]))
+        collected = result.metrics.custom["result"]["data_collection"]
+        print(f"run             {result.status}: {collected['successful_executions']} answers from "
+              f"{collected['queries_executed']} queries x {len(collected['collectors'])} collectors, "
+              f"{collected['api_calls']} API calls, {result.duration_ms} ms")
+        print(f"{'brand':<12} {'visibility':>10} {'share of voice':>15} {'first mention':>14} {'avg position':>13}"
+              f" {'sentiment':>10}")
+        for row in scores_of(brand_id):
+            position = f"{row['average_position']:.2f}" if row["average_position"] is not None else "-"
+            sentiment = f"{row['average_sentiment']:+.2f}" if row["average_sentiment"] is not None else "-"
+            print(f"{row['brand'] + (' *' if row['own'] else ''):<12} {row['visibility']:>10.0%} "
+                  f"{row['share_of_voice']:>15.0%} {row['first_mention_rate']:>14.0%} {position:>13} {sentiment:>10}")
+    except Exception as exc:  # recorded in job_runs and job_execution_history either way
+        print(f"brand job failed: {type(exc).__name__}: {exc}")
+        ok = False
+    finally:
+        server.stop()
+    return ok
 
 
 def _riot_demo() -> bool:

@@ -1,0 +1,155 @@
+"""The seed-003 admin API against PostgreSQL and a real Prefect API (the test harness server)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from core.brands.model import COLLECTORS
+from core.jobqueue.schedule import next_run
+from deployments.admin_api import create_app
+from flows.brands import BRAND_JOB_DEPLOYMENT, brand_job
+from tests.integration.test_brand_jobs import make_brand
+
+TOKEN = "admin-token-for-tests"
+
+
+@pytest.fixture
+async def api(brand_env):
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://admin",
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client
+
+
+async def prefect_schedules() -> dict[str, object]:
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(BRAND_JOB_DEPLOYMENT)
+        return {s.slug: s for s in await client.read_deployment_schedules(deployment.id)}
+
+
+def body(brand: str, customer: str, **changes: object) -> dict[str, object]:
+    return {"brand_id": brand, "customer_id": customer, "job_type": "data_collection_and_scoring",
+            "cron_expression": "0 9 * * *", "timezone": "Europe/Paris", "is_active": True,
+            "metadata": {"collectors": ["chatgpt", "perplexity"], "parallel": True, "positionLimit": 20}} | changes
+
+
+async def test_every_route_requires_the_bearer_token(api):
+    for token in (None, "wrong-token"):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.AsyncClient(transport=api._transport, base_url="http://admin", headers=headers)
+        async with client:
+            for method, path in (("GET", "/api/admin/scheduled-jobs"), ("GET", "/api/admin/job-runs"),
+                                 ("POST", "/api/admin/scheduled-jobs")):
+                response = await client.request(method, path, json={})
+                assert response.status_code == 401, (method, path)
+                assert TOKEN not in response.text
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"cron_expression": "61 * * * *"}, "cron_expression"),
+    ({"cron_expression": "0 9 * *"}, "cron_expression"),
+    ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+    ({"metadata": {"collectors": ["bard"]}}, "metadata.collectors"),
+    ({"metadata": {"sentimentLimit": -1}}, "metadata.sentimentLimit"),
+    ({"brand_id": str(uuid.uuid4())}, "brand_id"),
+    ({"customer_id": str(uuid.uuid4())}, "customer_id"),
+    ({"job_type": "scrape"}, "job_type"),
+])
+async def test_bad_input_is_refused_naming_the_field_and_nothing_is_created(api, brand_env, changes, field):
+    brand_id, customer_id = make_brand(brand_env["DATABASE_URL"])
+    response = await api.post("/api/admin/scheduled-jobs", json=body(brand_id, customer_id, **changes))
+    assert response.status_code == 422
+    assert field in response.text
+    assert (await api.get("/api/admin/scheduled-jobs")).json() == []
+
+
+async def test_create_update_trigger_delete_keep_prefect_in_step(api, brand_env):
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url)
+    other_brand, other_customer = make_brand(url, topics={"t": ["q"]})
+
+    created = await api.post("/api/admin/scheduled-jobs", json=body(brand_id, customer_id))
+    assert created.status_code == 201, created.text
+    job = created.json()
+    await api.post("/api/admin/scheduled-jobs", json=body(other_brand, other_customer, job_type="scoring"))
+
+    # The Prefect deployment schedule carries the cron, the timezone and the run parameters.
+    schedule = (await prefect_schedules())[f"brand-job-{job['id']}"]
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == ("0 9 * * *", "Europe/Paris", True)
+    assert schedule.parameters == {"brand_id": brand_id, "customer_id": customer_id,
+                                   "job_type": "data_collection_and_scoring", "scheduled_job_id": job["id"],
+                                   "metadata": {"collectors": ["chatgpt", "perplexity"], "parallel": True,
+                                                "positionLimit": 20, "sentimentLimit": 50}}
+    # 09:00 in Paris, in UTC: the next run time is timezone-aware.
+    next_time = datetime.fromisoformat(job["next_run_time"])
+    assert next_time.astimezone(UTC).hour in (7, 8) and next_time.minute == 0
+
+    listed = (await api.get("/api/admin/scheduled-jobs", params={"customer_id": customer_id})).json()
+    assert [j["id"] for j in listed] == [job["id"]]
+    assert len((await api.get("/api/admin/scheduled-jobs")).json()) == 2
+    assert (await api.get(f"/api/admin/scheduled-jobs/{job['id']}")).json()["prefect_active"] is True
+
+    updated = await api.put(f"/api/admin/scheduled-jobs/{job['id']}",
+                            json={"cron_expression": "30 14 * * 1-5", "timezone": "America/New_York",
+                                  "is_active": False})
+    assert updated.status_code == 200 and updated.json()["next_run_time"] is None
+    schedule = (await prefect_schedules())[f"brand-job-{job['id']}"]
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "30 14 * * 1-5", "America/New_York", False)
+    bad = await api.put(f"/api/admin/scheduled-jobs/{job['id']}", json={"cron_expression": "every day"})
+    assert bad.status_code == 422 and "cron_expression" in bad.text
+    assert (await prefect_schedules())[f"brand-job-{job['id']}"].schedule.cron == "30 14 * * 1-5"
+
+    # Trigger: a pending job run and a flow run of the deployment with the same parameters.
+    triggered = await api.post(f"/api/admin/scheduled-jobs/{job['id']}/trigger")
+    assert triggered.status_code == 202
+    run = triggered.json()
+    async with get_client() as client:
+        [flow_run] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[uuid.UUID(run["flow_run_id"])])))
+    assert flow_run.parameters["job_run_id"] == run["job_run_id"]
+    assert flow_run.parameters["brand_id"] == brand_id and flow_run.state.is_scheduled()
+    pending = (await api.get("/api/admin/job-runs", params={"brand_id": brand_id})).json()
+    assert [(r["id"], r["status"]) for r in pending] == [(run["job_run_id"], "pending")]
+
+    # What a worker does with that flow run: run the flow with its parameters.
+    await brand_job(**flow_run.parameters)
+    done = (await api.get(f"/api/admin/job-runs/{run['job_run_id']}")).json()
+    assert done["status"] == "completed" and done["metrics"]["data_collection"]["successful_executions"] == 2 * 3
+    assert done["metrics"]["scoring"]["answers_position_scored"] == 6
+    completed = (await api.get("/api/admin/job-runs", params={"customer_id": customer_id, "status": "completed",
+                                                               "limit": 5})).json()
+    assert [r["id"] for r in completed] == [run["job_run_id"]]
+    assert (await api.get("/api/admin/job-runs", params={"status": "done"})).status_code == 422
+
+    assert (await api.delete(f"/api/admin/scheduled-jobs/{job['id']}")).status_code == 204
+    assert f"brand-job-{job['id']}" not in await prefect_schedules()
+    assert (await api.get(f"/api/admin/scheduled-jobs/{job['id']}")).status_code == 404
+    assert (await api.delete(f"/api/admin/scheduled-jobs/{job['id']}")).status_code == 404
+
+
+async def test_topics_and_queries_of_a_brand(api, brand_env):
+    brand_id, _ = make_brand(brand_env["DATABASE_URL"])
+    answer = (await api.get(f"/api/admin/brands/{brand_id}/topics-queries")).json()
+    assert answer["name"] == "Acme CRM"
+    assert {t["name"]: [q["query_text"] for q in t["queries"]] for t in answer["topics"]} == {
+        "crm software": ["best CRM for a small business", "which CRM has the best support"],
+        "pricing": ["cheapest CRM with email automation"]}
+    assert (await api.get(f"/api/admin/brands/{uuid.uuid4()}/topics-queries")).status_code == 404
+    assert (await api.get("/api/admin/brands/nope/topics-queries")).status_code == 422
+
+
+def test_next_run_times_are_timezone_aware_across_daylight_saving():
+    # US daylight saving starts on 2026-03-08: 09:00 New York is 14:00 UTC before, 13:00 after.
+    after = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+    assert next_run("0 9 * * *", "America/New_York", after) == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)
+    assert next_run("0 9 * * *", "America/New_York", datetime(2026, 3, 7, 1, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 7, 14, 0, tzinfo=UTC)
+    assert next_run("0 9 * * *", "Asia/Kolkata", after) == datetime(2026, 3, 8, 3, 30, tzinfo=UTC)
+    assert set(COLLECTORS) == {"chatgpt", "google_aio", "perplexity"}
