@@ -3,7 +3,8 @@
 Starts the RapidAPI and CoinGecko sandboxes, queues pending URNs (two of them troublesome
 on purpose), runs ``profile_fetcher`` once on Prefect's ephemeral API and prints what
 happened (entry statuses, API calls, quota left, where the objects and the e-mail went);
-then runs the three crypto jobs and prints their JobResults.
+then runs the three crypto jobs, the four Riot jobs and a brand data_collection_and_scoring
+run with its per-brand schedule, and prints what each did.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,9 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule
 from sqlalchemy import select
 
+from core.brands.repo import add_brand
 from core.db import session_scope
-from core.db.models import JobExecutionHistory, Profile, ProfileEntry
+from core.db.models import JobExecutionHistory, JobRun, Profile, ProfileEntry
 from tests.conftest import _truncate, free_port
 from tests.factories import seed_entries, urns
 
@@ -209,7 +211,7 @@ def _read_prefect_state(api_url: str) -> tuple[dict[str, DeploymentResponse], li
 
 def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
     prefect_server: PrefectServer, pg_url: str, rapidapi_sandbox: object, smtp_sink: object,
-    tmp_path: Path,
+    collectors_sandbox: object, tmp_path: Path,
 ) -> None:
     timings = Timings(start=prefect_server.started)
     timings.marks["server start"] = prefect_server.startup_s
@@ -231,7 +233,17 @@ def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
         "SMTP_PORT": str(smtp_sink.port),  # type: ignore[attr-defined]
         "NOTIFY_EMAIL_TO": "ops@example.com",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "OPENAI_BASE_URL": collectors_sandbox.url,  # type: ignore[attr-defined]
+        "PERPLEXITY_BASE_URL": collectors_sandbox.url,  # type: ignore[attr-defined]
+        "SERPAPI_BASE_URL": collectors_sandbox.url,  # type: ignore[attr-defined]
+        "OPENAI_API_KEY": "sk-e2e", "PERPLEXITY_API_KEY": "pplx-e2e", "SERPAPI_API_KEY": "serp-e2e",
     }
+    with session_scope(pg_url) as session:
+        brand = add_brand(session, customer_id=uuid.uuid4(), name="Acme CRM", competitors=["Globex", "Hooli"],
+                          topics={"crm": ["best CRM for a small business", "cheapest CRM"]})
+        brand_params = {"brand_id": str(brand.id), "customer_id": str(brand.customer_id),
+                        "job_type": "data_collection_and_scoring",
+                        "metadata": {"collectors": ["chatgpt", "perplexity"], "parallel": True}}
     timings.mark("seed")
 
     _cli(["work-pool", "create", POOL, "--type", "process"], cli_env, tmp_path)
@@ -250,6 +262,14 @@ def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
                         "--param", "batch_size=4", "--watch", "--watch-timeout", str(RUN_TIMEOUT_S - 10)],
                        cli_env, tmp_path, timeout=RUN_TIMEOUT_S)
             timings.mark("deployment run --watch")
+            # Seed 001 and 003 jobs from the same CLI: the smurf analyzer (no API calls) and a
+            # brand's collection and scoring with JSON parameters.
+            smurf = _cli(["deployment", "run", "smurf-analyzer/smurf-analyzer", "--watch",
+                          "--watch-timeout", str(RUN_TIMEOUT_S - 10)], cli_env, tmp_path, timeout=RUN_TIMEOUT_S)
+            brand_run = _cli(["deployment", "run", "brand-job/brand-job", "--params", json.dumps(brand_params),
+                              "--watch", "--watch-timeout", str(RUN_TIMEOUT_S - 10)],
+                             cli_env, tmp_path, timeout=RUN_TIMEOUT_S)
+            timings.mark("smurf-analyzer + brand-job runs")
         finally:
             _stop(worker)
     timings.mark("worker stop")
@@ -257,13 +277,21 @@ def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
     match = re.search(r"UUID: ([0-9a-f-]{36})", run.stdout)
     assert match, run.stdout
     flow_run_id = match.group(1)
-    assert "finished successfully in 'Completed'" in run.stdout, run.stdout
+    for out in (run, smurf, brand_run):
+        assert "finished successfully in 'Completed'" in out.stdout, out.stdout
 
     # Domain state: every entry fetched, objects on disk, one history row, one e-mail.
     with session_scope(pg_url) as session:
         entries = session.execute(select(ProfileEntry)).scalars().all()
         profiles = session.execute(select(Profile)).scalars().all()
-        history = session.execute(select(JobExecutionHistory)).scalars().all()
+        all_history = session.execute(select(JobExecutionHistory)).scalars().all()
+        [brand_job_run] = session.execute(select(JobRun)).scalars().all()
+    history = [h for h in all_history if h.job_name == "profile_fetcher"]
+    assert sorted(h.job_name for h in all_history) == [
+        "brand_data_collection_and_scoring", "profile_fetcher", "smurf_analyzer"]
+    assert brand_job_run.status == "completed", brand_job_run.error_message
+    assert brand_job_run.metrics["data_collection"]["successful_executions"] == 4
+    assert brand_job_run.metrics["scoring"]["answers_position_scored"] == 4
     assert sorted(e.urn for e in entries) == sorted(names)
     assert {e.status for e in entries} == {"COMPLETED"}, [(e.urn, e.status, e.error_message) for e in entries]
     assert {p.urn for p in profiles} == set(names)
@@ -277,7 +305,7 @@ def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
         "profile_fetcher", "SUCCESS", 9, 9, 0)
     assert h.metrics["batches"] == math.ceil(9 / 4) and h.metrics["batch_size"] == 4
     assert h.flow_run_id == flow_run_id
-    messages = smtp_sink.messages  # type: ignore[attr-defined]
+    messages = [m for m in smtp_sink.messages if "profile_fetcher" in m["Subject"]]  # type: ignore[attr-defined]
     assert len(messages) == 1, [m["Subject"] for m in messages]
     assert "profile_fetcher SUCCESS" in messages[0]["Subject"]
     assert messages[0]["To"] == "ops@example.com"
@@ -285,7 +313,10 @@ def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
     # Prefect state: the run, where the worker took the code from, the schedules.
     deployments, flow_runs = _read_prefect_state(cli_env["PREFECT_API_URL"])
     fetcher, reset = deployments["profile-fetcher/profile-fetcher"], deployments["quota-reset/quota-reset"]
-    [flow_run] = flow_runs  # only our run: no schedule fired, nothing else ran on the worker
+    # Only our runs (no schedule fired): the fetcher, the analyzer, brand-job and its two subflows.
+    assert sorted(r.name.split("-")[0] for r in flow_runs if r.deployment_id is None) == [
+        "collect", "data", "scoring"], [r.name for r in flow_runs]
+    [flow_run] = [r for r in flow_runs if r.deployment_id == fetcher.id]
     assert str(flow_run.id) == flow_run_id and flow_run.deployment_id == fetcher.id
     assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
     assert flow_run.parameters == {"batch_size": 4}
