@@ -28,6 +28,7 @@ bench: install
 	$(UV) run python -m bench.profile_fetcher_bench
 	$(UV) run python -m bench.upsert_bench
 	$(UV) run python -m bench.jobqueue_bench
+	$(UV) run python -m bench.brand_collection_bench
 
 clean:
 	rm -rf .data
