@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.brands.model import UnknownIdError
 from core.errors import ConfigError
 from core.settings import get_settings
 from flows import brand_admin
@@ -65,9 +66,9 @@ def create_app() -> FastAPI:
     async def _bad_input(_: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(LookupError)
-    async def _missing(_: Request, exc: LookupError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=404)
+    @app.exception_handler(UnknownIdError)
+    async def _missing(_: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
 
     api = "/api/admin"
 

@@ -8,7 +8,7 @@ metadata, scheduled_job_id). The row is written and the Prefect schedule applied
 go: if Prefect refuses, the row is rolled back, so the two never disagree.
 
 Every bad input raises ConfigError whose message starts with the field's name; a missing
-scheduled job or job run raises LookupError.
+scheduled job, job run or brand raises UnknownIdError (a LookupError).
 """
 
 from __future__ import annotations
@@ -19,10 +19,18 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
-from sqlalchemy import select
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import inspect, select
+from sqlalchemy import update as sa_update
 
 from core.brands import repo
-from core.brands.model import parse_job_type, parse_metadata, parse_schedule, parse_uuid
+from core.brands.model import (
+    UnknownIdError,
+    parse_job_type,
+    parse_metadata,
+    parse_schedule,
+    parse_uuid,
+)
 from core.db import session_scope
 from core.db.models import JobRun, JobRunStatus, ScheduledJob
 from core.db.types import utcnow
@@ -76,7 +84,7 @@ def _brand_row(session: Any, brand_id: uuid.UUID, customer_id: uuid.UUID) -> Non
 def _get_row(session: Any, job_id: Any) -> ScheduledJob:
     row = session.get(ScheduledJob, parse_uuid(job_id, "job_id"))
     if row is None or row.brand_id is None:
-        raise LookupError(f"job_id: no brand scheduled job {job_id}")
+        raise UnknownIdError(f"job_id: no brand scheduled job {job_id}")
     return row
 
 
@@ -109,6 +117,22 @@ async def get_scheduled_job(job_id: Any) -> dict[str, Any]:
     return view
 
 
+def _copy(row: ScheduledJob, **changes: Any) -> ScheduledJob:
+    """A detached copy (no session, no lock held) with ``changes`` applied."""
+    values = {attr.key: getattr(row, attr.key) for attr in inspect(ScheduledJob).column_attrs}
+    return ScheduledJob(**(values | changes))
+
+
+async def _remove(job_id: uuid.UUID) -> None:
+    async with get_client() as client:
+        await remove_schedule(client, await deployment_id(client, brand_job, BRAND_JOB_FLOW), _slug(job_id))
+
+
+# Prefect is called outside any database transaction (on SQLite a transaction holds the
+# write lock), and a failed database write undoes the Prefect change, so the row and the
+# schedule never disagree for long and a refused schedule never leaves a row behind.
+
+
 async def create_scheduled_job(*, brand_id: Any, customer_id: Any, job_type: str, cron_expression: str,
                                timezone: str = "UTC", is_active: bool = True,
                                metadata: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -116,46 +140,62 @@ async def create_scheduled_job(*, brand_id: Any, customer_id: Any, job_type: str
     kind = parse_job_type(job_type)
     cron = parse_schedule(cron_expression, timezone)
     meta = parse_metadata(metadata).dump()
-    now = utcnow()
     with session_scope(db_url()) as session:
         _brand_row(session, brand, customer)
-        job_id = uuid.uuid4()
-        row = ScheduledJob(id=job_id, name=_slug(job_id), job_type=kind, job_data=meta, cron_expression=cron,
-                           timezone=timezone, is_enabled=is_active, brand_id=brand, customer_id=customer,
-                           next_run_time=next_run(cron, timezone, now), created_at=now, updated_at=now)
-        session.add(row)
-        session.flush()
-        schedule_id = await _apply(row)  # raises -> the row is rolled back
-        return scheduled_job_view(row, schedule_id)
+    now = utcnow()
+    job_id = uuid.uuid4()
+    row = ScheduledJob(id=job_id, name=_slug(job_id), job_type=kind, job_data=meta, cron_expression=cron,
+                       timezone=timezone, is_enabled=is_active, brand_id=brand, customer_id=customer,
+                       next_run_time=next_run(cron, timezone, now), last_run_time=None, created_at=now,
+                       updated_at=now)
+    schedule_id = await _apply(row)
+    try:
+        with session_scope(db_url()) as session:
+            session.add(_copy(row))
+    except BaseException:
+        await _remove(job_id)
+        raise
+    return scheduled_job_view(row, schedule_id)
 
 
 async def update_scheduled_job(job_id: Any, *, cron_expression: str | None = None, timezone: str | None = None,
                                metadata: dict[str, Any] | None = None, is_active: bool | None = None,
                                job_type: str | None = None) -> dict[str, Any]:
     with session_scope(db_url()) as session:
-        row = _get_row(session, job_id)
-        cron = parse_schedule(cron_expression or row.cron_expression, timezone or row.timezone)
-        if metadata is not None:
-            row.job_data = parse_metadata(metadata).dump()
-        if job_type is not None:
-            row.job_type = parse_job_type(job_type)
-        if is_active is not None:
-            row.is_enabled = is_active
-        now = utcnow()
-        row.cron_expression, row.timezone = cron, timezone or row.timezone
-        row.next_run_time, row.updated_at = next_run(row.cron_expression, row.timezone, now), now
-        session.flush()
-        schedule_id = await _apply(row)
-        return scheduled_job_view(row, schedule_id)
+        old = _copy(_get_row(session, job_id))
+    tz = timezone or old.timezone
+    cron = parse_schedule(cron_expression or old.cron_expression, tz)
+    now = utcnow()
+    changes: dict[str, Any] = {"cron_expression": cron, "timezone": tz, "updated_at": now,
+                               "next_run_time": next_run(cron, tz, now)}
+    if metadata is not None:
+        changes["job_data"] = parse_metadata(metadata).dump()
+    if job_type is not None:
+        changes["job_type"] = parse_job_type(job_type)
+    if is_active is not None:
+        changes["is_enabled"] = is_active
+    new = _copy(old, **changes)
+    schedule_id = await _apply(new)
+    try:
+        with session_scope(db_url()) as session:
+            session.execute(sa_update(ScheduledJob).where(ScheduledJob.id == old.id).values(changes))
+    except BaseException:
+        await _apply(old)
+        raise
+    return scheduled_job_view(new, schedule_id)
 
 
 async def delete_scheduled_job(job_id: Any) -> bool:
-    """Remove the Prefect schedule, then the row; LookupError if there was none."""
+    """Remove the Prefect schedule, then the row; UnknownIdError if there was none."""
     with session_scope(db_url()) as session:
-        row = _get_row(session, job_id)
-        async with get_client() as client:
-            await remove_schedule(client, await deployment_id(client, brand_job, BRAND_JOB_FLOW), _slug(row.id))
-        session.delete(row)
+        old = _copy(_get_row(session, job_id))
+    await _remove(old.id)
+    try:
+        with session_scope(db_url()) as session:
+            session.execute(sa_delete(ScheduledJob).where(ScheduledJob.id == old.id))
+    except BaseException:
+        await _apply(old)
+        raise
     return True
 
 
@@ -199,7 +239,7 @@ async def get_job_run(run_id: Any) -> dict[str, Any]:
     with session_scope(db_url()) as session:
         run = session.get(JobRun, parse_uuid(run_id, "run_id"))
         if run is None:
-            raise LookupError(f"run_id: no job run {run_id}")
+            raise UnknownIdError(f"run_id: no job run {run_id}")
         return job_run_view(run)
 
 
@@ -208,7 +248,7 @@ async def brand_topics_queries(brand_id: Any) -> dict[str, Any]:
     with session_scope(db_url()) as session:
         brand = repo.get_brand(session, brand_uuid)
         if brand is None:
-            raise LookupError(f"brand_id: no brand {brand_id}")
+            raise UnknownIdError(f"brand_id: no brand {brand_id}")
         return {"brand_id": str(brand.id), "customer_id": str(brand.customer_id), "name": brand.name,
                 "competitors": list(brand.competitors), "topics": repo.topics_and_queries(session, brand.id)}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -27,12 +26,13 @@ from prefect.client.schemas.actions import (
 )
 from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from sqlalchemy import update
 
 from core.brands import repo
 from core.brands.model import JobMetadata, parse_job_type, parse_metadata, parse_uuid
 from core.clients.http import pause
 from core.db import session_scope
-from core.db.models import JobRunStatus, ScheduledJob
+from core.db.models import JobRun, JobRunStatus, ScheduledJob
 from core.db.types import utcnow
 from core.errors import ConfigError, JobError
 from core.jobqueue.schedule import next_run
@@ -51,6 +51,14 @@ class CollectionFailed(JobError):
 
     def __init__(self, message: str, metrics: dict[str, Any]) -> None:
         super().__init__(message)
+        self.metrics = {"data_collection": metrics}
+
+
+class ScoringFailed(JobError):
+    """Scoring failed after a successful collection; keeps the collection's metrics."""
+
+    def __init__(self, message: str, metrics: dict[str, Any]) -> None:
+        super().__init__(message)
         self.metrics = metrics
 
 
@@ -60,8 +68,8 @@ async def data_collection(brand_id: str, job_run_id: str, metadata: dict[str, An
     answer at all could be collected (no active query, or every execution failed)."""
     meta = parse_metadata(metadata)
     work = await load_brand_work(brand_id)
-    if not work.queries:
-        raise CollectionFailed(f"brand {work.name!r} has no active queries", {"queries_executed": 0})
+    if not work.queries:  # retrying cannot help
+        raise ConfigError(f"brand_id: brand {work.name!r} has no active queries")
     metrics = await collect_answers(job_run_id, work, meta.collectors, meta.parallel)
     collected = metrics["successful_executions"] + metrics["skipped_already_collected"]
     if collected == 0:
@@ -83,7 +91,10 @@ async def data_collection_and_scoring(brand_id: str, job_run_id: str,
                                       metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Collection, then scoring only if collection succeeded (its failure is raised)."""
     collected = await data_collection(brand_id, job_run_id, metadata)
-    scored = await scoring(brand_id, job_run_id, metadata)
+    try:
+        scored = await scoring(brand_id, job_run_id, metadata)
+    except Exception as exc:
+        raise ScoringFailed(f"scoring failed: {type(exc).__name__}: {exc}", {"data_collection": collected}) from exc
     return {"data_collection": collected, "scoring": scored}
 
 
@@ -161,23 +172,46 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
 
 def _open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
               scheduled_job_id: str | None, job_run_id: str | None) -> uuid.UUID:
+    """The run's ``job_runs`` row: the one a trigger created, or a new one (a schedule
+    firing, a manual run). It carries this flow run's id from the start, so the flow's
+    failure, crash and cancellation hooks can always find and close it."""
+    flow_run_id = current_flow_run_id()
     with session_scope(db_url()) as session:
         if job_run_id:
-            return parse_uuid(job_run_id, "job_run_id")
+            run_uuid = parse_uuid(job_run_id, "job_run_id")
+            run = session.get(JobRun, run_uuid)
+            if run is None:
+                raise ConfigError(f"job_run_id: no job run {job_run_id}")
+            run.flow_run_id = flow_run_id
+            return run_uuid
         scheduled = parse_uuid(scheduled_job_id, "scheduled_job_id") if scheduled_job_id else None
         if scheduled is not None:
             row = session.get(ScheduledJob, scheduled)
-            if row is not None:
-                now = utcnow()
-                row.last_run_time = now
-                row.next_run_time = next_run(row.cron_expression, row.timezone, now)
+            if row is None:  # deleted while Prefect still held its schedule: do not run it
+                raise ConfigError(f"scheduled_job_id: no scheduled job {scheduled_job_id} (deleted?)")
+            now = utcnow()
+            row.last_run_time = now
+            row.next_run_time = next_run(row.cron_expression, row.timezone, now)
         run = repo.create_job_run(session, brand_id=brand, customer_id=customer, job_type=kind,
                                   metadata=meta.dump(), scheduled_job_id=scheduled)
+        run.flow_run_id = flow_run_id
         return run.id
+
+
+def _set_run(run_id: uuid.UUID, status: str, metrics: dict[str, Any], error: str | None) -> None:
+    with session_scope(db_url()) as session:
+        repo.finish_job_run(session, run_id, status=status, metrics=metrics, error=error)
 
 
 async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUID, meta: JobMetadata,
                     m: JobMetrics) -> dict[str, Any]:
+    """Run the stage(s) until success, a fatal error, or ``maxRetries`` retries.
+
+    Per attempt: wait for a slot of the brand's and the customer's concurrency limits
+    (the row stays ``pending`` meanwhile, and the wait does not count against the run
+    timeout), then ``processing`` under the timeout. Between attempts the row is
+    ``pending`` with the last error; a cancellation marks it ``cancelled``.
+    """
     settings = get_settings().brand_jobs
     logger = get_run_logger()
     timeout = meta.timeout_seconds or settings.run_timeout_seconds
@@ -186,39 +220,38 @@ async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUI
     await _ensure_limit(names[0], settings.brand_concurrency)
     await _ensure_limit(names[1], settings.customer_concurrency)
     attempt = 0
+    stages: dict[str, Any] = {}
     while True:
         attempt += 1
-        with session_scope(db_url()) as session:
-            repo.start_job_run(session, run_id, current_flow_run_id())
+        m.custom["attempts"] = attempt
         try:
-            async with AsyncExitStack() as stack:
+            # A lost lease (Prefect briefly unreachable) must not cancel the work mid-answer.
+            async with concurrency(list(names), occupy=1, strict=True, timeout_seconds=timeout,
+                                   raise_on_lease_renewal_failure=False):
+                with session_scope(db_url()) as session:
+                    repo.start_job_run(session, run_id, current_flow_run_id())
                 async with asyncio.timeout(timeout):
-                    await stack.enter_async_context(concurrency(list(names), occupy=1, strict=True))
                     result = await STAGES[kind](brand_id, str(run_id), meta.dump())
-        except BaseException as exc:
+        except Exception as exc:
+            stages.update(getattr(exc, "metrics", None) or {})
+            m.custom.update(stages)
             error = (f"timed out after {timeout:g} s" if isinstance(exc, TimeoutError)
                      else f"{type(exc).__name__}: {exc}")
-            partial = getattr(exc, "metrics", None)
-            if partial:
-                m.custom["data_collection"] = partial
-            final = not isinstance(exc, Exception) or _fatal(exc) or attempt > retries
-            with session_scope(db_url()) as session:
-                repo.finish_job_run(session, run_id, status=JobRunStatus.FAILED,
-                                    metrics={"attempts": attempt, **({"data_collection": partial} if partial else {})},
-                                    error=error if final else f"attempt {attempt} failed, retrying: {error}")
-            m.custom["attempts"] = attempt
-            if final:
+            if _fatal(exc) or attempt > retries:
+                _set_run(run_id, JobRunStatus.FAILED, {"attempts": attempt, **stages}, error)
                 if isinstance(exc, TimeoutError):
                     raise RunTimedOut(error) from None
                 raise
             delay = settings.retry_backoff_seconds * 2 ** (attempt - 1)
+            _set_run(run_id, JobRunStatus.PENDING, {"attempts": attempt, **stages},
+                     f"attempt {attempt} failed, retrying in {delay:g} s: {error}")
             logger.warning("attempt %d of %d failed (%s); retrying in %g s", attempt, retries + 1, error, delay)
             await pause(delay)
             continue
-        with session_scope(db_url()) as session:
-            repo.finish_job_run(session, run_id, status=JobRunStatus.COMPLETED,
-                                metrics={"attempts": attempt, **result})
-        m.custom["attempts"] = attempt
+        except BaseException:  # cancelled (Prefect cancellation, SIGTERM): say so, then let it end the run
+            _set_run(run_id, JobRunStatus.CANCELLED, {"attempts": attempt, **stages}, "cancelled while running")
+            raise
+        _set_run(run_id, JobRunStatus.COMPLETED, {"attempts": attempt, **result}, None)
         return result
 
 
@@ -231,18 +264,20 @@ async def _mark_crashed(flow: Any, flow_run: Any, state: Any) -> None:
     _close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run crashed: {state.message}")
 
 
+async def _mark_failed(flow: Any, flow_run: Any, state: Any) -> None:
+    """Whatever failed outside the attempts (Prefect API, database): the row says so."""
+    _close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run failed: {state.message}")
+
+
 def _close_open_runs(flow_run_id: str, status: str, error: str) -> None:
-    from sqlalchemy import update
-
-    from core.db.models import JobRun
-
     with session_scope(db_url()) as session:
         session.execute(update(JobRun).where(JobRun.flow_run_id == flow_run_id,
                                              JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]))
                         .values(status=status, error_message=error, finished_at=utcnow()))
 
 
-brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed=[_mark_crashed])
+brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed=[_mark_crashed],
+                                   on_failure=[_mark_failed])
 
 
 def scores_of(brand_id: str) -> list[dict[str, Any]]:

@@ -101,8 +101,13 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
             counts["successful_executions" if row["status"] == "completed" else "failed_executions"] += 1
 
     async with CollectorClient(settings.collectors) as client:
-        if parallel:
-            await asyncio.gather(*(one(client, *p) for p in pairs))
+        if parallel:  # a fatal error (rejected key) cancels the answers still in flight
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for pair in pairs:
+                        group.create_task(one(client, *pair))
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
         else:
             for pair in pairs:
                 await one(client, *pair)
@@ -118,10 +123,12 @@ async def score_answers(run_id: str, work: BrandWork, position_limit: int, senti
     """Positions and citations for up to ``position_limit`` unscored answers, sentiment for
     up to ``sentiment_limit``, then the brand-level aggregates of the answers scored now."""
     brands = work.tracked
-    brand_uuid = uuid.UUID(work.brand_id)
+    brand_uuid, run_uuid = uuid.UUID(work.brand_id), uuid.UUID(run_id)
     now = utcnow()
+    # One transaction: a failure (and the task's retry) leaves no answer marked scored
+    # without its scores, and no aggregate without its answers.
     with session_scope(db_url()) as session:
-        positioned = repo.answers_to_score(session, brand_uuid, "positions_scored_at", position_limit)
+        positioned = repo.answers_to_score(session, brand_uuid, "positions_scored_at", position_limit, run_uuid)
         score_rows, citation_rows = [], []
         for answer in positioned:
             text = answer.answer_text or ""
@@ -135,8 +142,7 @@ async def score_answers(run_id: str, work: BrandWork, position_limit: int, senti
         citations = repo.save_citations(session, citation_rows)
         repo.mark_scored(session, [a.id for a in positioned], "positions_scored_at", now)
 
-    with session_scope(db_url()) as session:
-        sentimented = repo.answers_to_score(session, brand_uuid, "sentiment_scored_at", sentiment_limit)
+        sentimented = repo.answers_to_score(session, brand_uuid, "sentiment_scored_at", sentiment_limit, run_uuid)
         rows = []
         for answer in sentimented:
             for s in scoring.score_answer(answer.answer_text or "", brands, with_positions=False):
@@ -145,9 +151,8 @@ async def score_answers(run_id: str, work: BrandWork, position_limit: int, senti
         repo.save_scores(session, rows, update_columns=["sentiment", "sentiment_label"])
         repo.mark_scored(session, [a.id for a in sentimented], "sentiment_scored_at", now)
 
-    aggregates: list[dict[str, Any]] = []
-    if positioned:
-        with session_scope(db_url()) as session:
+        aggregates: list[dict[str, Any]] = []
+        if positioned:
             stored = repo.score_rows(session, [a.id for a in positioned])
             frame = scoring.scores_frame(
                 (answer_id, [scoring.BrandScore(r.brand_name, r.position, r.mentions, r.sentiment, r.sentiment_label)

@@ -7,12 +7,15 @@ is what administrators type into the admin API and the Prefect UI's run form.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from croniter import CroniterBadDateError
+from prefect.client.schemas.schedules import CronSchedule
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import ConfigError
-from core.jobqueue.schedule import validate_schedule
+from core.jobqueue.schedule import next_run, validate_schedule
 
 COLLECTORS = ("chatgpt", "google_aio", "perplexity")
 JOB_TYPES = ("data_collection", "scoring", "data_collection_and_scoring")
@@ -22,13 +25,13 @@ JobType = Literal["data_collection", "scoring", "data_collection_and_scoring"]
 class JobMetadata(BaseModel):
     """Per-run options; unknown keys are refused so a typo never silently does nothing."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False)
 
     collectors: list[str] = Field(default_factory=lambda: list(COLLECTORS), min_length=1)
     parallel: bool = False
     position_limit: int = Field(50, alias="positionLimit", ge=1, le=100_000)
     sentiment_limit: int = Field(50, alias="sentimentLimit", ge=1, le=100_000)
-    timeout_seconds: float | None = Field(None, alias="timeoutSeconds", gt=0)
+    timeout_seconds: float | None = Field(None, alias="timeoutSeconds", gt=0, le=7 * 24 * 3600)
     max_retries: int | None = Field(None, alias="maxRetries", ge=0, le=10)
 
     @field_validator("collectors")
@@ -74,8 +77,25 @@ def parse_uuid(value: Any, field: str) -> uuid.UUID:
 
 
 def parse_schedule(cron: str, timezone: str) -> str:
-    """The 5-field cron to store; ConfigError naming ``cron_expression`` or ``timezone``."""
+    """The 5-field cron to store; ConfigError naming ``cron_expression`` or ``timezone``.
+
+    Checked the way it will be used: Prefect must accept it as a CronSchedule, and it must
+    fire at least once (``0 0 31 2 *`` never does)."""
     try:
-        return validate_schedule(cron, timezone)
+        cron = validate_schedule(cron, timezone)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    try:
+        CronSchedule(cron=cron, timezone=timezone)
+    except ValueError as exc:
+        raise ConfigError(f"timezone: {timezone!r} is not accepted by Prefect schedules: "
+                          f"{exc.errors()[0]['msg'] if isinstance(exc, ValidationError) else exc}") from None
+    try:
+        next_run(cron, timezone, datetime.now(UTC))
+    except (CroniterBadDateError, ValueError):
+        raise ConfigError(f"cron_expression: {cron!r} never fires") from None
+    return cron
+
+
+class UnknownIdError(LookupError):
+    """An id in a path that names nothing (HTTP 404); the message starts with the field."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from core.db.models import (
@@ -106,7 +106,7 @@ def start_job_run(session: Session, run_id: uuid.UUID, flow_run_id: str | None) 
         raise ValueError(f"job run {run_id} is already {run.status}")
     run.status, run.attempts, run.flow_run_id = JobRunStatus.PROCESSING, run.attempts + 1, flow_run_id
     run.started_at = run.started_at or utcnow()
-    run.error_message = None
+    run.error_message, run.finished_at = None, None
     return run
 
 
@@ -145,13 +145,18 @@ def save_answer(session: Session, row: dict[str, Any]) -> UpsertResult:
                        update_columns=[k for k in row if k not in (*keys, "id")])
 
 
-def answers_to_score(session: Session, brand_id: uuid.UUID, column: str, limit: int) -> list[CollectorResult]:
-    """Completed answers not yet scored for ``column`` (positions/sentiment), oldest first."""
+def answers_to_score(session: Session, brand_id: uuid.UUID, column: str, limit: int,
+                     run_id: uuid.UUID | None = None) -> list[CollectorResult]:
+    """Completed answers not yet scored for ``column`` (positions/sentiment): those of
+    ``run_id`` first (a collect-and-score run scores what it collected), then the oldest.
+    Locked (FOR UPDATE SKIP LOCKED on PostgreSQL) so two scoring runs never share one."""
     scored_at = getattr(CollectorResult, column)
+    own_first = case((CollectorResult.job_run_id == run_id, 0), else_=1) if run_id else literal(1)
     return list(session.execute(
         select(CollectorResult).where(CollectorResult.brand_id == brand_id, CollectorResult.status == "completed",
                                       scored_at.is_(None))
-        .order_by(CollectorResult.collected_at, CollectorResult.id).limit(limit)).scalars())
+        .order_by(own_first, CollectorResult.collected_at, CollectorResult.id).limit(limit)
+        .with_for_update(skip_locked=True)).scalars())
 
 
 def save_scores(session: Session, rows: Sequence[dict[str, Any]], update_columns: Sequence[str]) -> UpsertResult:

@@ -55,6 +55,9 @@ async def test_every_route_requires_the_bearer_token(api):
     ({"cron_expression": "61 * * * *"}, "cron_expression"),
     ({"cron_expression": "0 9 * *"}, "cron_expression"),
     ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+    ({"timezone": "posixrules"}, "timezone"),  # zoneinfo knows it, Prefect schedules do not
+    ({"cron_expression": "0 0 31 2 *"}, "never fires"),
+    ({"metadata": {"timeoutSeconds": "Infinity"}}, "metadata.timeoutSeconds"),
     ({"metadata": {"collectors": ["bard"]}}, "metadata.collectors"),
     ({"metadata": {"sentimentLimit": -1}}, "metadata.sentimentLimit"),
     ({"brand_id": str(uuid.uuid4())}, "brand_id"),

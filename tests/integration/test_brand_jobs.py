@@ -122,6 +122,18 @@ async def test_a_failed_attempt_is_retried_with_backoff_and_asks_only_what_is_mi
     assert sorted(a.status for a in answers(url)) == ["completed"] * 3
 
 
+async def test_a_brand_without_active_queries_fails_at_once_without_retrying(brand_env, monkeypatch):
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url, topics={})
+    monkeypatch.setenv("BRAND_MAX_RETRIES", "3")
+    from tests.conftest import reload_settings
+    reload_settings()
+    with pytest.raises(JobRunFailed, match="has no active queries"):
+        await brand_job(brand_id, customer_id, "data_collection_and_scoring")
+    [run] = runs(url)
+    assert (run.status, run.attempts) == ("failed", 1)
+
+
 async def test_partial_collection_still_scores_and_reports_the_failures(brand_env, collectors_sandbox):
     url = brand_env["DATABASE_URL"]
     brand_id, customer_id = make_brand(url)
@@ -198,3 +210,20 @@ async def test_runs_of_one_brand_never_overlap(brand_env, collectors_sandbox):
     a, b = sorted(by_run.values(), key=lambda rows: min(r.collected_at for r in rows))
     assert len(a) == len(b) == 3
     assert max(r.collected_at for r in a) < min(r.collected_at for r in b)  # brandConcurrency = 1
+
+
+async def test_a_run_cancelled_mid_collection_is_recorded_cancelled(brand_env, collectors_sandbox):
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url)
+    collectors_sandbox.update_knobs(latency_ms=3000)
+    running = asyncio.create_task(brand_job(brand_id, customer_id, "data_collection",
+                                            metadata={"collectors": ["chatgpt"]}))
+    for _ in range(200):
+        if [r.status for r in runs(url)] == ["processing"]:
+            break
+        await asyncio.sleep(0.05)
+    running.cancel()
+    with pytest.raises(BaseException):  # noqa: B017 - whatever the engine turns the cancellation into
+        await running
+    [run] = runs(url)
+    assert run.status == "cancelled" and run.finished_at is not None
