@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -24,9 +25,10 @@ from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
 )
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.brands import repo
 from core.brands.model import JobMetadata, parse_job_type, parse_metadata, parse_uuid
@@ -160,6 +162,12 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         brand, customer = parse_uuid(brand_id, "brand_id"), parse_uuid(customer_id, "customer_id")
         meta = parse_metadata(metadata)
         await load_brand_work(str(brand), str(customer))  # ConfigError naming brand_id/customer_id
+        try:
+            closed = await reconcile_open_runs()
+            if closed:
+                get_run_logger().warning("closed %d job runs left open by ended flow runs", closed)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not stop this run
+            get_run_logger().warning("could not reconcile open job runs: %s", exc)
         run_id = _open_run(kind, brand, customer, meta, scheduled_job_id, job_run_id)
         m.custom["job_run_id"] = str(run_id)
         result = await _attempts(kind, str(brand), str(customer), run_id, meta, m)
@@ -253,6 +261,32 @@ async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUI
             raise
         _set_run(run_id, JobRunStatus.COMPLETED, {"attempts": attempt, **result}, None)
         return result
+
+
+async def reconcile_open_runs(older_than: timedelta = timedelta(minutes=1)) -> int:
+    """Close job runs still ``pending``/``processing`` whose Prefect flow run has ended.
+
+    The flow's own hooks close its row on failure, crash or cancellation, but not when its
+    process was killed outright (SIGKILL, OOM, a lost machine): Prefect then marks the flow
+    run crashed from outside. Every brand-job run calls this first; returns rows closed.
+    """
+    with session_scope(db_url()) as session:
+        open_runs = session.execute(select(JobRun.id, JobRun.flow_run_id).where(
+            JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]), JobRun.flow_run_id.is_not(None),
+            JobRun.created_at < utcnow() - older_than)).all()
+    if not open_runs:
+        return 0
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[uuid.UUID(r.flow_run_id) for r in open_runs])))
+    ended = {str(run.id): run.state for run in flow_runs if run.state is not None and run.state.is_final()}
+    for _, flow_run_id in open_runs:
+        state = ended.get(flow_run_id)
+        if state is not None:
+            status = JobRunStatus.CANCELLED if state.is_cancelled() else JobRunStatus.FAILED
+            _close_open_runs(flow_run_id, status, f"its Prefect flow run ended {state.type.value} "
+                             f"({state.message or 'no message'}) without closing it")
+    return sum(1 for _, f in open_runs if f in ended)
 
 
 async def _mark_cancelled(flow: Any, flow_run: Any, state: Any) -> None:

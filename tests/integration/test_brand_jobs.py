@@ -227,3 +227,31 @@ async def test_a_run_cancelled_mid_collection_is_recorded_cancelled(brand_env, c
         await running
     [run] = runs(url)
     assert run.status == "cancelled" and run.finished_at is not None
+
+
+async def test_a_run_left_open_by_a_killed_flow_run_is_closed_by_the_next_run(brand_env):
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    from core.db.types import utcnow
+    from flows.brands import data_collection
+
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url)
+    async with get_client() as client:  # a flow run that Prefect saw crash (its process was SIGKILLed)
+        dead = await client.create_flow_run(data_collection, parameters={"brand_id": brand_id, "job_run_id": "x"})
+        await client.set_flow_run_state(dead.id, Crashed(message="process exited with -9"), force=True)
+    with session_scope(url) as session:
+        stale = repo.create_job_run(session, brand_id=uuid.UUID(brand_id), customer_id=uuid.UUID(customer_id),
+                                    job_type="data_collection", metadata={})
+        stale.status, stale.flow_run_id = "processing", str(dead.id)
+        stale.created_at = utcnow() - timedelta(minutes=5)
+        stale_id = stale.id
+
+    await brand_job(brand_id, customer_id, "data_collection", metadata={"collectors": ["chatgpt"]})
+    by_id = {r.id: r for r in runs(url)}
+    assert by_id[stale_id].status == "failed"
+    assert "ended CRASHED (process exited with -9)" in by_id[stale_id].error_message
+    assert [r.status for i, r in by_id.items() if i != stale_id] == ["completed"]
