@@ -13,10 +13,10 @@ from core.jobs import JobResult
 from core.runs import RunTally
 from core.settings import get_settings
 from flows._run import current_flow_run_id, finish_run, log_start
-from tasks.entries import claim_entries, release_entries, release_stale_entries
+from tasks.entries import release_entries, release_stale_entries
 from tasks.job_configs import load_job_config
 from tasks.profile_batch import process_profile_batch
-from tasks.quota import mark_provider_quota_exhausted, reserve_quota, settle_quota
+from tasks.quota import mark_provider_quota_exhausted, reserve_and_claim, settle_quota
 
 PROVIDER = "rapidapi"
 
@@ -55,10 +55,11 @@ async def profile_fetcher(
     tally = RunTally()
     remaining: int | None = None
     while max_batches is None or tally.batches < max_batches:
-        grant = await reserve_quota(PROVIDER, size, monthly_limit=settings.rapidapi.monthly_quota,
-                              respect_quota=respect)
+        claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=settings.rapidapi.monthly_quota,
+                                        respect_quota=respect)
+        grant, batch = claim.grant, claim.entries
         remaining = grant.remaining
-        if grant.granted == 0:
+        if claim.quota_granted == 0:
             if tally.processed == 0:
                 tally.quota_exceeded_at_start = True
                 tally.notes.append("monthly quota exhausted before the run started")
@@ -66,21 +67,19 @@ async def profile_fetcher(
                 tally.stopped_by_quota = True
                 tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
             break
-        if grant.granted < size:
-            logger.info("quota nearly spent: granted %d of %d", grant.granted, size)
-        batch = await claim_entries(grant.granted, run_id)
+        if claim.quota_granted < size:
+            logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
         if not batch:
-            remaining = await settle_quota(grant, 0)
             break
         try:
-            report = await process_profile_batch(batch)
+            report = await process_profile_batch(batch, grant)
         except Exception:
             # Unknown failure inside the batch: give back what is still FETCHING and count
             # the whole reservation as spent, so the ledger can only over-count.
             await release_entries([e.id for e in batch], "re-queued: batch task crashed")
             await settle_quota(grant, grant.granted)
             raise
-        remaining = await settle_quota(grant, report.billable_calls)
+        remaining = report.quota_remaining
         tally.add_batch(succeeded=report.succeeded, errors=report.errors,
                         api_calls=report.api_calls, created=report.created, updated=report.updated)
         if report.provider_quota_exhausted:

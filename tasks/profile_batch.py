@@ -27,6 +27,7 @@ from core.profiles import clean_profile, object_keys, profile_row, validate_urn
 from core.settings import get_settings
 from core.storage import ObjectStore, dump_json, open_store
 from tasks._common import db_url
+from tasks.quota import QuotaGrant, settle_in_session
 
 
 @dataclass
@@ -43,6 +44,7 @@ class BatchReport:
     fatal_error: str | None = None
     provider_quota_exhausted: bool = False
     provider_remaining: int | None = None
+    quota_remaining: int | None = None  # the ledger after settling the batch's grant
 
 
 @dataclass
@@ -154,8 +156,11 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
 
 
 @task(name="process-profile-batch", cache_policy=NO_CACHE)
-async def process_profile_batch(batch: list[ClaimedEntry]) -> BatchReport:
-    """Fetch, store and upsert one claimed batch; every entry ends COMPLETED, FAILED or PENDING."""
+async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None = None) -> BatchReport:
+    """Fetch, store and upsert one claimed batch; every entry ends COMPLETED, FAILED or PENDING.
+
+    With ``grant``, the batch's reservation is settled last (billable calls used, the rest
+    released), so a batch costs two task runs: ``reserve_and_claim`` and this one."""
     settings = get_settings()
     store = open_store(settings.storage_url)
     report = BatchReport()
@@ -166,6 +171,8 @@ async def process_profile_batch(batch: list[ClaimedEntry]) -> BatchReport:
             *(_fetch_one(e, client, store, gate, stop, report) for e in batch)
         )
     await _persist(db_url(settings), list(results), store, report)
+    if grant is not None:
+        report.quota_remaining = settle_in_session(grant, report.billable_calls)
     get_run_logger().info(
         "batch of %d: %d completed, %d failed, %d released, %d API calls",
         len(batch), report.succeeded, len(report.errors), report.released, report.api_calls,
