@@ -18,6 +18,11 @@ Fatal errors (``fatal = True``) end the whole run; every other error fails only 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class JobError(Exception):
     """Base of every error this product raises on purpose."""
@@ -85,3 +90,12 @@ class MalformedResponseError(ProviderError):
 
 class JobRunFailed(JobError):
     """Raised by a flow after recording a FAILED run, so Prefect marks the run failed."""
+
+
+def field_errors(exc: ValidationError, prefix: str = "", empty: str = "<root>") -> str:
+    """``field: message; ...`` for every error of a pydantic ValidationError, each field
+    path under ``prefix`` (``empty`` names an error of the whole value when there is no
+    prefix)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in (prefix, *e['loc']) if p != '') or empty}: {e['msg']}"
+        for e in exc.errors())

@@ -136,6 +136,13 @@ def _check_cron(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    """A base URL without its trailing slash; ValueError when it is not http(s)."""
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
 class CronSettings(_Section):
     """Schedules and batch knobs of the profile fetcher (seed 000 ``cron.*``)."""
 
@@ -172,12 +179,7 @@ class RapidApiSettings(_Section):
     rate_limit_backoff_max_ms: int = Field(8000, alias="rateLimitBackoffMaxMs", ge=0)
     transient_error_retries: int = Field(1, alias="transientErrorRetries", ge=0, le=10)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+    _url = field_validator("base_url")(lambda v: _http_url(v))
 
 
 class CoinGeckoSettings(_Section):
@@ -192,7 +194,7 @@ class CoinGeckoSettings(_Section):
     rate_limit_backoff_ms: int = Field(2000, alias="rateLimitBackoffMs", ge=0)
     rate_limit_backoff_max_ms: int = Field(60_000, alias="rateLimitBackoffMaxMs", ge=0)
 
-    _url = field_validator("base_url")(lambda v: RapidApiSettings._http_url(v))
+    _url = field_validator("base_url")(lambda v: _http_url(v))
 
     @property
     def key_header(self) -> str:
@@ -257,12 +259,6 @@ class RiotSettings(_Section):
         return value.rstrip("/")
 
 
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"{value!r} must be an http(s) URL")
-    return value.rstrip("/")
-
-
 class CollectorsSettings(_Section):
     """AI-answer collectors (API_SHAPES.md section D): OpenAI, Perplexity, SerpAPI."""
 
@@ -280,10 +276,7 @@ class CollectorsSettings(_Section):
     backoff_max_ms: int = Field(8000, alias="backoffMaxMs", ge=0)
     concurrency: int = Field(4, ge=1, le=64, description="answers collected at once within one run")
 
-    @field_validator("openai_base_url", "perplexity_base_url", "serpapi_base_url")
-    @classmethod
-    def _urls(cls, value: str) -> str:
-        return _http_url(value)
+    _urls = field_validator("openai_base_url", "perplexity_base_url", "serpapi_base_url")(lambda v: _http_url(v))
 
 
 class BrandJobsSettings(_Section):

@@ -256,7 +256,8 @@ async def brand_topics_queries(brand_id: Any) -> dict[str, Any]:
 async def sync_brand_schedules() -> int:
     """Re-apply every brand schedule to Prefect (after a Prefect database reset, say)."""
     with session_scope(db_url()) as session:
-        rows = list(session.execute(select(ScheduledJob).where(ScheduledJob.brand_id.is_not(None))).scalars())
-        for row in rows:
-            await _apply(row)
+        rows = [_copy(r) for r in session.execute(select(ScheduledJob).where(ScheduledJob.brand_id.is_not(None)))
+                .scalars()]
+    for row in rows:  # outside the transaction: no database lock held across Prefect calls
+        await _apply(row)
     return len(rows)

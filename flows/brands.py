@@ -42,7 +42,7 @@ from core.jobs import JobMetrics, JobResult
 from core.settings import get_settings
 from flows._run import current_flow_run_id, run_job
 from tasks._common import db_url
-from tasks.brands import BrandWork, collect_answers, load_brand_work, score_answers
+from tasks.brands import collect_answers, load_brand_work, score_answers
 
 BRAND_JOB_FLOW = "brand-job"
 BRAND_JOB_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"
@@ -225,8 +225,8 @@ async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUI
     timeout = meta.timeout_seconds or settings.run_timeout_seconds
     retries = settings.max_retries if meta.max_retries is None else meta.max_retries
     names = limit_names(brand_id, customer_id)
-    await _ensure_limit(names[0], settings.brand_concurrency)
-    await _ensure_limit(names[1], settings.customer_concurrency)
+    await asyncio.gather(_ensure_limit(names[0], settings.brand_concurrency),
+                         _ensure_limit(names[1], settings.customer_concurrency))
     attempt = 0
     stages: dict[str, Any] = {}
     while True:
@@ -322,6 +322,3 @@ def scores_of(brand_id: str) -> list[dict[str, Any]]:
                  "average_position": r.average_position, "average_sentiment": r.average_sentiment,
                  "answers": r.answers} for r in repo.latest_scores(session, uuid.UUID(brand_id))]
 
-
-__all__ = ["BrandWork", "CollectionFailed", "ConfigError", "brand_job", "data_collection",
-           "data_collection_and_scoring", "scores_of", "scoring"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,6 @@ from prefect.cache_policies import NO_CACHE
 from core.brands import repo, scoring
 from core.clients.collectors import CollectorClient
 from core.db import session_scope
-from core.db.models import CollectorResult
 from core.db.types import utcnow
 from core.errors import ConfigError, JobError
 from core.settings import get_settings
@@ -66,7 +66,8 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
     settings = get_settings()
     logger = get_run_logger()
     run_uuid = uuid.UUID(run_id)
-    with session_scope(db_url()) as session:
+    url = db_url(settings)
+    with session_scope(url) as session:
         done = {(str(q), c) for q, c in repo.collected_pairs(session, run_uuid)}
     pairs = [(qid, text, c) for qid, text in work.queries for c in collectors if (qid, c) not in done]
     store = open_store(settings.storage_url)
@@ -96,7 +97,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
                         "api_calls": getattr(exc, "attempts", 0), "error": f"{type(exc).__name__}: {exc}"}
                 errors.append({"item": f"{collector}: {text}", "error": row["error"]})
                 logger.warning("%s failed for query %r: %s", collector, text, exc)
-            with session_scope(db_url()) as session:
+            with session_scope(url) as session:
                 repo.save_answer(session, row)
             counts["successful_executions" if row["status"] == "completed" else "failed_executions"] += 1
 
@@ -135,7 +136,7 @@ async def score_answers(run_id: str, work: BrandWork, position_limit: int, senti
             for s in scoring.score_answer(text, brands, with_sentiment=False):
                 score_rows.append({"collector_result_id": answer.id, "brand_id": brand_uuid, "brand_name": s.brand,
                                    "position": s.position, "mentions": s.mentions})
-            for c in scoring.extract_citations(text, known=_known(answer)):
+            for c in scoring.extract_citations(text, known=answer.citations or []):
                 citation_rows.append({"collector_result_id": answer.id, "brand_id": brand_uuid,
                                       "url": c.url, "domain": c.domain, "title": c.title})
         repo.save_scores(session, score_rows, update_columns=["position", "mentions"])
@@ -153,11 +154,11 @@ async def score_answers(run_id: str, work: BrandWork, position_limit: int, senti
 
         aggregates: list[dict[str, Any]] = []
         if positioned:
-            stored = repo.score_rows(session, [a.id for a in positioned])
-            frame = scoring.scores_frame(
-                (answer_id, [scoring.BrandScore(r.brand_name, r.position, r.mentions, r.sentiment, r.sentiment_label)
-                             for r in stored if r.collector_result_id == answer_id])
-                for answer_id in [a.id for a in positioned])
+            by_answer: dict[uuid.UUID, list[scoring.BrandScore]] = defaultdict(list)
+            for r in repo.score_rows(session, [a.id for a in positioned]):
+                by_answer[r.collector_result_id].append(
+                    scoring.BrandScore(r.brand_name, r.position, r.mentions, r.sentiment, r.sentiment_label))
+            frame = scoring.scores_frame((a.id, by_answer[a.id]) for a in positioned)
             table = scoring.aggregate(frame, brands, answers=len(positioned))
             aggregates = [_aggregate_row(rec, run_id, work, now) for rec in table.to_dict("records")]
             repo.save_aggregates(session, aggregates)
@@ -167,10 +168,6 @@ async def score_answers(run_id: str, work: BrandWork, position_limit: int, senti
             "position_limit": position_limit, "sentiment_limit": sentiment_limit,
             "brand": {k: own[k] for k in ("visibility", "share_of_voice", "first_mention_rate", "average_position",
                                           "average_sentiment")} if own else None}
-
-
-def _known(answer: CollectorResult) -> list[tuple[str, str | None]]:
-    return [(c["url"], c.get("title")) for c in answer.citations or [] if c.get("url")]
 
 
 def _none_if_nan(value: Any) -> Any:

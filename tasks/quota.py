@@ -58,10 +58,7 @@ def settle_in_session(grant: QuotaGrant, used: int) -> int:
 @db_task
 async def settle_quota(grant: QuotaGrant, used: int) -> int:
     """Record ``used`` calls against ``grant``, release the rest; returns calls remaining."""
-    with session_scope(db_url()) as session:
-        state = quota.settle(session, provider=grant.provider, period=grant.period,
-                             reserved=grant.granted, used=used)
-    return state.remaining
+    return settle_in_session(grant, used)
 
 
 @db_task

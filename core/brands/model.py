@@ -14,10 +14,10 @@ from croniter import CroniterBadDateError
 from prefect.client.schemas.schedules import CronSchedule
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.errors import ConfigError
+from core.clients.collectors import COLLECTORS
+from core.errors import ConfigError, field_errors
 from core.jobqueue.schedule import next_run, validate_schedule
 
-COLLECTORS = ("chatgpt", "google_aio", "perplexity")
 JOB_TYPES = ("data_collection", "scoring", "data_collection_and_scoring")
 JobType = Literal["data_collection", "scoring", "data_collection_and_scoring"]
 
@@ -46,21 +46,12 @@ class JobMetadata(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-def describe(error: ValidationError, prefix: str = "") -> str:
-    """``field: message`` lines naming each wrong field (aliases as the user typed them)."""
-    parts = []
-    for e in error.errors():
-        field = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-        parts.append(f"{field or prefix or 'value'}: {e['msg']}")
-    return "; ".join(parts)
-
-
 def parse_metadata(raw: dict[str, Any] | None) -> JobMetadata:
     """Validate metadata; raise ConfigError naming the field (``metadata.collectors``)."""
     try:
         return JobMetadata.model_validate(raw or {})
     except ValidationError as exc:
-        raise ConfigError(describe(exc, "metadata")) from None
+        raise ConfigError(field_errors(exc, "metadata")) from None
 
 
 def parse_job_type(value: str) -> str:

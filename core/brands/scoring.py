@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
+
+from core.brands.citations import Citation, domain_of
 
 POSITIVE_WORDS: frozenset[str] = frozenset({
     "excellent", "reliable", "best", "great", "loved", "recommended", "value", "fast", "easy",
@@ -48,13 +49,6 @@ _MARKDOWN_LINK = re.compile(
 _BARE_URL = re.compile(r"https?://[^\s<>\"\[\]`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'\"*"  # the spec's list, plus "*" from markdown bold around a URL
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
-
-
-@dataclass(frozen=True)
-class Citation:
-    url: str
-    domain: str
-    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,14 +151,6 @@ def sentiment_label(score: float) -> str:
     if score < NEGATIVE_THRESHOLD:
         return "negative"
     return "neutral"
-
-
-def domain_of(url: str) -> str:
-    """Lower-case host without a leading "www." ("" when there is none)."""
-    url = url.strip()
-    parts = urlsplit(url if "//" in url else "//" + url)
-    host = parts.hostname or ""
-    return host[4:] if host.startswith("www.") else host
 
 
 def _trim_bare_url(url: str) -> str:

@@ -10,10 +10,10 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from core.brands.citations import Citation, domain_of
 from core.clients.http import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
 from core.errors import ConfigError, MalformedResponseError, ProviderError
 from core.settings import CollectorsSettings
@@ -22,13 +22,6 @@ COLLECTORS = ("chatgpt", "google_aio", "perplexity")
 _QUERY_KEY = "collectors.serpapi_key"  # request extension: add SerpAPI's api_key in the transport
 _API_KEY_PARAM = re.compile(r"(api_key=)[^&\s\"']+")
 _QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "run out of searches")
-
-
-@dataclass(frozen=True)
-class Citation:
-    url: str
-    domain: str  # host without "www."
-    title: str | None = None
 
 
 @dataclass
@@ -40,12 +33,6 @@ class CollectedAnswer:
     raw: dict[str, Any]  # the JSON body; google with a page_token: {"search": ..., "ai_overview": ...}
     latency_ms: int
     api_calls: int
-
-
-def domain_of(url: str) -> str:
-    """The host of ``url``, lower-case, without a leading ``www.``."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.")
 
 
 def _citations(pairs: list[tuple[Any, Any]]) -> list[Citation]:

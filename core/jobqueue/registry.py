@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from core.errors import JobError
+from core.errors import JobError, field_errors
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,9 +78,7 @@ def parse_job(job_type: JobType, data: dict[str, Any]) -> BaseModel:
     try:
         return job_type.model.model_validate(data)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-                           for e in exc.errors())
-        raise InvalidJobData(f"invalid job_data for {job_type.name}: {fields}") from None
+        raise InvalidJobData(f"invalid job_data for {job_type.name}: {field_errors(exc)}") from None
 
 
 def load_modules(modules: Iterable[str]) -> None:

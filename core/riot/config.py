@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.clients.riot import PLATFORM_REGION
 from core.db.models import JobConfiguration
-from core.errors import ConfigError
+from core.errors import ConfigError, field_errors
 
 
 class _Config(BaseModel):
@@ -65,9 +65,8 @@ def parse_config(job_type: str, data: Any) -> _Config:
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<config>'}: {e['msg']}"
-                             for e in exc.errors())
-        raise ConfigError(f"job_configurations[{job_type}].config_json: {problems}") from None
+        raise ConfigError(f"job_configurations[{job_type}].config_json: "
+                          f"{field_errors(exc, empty='<config>')}") from None
 
 
 def load_config(session: Session, job_type: str) -> tuple[JobConfiguration, Any]:
