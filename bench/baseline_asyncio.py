@@ -8,7 +8,7 @@ What a competent engineer would hand-write for "fetch every PENDING profile":
           one transaction: one INSERT ... ON CONFLICT for the batch's profiles,
                            the fetched entries -> COMPLETED, the others -> FAILED
 
-It shares the building blocks that are not orchestration (``core.profiles`` for cleaning,
+It shares the building blocks that are not orchestration (``core.profiles.cleaning`` for cleaning,
 object keys and the row, ``core.db`` for the claim / upsert / status updates,
 ``core.storage`` for the local object folder), so the comparison with the flow measures
 what Prefect and the flow's extra bookkeeping cost. Left out on purpose: the quota
@@ -27,13 +27,15 @@ from dataclasses import dataclass
 
 import httpx
 
-from core.db import entries, session_scope
-from core.db.entries import ClaimedEntry, EntryOutcome
-from core.db.models import Profile
+from core.db import session_scope
 from core.db.types import utcnow
 from core.db.upsert import upsert_rows
-from core.profiles import clean_profile, object_keys, profile_row
-from core.storage import ObjectStore, dump_json, open_store
+from core.profiles import entries
+from core.profiles.cleaning import clean_profile, object_keys, profile_row
+from core.profiles.entries import ClaimedEntry, EntryOutcome
+from core.profiles.models import Profile
+from core.storage import ObjectStore, dump_json
+from tasks.storage import open_store
 
 RAPIDAPI_HOST = "linkedin-data-api.p.rapidapi.com"
 

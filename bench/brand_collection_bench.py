@@ -43,7 +43,7 @@ def _fresh_env(root: Path, sandbox_url: str, concurrency: int) -> None:
         "OPENAI_BASE_URL": sandbox_url, "PERPLEXITY_BASE_URL": sandbox_url, "SERPAPI_BASE_URL": sandbox_url,
         "OPENAI_API_KEY": "sk-bench", "PERPLEXITY_API_KEY": "pplx-bench", "SERPAPI_API_KEY": "serp-bench"})
     from core.settings import get_settings
-    from core.storage import open_store
+    from tasks.storage import open_store
 
     get_settings.cache_clear()
     open_store.cache_clear()
@@ -68,12 +68,13 @@ def _make_brand(queries: int) -> tuple[str, str]:
 async def baseline(brand_id: str, concurrency: int) -> int:
     """What one would write by hand: gather with a semaphore, one insert at the end."""
     from core.brands import repo
-    from core.clients.collectors import CollectorClient
+    from core.brands.client import CollectorClient
+    from core.brands.models import CollectorResult
     from core.db import session_scope
-    from core.db.models import CollectorResult
     from core.db.types import utcnow
     from core.settings import get_settings
-    from core.storage import dump_json, open_store
+    from core.storage import dump_json
+    from tasks.storage import open_store
 
     settings = get_settings()
     url = settings.database_url

@@ -19,14 +19,16 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from core.db import entries, session_scope
-from core.db.entries import EntryOutcome
-from core.db.models import Profile
+from core.db import session_scope
 from core.db.types import utcnow
 from core.db.upsert import upsert_rows
-from core.profiles import clean_profile, object_keys, profile_row
+from core.profiles import entries
+from core.profiles.cleaning import clean_profile, object_keys, profile_row
+from core.profiles.entries import EntryOutcome
+from core.profiles.models import Profile
 from core.settings import get_settings
-from core.storage import dump_json, open_store
+from core.storage import dump_json
+from tasks.storage import open_store
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()

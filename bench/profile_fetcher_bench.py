@@ -126,16 +126,17 @@ def _child(variant: str, entries_n: int, batch: int, repeat: int) -> None:
 
     from sqlalchemy import func, select
 
-    from core.db import entries, session_scope
+    from core.db import session_scope
     from core.db.migrate import upgrade
-    from core.db.models import Profile, ProfileEntry
+    from core.profiles import entries
+    from core.profiles.models import Profile, ProfileEntry
 
     url = os.environ["DATABASE_URL"]
     upgrade(url)
 
     def run_once(size: int) -> str:
         if variant == "flow":
-            from flows.profile_fetcher import profile_fetcher
+            from flows.profiles import profile_fetcher
 
             result = asyncio.run(profile_fetcher(batch_size=size))
             return str(result.status) if result else "disabled"

@@ -17,8 +17,8 @@ import time
 
 import httpx
 
-from core.clients.riot import RiotClient, reset_pacers
-from core.settings import RiotSettings
+from core.riot.client import RiotClient, reset_pacers
+from core.riot.settings import RiotSettings
 from sandbox.riot import RiotKnobs, RiotSandbox, create_app
 from sandbox.server import start_in_thread
 

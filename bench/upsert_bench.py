@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from sqlalchemy import text
 
+from core.crypto.models import AssetPrice
 from core.db import session_scope
 from core.db.engine import dispose_engines, get_engine
 from core.db.migrate import upgrade
-from core.db.models import AssetPrice
 from core.db.upsert import upsert_rows
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -9,8 +9,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from core.db.history import RunRecord
-from core.settings import Settings
+from core.config import SmtpSettings
+from core.runs.history import RunRecord
 
 _MAX_ERRORS_LISTED = 50
 
@@ -43,18 +43,17 @@ def completion_email(record: RunRecord, *, sender: str, to: str) -> EmailMessage
         lines += ["", "Run error:", f"  {record.error_summary.splitlines()[0]}"]
     if errors:
         lines += ["", f"Errors ({len(errors)}):"]
-        lines += [f"  - {e['urn']}: {e['error']}" for e in errors[:_MAX_ERRORS_LISTED]]
+        lines += [f"  - {e['item']}: {e['error']}" for e in errors[:_MAX_ERRORS_LISTED]]
         if len(errors) > _MAX_ERRORS_LISTED:
             lines.append(f"  ... and {len(errors) - _MAX_ERRORS_LISTED} more (see job_execution_history)")
     msg.set_content("\n".join(lines) + "\n")
     return msg
 
 
-def deliver(msg: EmailMessage, settings: Settings) -> str:
-    """Send over SMTP when ``smtp.host`` is set, else write an .eml file; returns where it went."""
-    smtp = settings.smtp
+def deliver(msg: EmailMessage, smtp: SmtpSettings, outbox: Path) -> str:
+    """Send over SMTP when ``smtp.host`` is set, else write an .eml file in ``outbox``;
+    returns where it went."""
     if not smtp.host:
-        outbox = settings.outbox_dir
         outbox.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = outbox / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"

@@ -1,20 +1,21 @@
-"""Object storage for JSON documents: a local folder by default, S3 through prefect-aws."""
+"""Object storage for JSON documents: the interface, and the local-folder store (the default).
+
+The S3 store goes through prefect-aws, so it lives in ``tasks.storage`` (``core`` has no Prefect);
+``tasks.storage.open_store(url)`` picks one of the two.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import tempfile
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
 
-from core.errors import ConfigError, StorageError
+from core.errors import StorageError
 
 
-def _safe_key(key: str) -> str:
+def safe_key(key: str) -> str:
     path = PurePosixPath(key)
     if not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
         raise StorageError(f"unsafe object key {key!r}")
@@ -45,7 +46,7 @@ class LocalObjectStore:
         self.url = root.as_uri()
 
     def _path(self, key: str) -> Path:
-        return self.root / _safe_key(key)
+        return self.root / safe_key(key)
 
     def _write(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -75,58 +76,3 @@ class LocalObjectStore:
 
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
-
-
-class S3ObjectStore:
-    """An S3 bucket (and optional prefix) through a prefect-aws ``S3Bucket`` block.
-
-    The endpoint comes from the standard ``AWS_ENDPOINT_URL`` (MinIO, moto), credentials
-    from the standard AWS chain; neither is ever logged.
-    """
-
-    def __init__(self, bucket: str, prefix: str = "") -> None:
-        from prefect_aws import AwsCredentials
-        from prefect_aws.client_parameters import AwsClientParameters
-        from prefect_aws.s3 import S3Bucket
-
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        credentials = AwsCredentials(
-            region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            aws_client_parameters=AwsClientParameters(endpoint_url=endpoint),
-        )
-        self._bucket = S3Bucket(bucket_name=bucket, bucket_folder=prefix, credentials=credentials)
-        self._client = credentials.get_s3_client()
-        self._name = bucket
-        self._prefix = prefix.strip("/")
-        self.url = f"s3://{bucket}/{self._prefix}".rstrip("/")
-
-    def _full(self, key: str) -> str:
-        key = _safe_key(key)
-        return f"{self._prefix}/{key}" if self._prefix else key
-
-    async def put_bytes(self, key: str, data: bytes) -> str:
-        try:
-            await self._bucket.awrite_path(_safe_key(key), data)
-        except Exception as exc:  # botocore raises many unrelated types
-            raise StorageError(f"cannot upload {key} to {self.url}: {exc}") from exc
-        return key
-
-    async def get_bytes(self, key: str) -> bytes:
-        try:
-            return await self._bucket.aread_path(_safe_key(key))
-        except Exception as exc:
-            raise StorageError(f"cannot read {key} from {self.url}: {exc}") from exc
-
-    async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._client.delete_object, Bucket=self._name, Key=self._full(key))
-
-
-@lru_cache(maxsize=8)
-def open_store(url: str) -> ObjectStore:
-    """The store for ``file:///path`` or ``s3://bucket/prefix``."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return LocalObjectStore(Path(unquote(parsed.path)))
-    if parsed.scheme == "s3" and parsed.netloc:
-        return S3ObjectStore(parsed.netloc, parsed.path.strip("/"))
-    raise ConfigError(f"storage.url (env STORAGE_URL): unsupported {url!r}")

@@ -1,4 +1,4 @@
-"""The seed-003 admin API over the brand scheduling operations (``flows.brand_admin``).
+"""The seed-003 admin API over the brand scheduling operations (``deployments.brand_admin``).
 
     uv run uvicorn deployments.admin_api:app --port 8090     # BRAND_ADMIN_TOKEN must be set
 
@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.brands.model import UnknownIdError
+from core.brands.schemas import UnknownIdError
 from core.errors import ConfigError
 from core.settings import get_settings
-from flows import brand_admin
+from deployments import brand_admin
 
 JobTypeName = Literal["data_collection", "scoring", "data_collection_and_scoring"]
 _bearer = HTTPBearer(auto_error=False)

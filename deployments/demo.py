@@ -38,13 +38,15 @@ def main() -> int:
 
     from sqlalchemy import func, select
 
-    from core.db import entries, quota, session_scope
+    from core.db import session_scope
     from core.db.migrate import ensure_schema
-    from core.db.models import JobExecutionHistory, Profile
     from core.db.types import utcnow
     from core.notify import read_outbox
+    from core.profiles import entries, quota
+    from core.profiles.models import Profile
+    from core.runs.models import JobExecutionHistory
     from core.settings import get_settings
-    from flows.profile_fetcher import PROVIDER, profile_fetcher
+    from flows.profiles import PROVIDER, profile_fetcher
 
     settings = get_settings()
     url = settings.database_url
@@ -112,9 +114,9 @@ def _brand_demo() -> bool:
 
     get_settings.cache_clear()
     from core.brands import repo
+    from core.brands.models import Brand
     from core.db import session_scope
-    from core.db.models import Brand
-    from flows import brand_admin
+    from deployments import brand_admin
     from flows.brands import brand_job, scores_of
 
     url = get_settings().database_url
@@ -165,10 +167,10 @@ def _riot_demo() -> bool:
     and show who was flagged and why."""
     from sqlalchemy import select, update
 
-    from core.clients.riot import reset_pacers
     from core.db import session_scope
-    from core.db.models import JobConfiguration, RiotPlayer, SmurfAnalysis
     from core.db.types import utcnow
+    from core.riot.client import reset_pacers
+    from core.riot.models import JobConfiguration, RiotPlayer, SmurfAnalysis
     from core.settings import get_settings
     from sandbox.riot import RiotSandbox, create_app, plays_like_smurf, puuid_of
     from sandbox.server import start_in_thread

@@ -16,9 +16,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.schedules import CronSchedule
 
 from core.db import session_scope
-from core.db.job_configs import ensure_defaults
 from core.db.migrate import ensure_schema
-from core.db.models import CronJobConfig
+from core.profiles.job_configs import ensure_defaults
+from core.profiles.models import CronJobConfig
 from core.settings import Settings, get_settings
 from deployments.schedules import configured_schedules
 
@@ -26,7 +26,7 @@ from deployments.schedules import configured_schedules
 def _enabled_jobs(settings: Settings) -> dict[str, bool]:
     ensure_schema(settings.database_url)
     with session_scope(settings.database_url) as session:
-        ensure_defaults(session, settings)
+        ensure_defaults(session, settings.cron)
         return {row.name: row.enabled for row in session.query(CronJobConfig)}
 
 
@@ -48,7 +48,7 @@ async def apply(settings: Settings) -> list[str]:
 
 
 def main() -> int:
-    from flows.brand_admin import sync_brand_schedules
+    from deployments.brand_admin import sync_brand_schedules
 
     for line in asyncio.run(apply(get_settings())):
         print(line)

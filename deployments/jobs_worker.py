@@ -31,9 +31,9 @@ from core.db import session_scope
 from core.jobqueue import repo
 from core.jobqueue.registry import load_modules, registered
 from core.settings import Settings, get_settings
-from flows.job_queue import ACTIVE_WORKERS, jobs_worker_session, sync_all_schedules
+from flows.jobqueue import ACTIVE_WORKERS, jobs_worker_session, sync_all_schedules
 from tasks._common import db_url
-from tasks.jobs import execute_job
+from tasks.jobqueue import execute_job
 
 log = logging.getLogger("jobpipes.jobs_worker")
 

@@ -18,10 +18,8 @@ from core.settings import Settings, get_settings
 from deployments.schedules import configured_schedules
 from flows.brands import brand_job
 from flows.crypto import contract_addresses_collection, price_collection, top_coins_collection
-from flows.job_queue import enqueue_scheduled_job
-from flows.profile_entries import add_profile_entries, requeue_failed
-from flows.profile_fetcher import profile_fetcher
-from flows.quota_reset import quota_reset
+from flows.jobqueue import enqueue_scheduled_job
+from flows.profiles import add_profile_entries, profile_fetcher, quota_reset, requeue_failed
 from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
 
 _FLOWS = [profile_fetcher, quota_reset, top_coins_collection, price_collection,
@@ -50,7 +48,7 @@ def build_deployments(settings: Settings) -> list[Any]:
     # pass none here so that serving does not replace them.
     deployments.append(enqueue_scheduled_job.to_deployment(name=enqueue_scheduled_job.name,
                                                            tags=["jobpipes"]))
-    # Likewise: brand schedules belong to scheduled_jobs (flows.brand_admin).
+    # Likewise: brand schedules belong to scheduled_jobs (deployments.brand_admin).
     deployments.append(brand_job.to_deployment(name=brand_job.name, tags=["jobpipes", "brands"]))
     return deployments
 

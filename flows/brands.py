@@ -31,18 +31,19 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from sqlalchemy import select, update
 
 from core.brands import repo
-from core.brands.model import JobMetadata, parse_job_type, parse_metadata, parse_uuid
-from core.clients.http import pause
+from core.brands.models import JobRun, JobRunStatus
+from core.brands.schemas import JobMetadata, parse_job_type, parse_metadata, parse_uuid
+from core.cron import next_run
 from core.db import session_scope
-from core.db.models import JobRun, JobRunStatus, ScheduledJob
+from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.errors import ConfigError, JobError
-from core.jobqueue.schedule import next_run
-from core.jobs import JobMetrics, JobResult
+from core.http.retry import pause
+from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
-from flows._run import current_flow_run_id, run_job
 from tasks._common import db_url
 from tasks.brands import collect_answers, load_brand_work, score_answers
+from tasks.runs import current_flow_run_id, run_job
 
 BRAND_JOB_FLOW = "brand-job"
 BRAND_JOB_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"

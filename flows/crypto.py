@@ -5,9 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from core.db.types import utcnow
-from core.jobs import JobMetrics, JobResult
+from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
-from flows._run import run_job
 from tasks.crypto import (
     fetch_coin_details,
     fetch_prices,
@@ -17,6 +16,7 @@ from tasks.crypto import (
     store_prices,
     store_top_coins,
 )
+from tasks.runs import run_job
 
 CONTRACTS_CHUNK = 50
 

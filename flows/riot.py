@@ -14,7 +14,6 @@ from prefect import flow
 
 from core.db import session_scope
 from core.db.types import utcnow
-from core.jobs import JobMetrics, JobResult
 from core.riot import repo
 from core.riot.config import (
     BanCheckerConfig,
@@ -23,9 +22,11 @@ from core.riot.config import (
     TrackedPlayerUpdaterConfig,
     load_config,
 )
-from flows._run import run_job
+from core.runs.errors import item_error
+from core.runs.result import JobMetrics, JobResult
 from tasks._common import db_task, db_url
 from tasks.riot import PlayerReport, analyze_players, check_bans, fetch_player_matches, load_players
+from tasks.runs import run_job
 
 
 @db_task
@@ -42,7 +43,7 @@ def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
     m.custom = {"api_requests_made": sum(r.api_calls for r in reports),
                 "records_created": m.items_created, "records_updated": m.items_updated,
                 "matches_stored": sum(r.matches_stored for r in reports),
-                "errors": [{"item": r.puuid, "error": r.error} for r in reports if r.error]}
+                "errors": [item_error(r.puuid, r.error) for r in reports if r.error]}
 
 
 async def _fetch_players(m: JobMetrics, tracked: bool, limit: int, *, count: int,

@@ -14,13 +14,15 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from core.brands import repo, scoring
-from core.clients.collectors import CollectorClient
+from core.brands.client import CollectorClient
 from core.db import session_scope
 from core.db.types import utcnow
 from core.errors import ConfigError, JobError
+from core.runs.errors import item_error
 from core.settings import get_settings
-from core.storage import dump_json, open_store
+from core.storage import dump_json
 from tasks._common import db_task, db_url
+from tasks.storage import open_store
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
                 row |= {"status": "failed", "answer_text": None, "raw_key": None,
                         "latency_ms": int((time.monotonic() - started) * 1000),
                         "api_calls": getattr(exc, "attempts", 0), "error": f"{type(exc).__name__}: {exc}"}
-                errors.append({"item": f"{collector}: {text}", "error": row["error"]})
+                errors.append(item_error(f"{collector}: {text}", row["error"]))
                 logger.warning("%s failed for query %r: %s", collector, text, exc)
             with session_scope(url) as session:
                 repo.save_answer(session, row)

@@ -10,12 +10,13 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from core import crypto
-from core.clients.coingecko import CoinGeckoClient
-from core.db import crypto as repo
+from core.crypto import market as crypto
+from core.crypto import repo as repo
+from core.crypto.client import CoinGeckoClient
 from core.db import session_scope
 from core.db.types import utcnow
 from core.errors import JobError, ProviderError
+from core.runs.errors import item_error
 from core.settings import get_settings
 from tasks._common import db_task, db_url
 
@@ -95,7 +96,7 @@ async def fetch_coin_details(assets: list[tuple[int, str]], concurrency: int = 4
                 except JobError as exc:
                     if exc.fatal:
                         raise
-                    errors.append({"item": coin_id, "error": str(exc)})
+                    errors.append(item_error(coin_id, exc))
 
         await asyncio.gather(*(one(aid, cg) for aid, cg in assets))
         return Fetched(details, client.api_calls, errors)

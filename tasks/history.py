@@ -6,9 +6,10 @@ from prefect import task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from core.db import history, session_scope
-from core.db.history import RunRecord
-from core.jobs import JobResult
+from core.db import session_scope
+from core.runs import history
+from core.runs.history import RunRecord
+from core.runs.result import JobResult
 from tasks._common import db_task, db_url
 
 
@@ -23,7 +24,7 @@ async def record_history(record: RunRecord) -> int:
 async def publish_job_result(result: JobResult, errors: list[dict[str, str]] | None = None) -> None:
     """Attach the JobResult (and per-item errors) to the flow run as a table artifact."""
     rows = result.table()
-    rows += [{"metric": f"error[{e.get('item') or e.get('urn')}]", "value": e["error"]}
+    rows += [{"metric": f"error[{e['item']}]", "value": e["error"]}
              for e in (errors or [])[:50]]
     await acreate_table_artifact(
         key=result.job_name.replace("_", "-"),

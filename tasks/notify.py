@@ -7,8 +7,8 @@ import asyncio
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from core.db.history import RunRecord
 from core.notify import completion_email, deliver
+from core.runs.history import RunRecord
 from core.settings import get_settings
 
 
@@ -19,6 +19,6 @@ async def notify_completion(record: RunRecord) -> str | None:
     if not settings.notify.enabled:
         return None
     msg = completion_email(record, sender=settings.notify.email_from, to=settings.notify.email_to)
-    where = await asyncio.to_thread(deliver, msg, settings)
+    where = await asyncio.to_thread(deliver, msg, settings.smtp, settings.outbox_dir)
     get_run_logger().info("completion e-mail for %s sent to %s", record.job_name, where)
     return where

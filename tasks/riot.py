@@ -8,13 +8,13 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from core.clients.riot import RiotClient
 from core.db import session_scope
 from core.db.types import utcnow
 from core.errors import NotFoundError, ProviderError, RateLimitedError
 from core.riot import repo
 from core.riot.analysis import Thresholds, explain, player_signals
 from core.riot.bans import ban_verdict
+from core.riot.client import RiotClient
 from core.riot.repo import PlayerToFetch
 from core.settings import get_settings
 from tasks._common import db_task, db_url

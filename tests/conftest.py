@@ -15,7 +15,7 @@ from sqlalchemy import text
 from core.db.engine import dispose_engines, get_engine
 from core.db.migrate import upgrade
 from core.settings import get_settings
-from core.storage import open_store
+from tasks.storage import open_store
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 APP_TABLES = ["brand_scores", "answer_citations", "answer_brand_scores", "collector_results", "job_runs", "generated_queries", "brand_topics", "brands", "ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.db import entries, quota, session_scope
-from core.db.models import ApiQuota, JobExecutionHistory, Profile, ProfileEntry
+from core.db import session_scope
 from core.db.types import utcnow
+from core.profiles import entries, quota
+from core.profiles.models import ApiQuota, Profile, ProfileEntry
+from core.runs.models import JobExecutionHistory
 
 
 def urns(n: int, prefix: str = "ACoAATest") -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from core.db.models import (
+from core.brands.models import (
     AnswerBrandScore,
     AnswerCitation,
     Brand,

@@ -7,8 +7,8 @@ import threading
 from alembic import command
 from alembic.config import Config
 
+from core.config import PROJECT_ROOT
 from core.db.engine import normalize_url
-from core.settings import PROJECT_ROOT
 
 _done: set[str] = set()
 _lock = threading.Lock()

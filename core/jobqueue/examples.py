@@ -9,9 +9,9 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import delete
 
 from core.db import session_scope
-from core.db.models import Registration
 from core.db.types import utcnow
 from core.db.upsert import rowcount
+from core.jobqueue.models import Registration
 from core.jobqueue.registry import JobProgress, job_handler
 from core.notify import deliver
 from core.settings import get_settings
@@ -35,7 +35,7 @@ async def send_email(job: SendEmailJob, progress: JobProgress) -> None:
     msg = EmailMessage()
     msg["Subject"], msg["From"], msg["To"] = job.subject, settings.notify.email_from, job.recipient_email
     msg.set_content(job.body)
-    where = deliver(msg, settings)
+    where = deliver(msg, settings.smtp, settings.outbox_dir)
     await progress.report(f"Email sent successfully via {where.split('://')[0]}", 100)
 
 

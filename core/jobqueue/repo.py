@@ -11,9 +11,10 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from core.db.claim import claim_oldest
-from core.db.models import Job, JobStatus, ScheduledJob
+from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.db.upsert import rowcount
+from core.jobqueue.models import Job, JobStatus
 
 NOTIFY_CHANNEL = "jobs_enqueued"
 

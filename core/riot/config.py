@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.clients.riot import PLATFORM_REGION
-from core.db.models import JobConfiguration
 from core.errors import ConfigError, field_errors
+from core.riot.client import PLATFORM_REGION
+from core.riot.models import JobConfiguration
 
 
 class _Config(BaseModel):

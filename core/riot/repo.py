@@ -10,9 +10,9 @@ import pandas as pd
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db.models import BanCheck, RiotMatch, RiotMatchParticipant, RiotPlayer, SmurfAnalysis
 from core.db.types import utcnow
 from core.db.upsert import UpsertResult, insert_missing, upsert_rows
+from core.riot.models import BanCheck, RiotMatch, RiotMatchParticipant, RiotPlayer, SmurfAnalysis
 
 
 @dataclass(frozen=True)

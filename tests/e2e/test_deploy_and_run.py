@@ -44,9 +44,11 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule
 from sqlalchemy import select
 
+from core.brands.models import JobRun
 from core.brands.repo import add_brand
 from core.db import session_scope
-from core.db.models import JobExecutionHistory, JobRun, Profile, ProfileEntry
+from core.profiles.models import Profile, ProfileEntry
+from core.runs.models import JobExecutionHistory
 from tests.conftest import _truncate, free_port
 from tests.factories import seed_entries, urns
 

@@ -10,8 +10,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from core.brands.model import COLLECTORS
-from core.jobqueue.schedule import next_run
+from core.brands.schemas import COLLECTORS
+from core.cron import next_run
 from deployments.admin_api import create_app
 from flows.brands import BRAND_JOB_DEPLOYMENT, brand_job
 from tests.integration.test_brand_jobs import make_brand

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from core.brands import repo, scoring
+from core.brands.models import AnswerBrandScore, BrandScoreAggregate, CollectorResult, JobRun
 from core.db import session_scope
-from core.db.models import AnswerBrandScore, BrandScoreAggregate, CollectorResult, JobRun
 from core.errors import JobRunFailed
 from flows.brands import brand_job, scores_of
 from tests.factories import history_rows

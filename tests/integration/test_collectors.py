@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.clients.collectors import COLLECTORS, CollectorClient
+from core.brands.client import COLLECTORS, CollectorClient
+from core.brands.settings import CollectorsSettings
 from core.errors import (
     AuthError,
     ConfigError,
@@ -20,7 +21,6 @@ from core.errors import (
     RateLimitedError,
     ServerError,
 )
-from core.settings import CollectorsSettings
 from sandbox.collectors import CollectorsSandbox, create_app, needs_page_token
 from sandbox.server import start_in_thread
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from core.db import entries, quota, session_scope
+from core.db import session_scope
 from core.db.types import utcnow
-from flows.profile_fetcher import profile_fetcher
+from core.profiles import entries, quota
+from flows.profiles import profile_fetcher
 from tests.factories import entry_rows, history_rows, ledger, seed_entries, set_quota, urns
 
 

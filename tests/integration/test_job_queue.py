@@ -21,15 +21,17 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 import tests.jobqueue_handlers as handlers
+from core.config import PROJECT_ROOT
 from core.db import session_scope
 from core.db.engine import get_engine
-from core.db.models import Job, Registration, ScheduledJob
+from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob, SendEmailJob
+from core.jobqueue.models import Job, Registration
 from core.jobqueue.registry import UnknownJobType
-from core.settings import PROJECT_ROOT, get_settings
+from core.settings import get_settings
 from deployments.jobs_worker import JobsWorker
-from flows.job_queue import (
+from flows.jobqueue import (
     SCHEDULE_DEPLOYMENT,
     add_or_update_scheduled_job,
     enqueue_scheduled_job,

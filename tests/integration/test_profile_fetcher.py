@@ -10,11 +10,9 @@ import pytest
 from sqlalchemy import update
 
 from core.db import session_scope
-from core.db.models import ProfileEntry
 from core.errors import JobRunFailed
-from flows.profile_entries import requeue_failed
-from flows.profile_fetcher import profile_fetcher
-from flows.quota_reset import quota_reset
+from core.profiles.models import ProfileEntry
+from flows.profiles import profile_fetcher, quota_reset, requeue_failed
 from tests.conftest import reload_settings
 from tests.factories import (
     entry_rows,

@@ -14,12 +14,12 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import text, update
 
+from core.config import PROJECT_ROOT
 from core.db import session_scope
 from core.db.engine import get_engine
-from core.db.models import ProfileEntry
 from core.db.types import utcnow
-from core.settings import PROJECT_ROOT
-from flows.profile_fetcher import profile_fetcher
+from core.profiles.models import ProfileEntry
+from flows.profiles import profile_fetcher
 from tests.factories import entry_rows, history_rows, profile_rows, seed_entries, urns
 
 
@@ -55,7 +55,7 @@ async def test_a_killed_run_leaves_entries_that_the_next_run_recovers(app_env, r
     rapidapi_sandbox.update_knobs(latency_ms=30_000)  # the victim hangs mid-fetch
     env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
     victim = subprocess.Popen(
-        [sys.executable, "-c", "import asyncio; from flows.profile_fetcher import profile_fetcher;"
+        [sys.executable, "-c", "import asyncio; from flows.profiles import profile_fetcher;"
                                " asyncio.run(profile_fetcher(batch_size=6))"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,

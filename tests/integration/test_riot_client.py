@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from core.clients.riot import RiotClient, account_region, match_region, reset_pacers
 from core.errors import AuthError, ConfigError, RateLimitedError
-from core.settings import RiotSettings
+from core.riot.client import RiotClient, account_region, match_region, reset_pacers
+from core.riot.settings import RiotSettings
 from sandbox.riot import RiotKnobs, RiotSandbox, create_app
 from sandbox.server import start_in_thread
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, update
 
-from core.clients.riot import reset_pacers
 from core.db import session_scope
-from core.db.models import (
+from core.db.types import utcnow
+from core.errors import ConfigError, JobRunFailed
+from core.riot.client import reset_pacers
+from core.riot.config import DEFAULT_CONFIGS
+from core.riot.models import (
     BanCheck,
     JobConfiguration,
     RiotMatch,
@@ -15,9 +18,6 @@ from core.db.models import (
     RiotPlayer,
     SmurfAnalysis,
 )
-from core.db.types import utcnow
-from core.errors import ConfigError, JobRunFailed
-from core.riot.config import DEFAULT_CONFIGS
 from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
 from sandbox.riot import RiotKnobs, RiotSandbox, create_app, puuid_of
 from sandbox.server import start_in_thread

@@ -11,11 +11,10 @@ from sqlalchemy import insert
 
 from core.db import session_scope
 from core.db.migrate import upgrade
-from core.db.models import ProfileEntry
 from core.db.types import utcnow
 from core.errors import InvalidUrnError, JobRunFailed
-from flows.profile_entries import add_profile_entries
-from flows.profile_fetcher import profile_fetcher
+from core.profiles.models import ProfileEntry
+from flows.profiles import add_profile_entries, profile_fetcher
 from tests.conftest import free_port, reload_settings
 from tests.factories import entry_rows, history_rows, profile_rows, seed_entries, urns
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from core.crypto.models import Asset
 from core.db import session_scope
 from core.db.migrate import upgrade
-from core.db.models import Asset
 from core.db.types import utcnow
 from core.db.upsert import upsert_rows
 
@@ -49,7 +49,7 @@ def test_created_then_updated_counts_and_returning(any_db):
 
 
 def test_large_postgresql_upserts_go_through_copy_with_the_same_counts(app_env):
-    from core.db.models import Profile
+    from core.profiles.models import Profile
 
     url = app_env["DATABASE_URL"]
     now = utcnow()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.clients.backoff import backoff_seconds, parse_retry_after
-from core.clients.rapidapi import RapidApiClient
 from core.errors import (
     AuthError,
     MalformedResponseError,
@@ -16,7 +14,9 @@ from core.errors import (
     RateLimitedError,
     ServerError,
 )
-from core.settings import RapidApiSettings
+from core.http.backoff import backoff_seconds, parse_retry_after
+from core.profiles.client import RapidApiClient
+from core.profiles.settings import RapidApiSettings
 
 PROFILE = {"urn": "ACoAAbc", "username": "jdoe", "firstName": "Jane"}
 

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
-from core.clients.coingecko import CoinGeckoClient
-from core.crypto import (
+from core.cron import to_prefect_cron
+from core.crypto.client import CoinGeckoClient
+from core.crypto.market import (
     asset_rows,
     contract_rows,
     normalize_address,
@@ -16,8 +17,9 @@ from core.crypto import (
     ranking_rows,
     round_to_minute,
 )
+from core.crypto.settings import CoinGeckoSettings
 from core.errors import AuthError, ConfigError, RateLimitedError
-from core.settings import CoinGeckoSettings, load_settings, to_prefect_cron
+from core.settings import load_settings
 
 NOW = datetime(2026, 11, 23, 10, 15, 42, 123456, tzinfo=UTC)
 

@@ -6,7 +6,8 @@ import importlib
 
 import yaml
 
-from core.settings import DEFAULT_CONFIG_FILE, PROJECT_ROOT, load_settings
+from core.config import DEFAULT_CONFIG_FILE, PROJECT_ROOT
+from core.settings import load_settings
 from deployments.schedules import configured_schedules
 from deployments.serve import build_deployments
 

@@ -7,8 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from core.errors import InvalidUrnError
-from core.profiles import CLEANED_FIELDS, clean_profile, object_keys, profile_row, validate_urn
-from core.runs import RunTally
+from core.profiles.cleaning import (
+    CLEANED_FIELDS,
+    clean_profile,
+    object_keys,
+    profile_row,
+    validate_urn,
+)
+from core.profiles.tally import RunTally
 
 
 @pytest.mark.parametrize(
@@ -57,7 +63,7 @@ def test_profile_row_uses_the_requested_urn_and_drops_wrong_types():
 def test_run_status_rules(setup, expected):
     tally = RunTally()
     tally.add_batch(succeeded=setup.pop("ok", 0),
-                    errors=[{"urn": "u", "error": "e"}] * setup.pop("bad", 0), api_calls=0)
+                    errors=[{"item": "u", "error": "e"}] * setup.pop("bad", 0), api_calls=0)
     for key, value in setup.items():
         setattr(tally, key, value)
     assert tally.status().value == expected

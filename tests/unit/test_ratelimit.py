@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.clients.ratelimit import SlidingWindowPacer, parse_windows
+from core.http.limiter import SlidingWindowPacer, parse_windows
 
 
 class FakeClock:

@@ -1,1 +1,0 @@
-"""One httpx client per third-party provider."""

@@ -1,0 +1,120 @@
+"""Settings machinery shared by every family, and the kernel's own sections.
+
+Each family declares its section beside its code (``core/<family>/settings.py``) as a
+:class:`Section`. A section's environment variables are generated from its
+``env_prefix`` and the field name (``RapidApiSettings.monthly_quota`` ->
+``RAPIDAPI_MONTHLY_QUOTA``), or declared beside the field with ``env("NAME")`` where the
+seeds spell them otherwise. ``core.settings`` composes the sections.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "config.yml"
+
+
+def env(name: str) -> dict[str, Any]:
+    """``json_schema_extra`` naming a field's environment variable: ``Field(..., **env("X"))``."""
+    return {"json_schema_extra": {"env": name}}
+
+
+NO_ENV: dict[str, Any] = {"json_schema_extra": {"env": None}}
+"""``Field(..., **NO_ENV)``: the field is read from the YAML file only."""
+
+
+class Section(BaseModel):
+    """A settings section: frozen, unknown keys refused, camelCase aliases as the seeds spell them.
+
+    ``env_prefix`` prefixes the generated environment names of the section's fields;
+    ``None`` means the section's fields are not read from the environment at all.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    env_prefix: ClassVar[str | None] = None
+
+
+def upper_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+
+
+def env_names(model: type[BaseModel], key_prefix: str = "", env_prefix: str | None = "") -> dict[str, str]:
+    """Environment variable -> dotted config key, for every field of ``model`` and its sections."""
+    names: dict[str, str] = {}
+    for field_name, info in model.model_fields.items():
+        key = f"{key_prefix}{info.alias or field_name}"
+        annotation = info.annotation
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            prefix = annotation.env_prefix
+            if prefix is None and env_prefix is not None and "env_prefix" not in annotation.__dict__:
+                prefix = f"{env_prefix}{upper_snake(field_name)}_"
+            names.update(env_names(annotation, f"{key}.", prefix))
+            continue
+        if "env" in extra:
+            if extra["env"]:
+                names[str(extra["env"])] = key
+        elif env_prefix is not None:
+            names[f"{env_prefix}{upper_snake(field_name)}"] = key
+    return names
+
+
+def http_url(value: str) -> str:
+    """A base URL without its trailing slash; ValueError when it is not http(s)."""
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+class DatabaseSettings(Section):
+    """The application database (domain state, quota ledger, run history)."""
+
+    env_prefix = "DATABASE_"
+    url: str = Field("", description="SQLAlchemy URL; empty = sqlite file under dataDir")
+
+
+class StorageSettings(Section):
+    """Object storage of the raw and cleaned JSON documents."""
+
+    env_prefix = "STORAGE_"
+    url: str = Field("", description="file:///path or s3://bucket/prefix; empty = <dataDir>/objects")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value and not re.match(r"^(file://|s3://[^/\s]+)", value):
+            raise ValueError(f"{value!r} must start with file:// or s3://<bucket>")
+        return value
+
+
+class SmtpSettings(Section):
+    """Outgoing mail; an empty host writes ``.eml`` files instead."""
+
+    env_prefix = "SMTP_"
+    host: str = Field("", description="empty = write .eml files to <dataDir>/outbox")
+    port: int = Field(25, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    start_tls: bool = Field(False, alias="startTls", **env("SMTP_STARTTLS"))
+
+
+class NotifySettings(Section):
+    """Who gets the run e-mails."""
+
+    env_prefix = "NOTIFY_"
+    email_to: str = Field("ops@example.com", alias="emailTo")
+    email_from: str = Field("jobpipes@localhost", alias="emailFrom")
+    enabled: bool = True
+
+    @field_validator("email_to", "email_from")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for address in value.split(","):
+            if not re.match(r"^[^@\s,]+@[^@\s,]+$", address.strip()):
+                raise ValueError(f"{address.strip()!r} is not an e-mail address")
+        return value

@@ -1,0 +1,74 @@
+"""Cron text and fire times, shared by every schedule (5-field crons, timezone-aware)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, datetime
+
+from croniter import croniter
+
+
+def check_cron(value: str) -> str:
+    """``value`` if it is a valid 5-field cron expression; ValueError naming the problem."""
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{value!r} is not a 5-field cron expression (minute hour day month weekday);"
+            f" got {len(fields)} fields"
+        )
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a valid cron expression")
+    if any(f.casefold() in ("r", "h") for f in fields):  # croniter's random/hashed forms; Prefect refuses them
+        raise ValueError(f"{value!r}: random (R) and hashed (H) fields are not supported")
+    return value
+
+
+def check_timezone(value: str) -> str:
+    """``value`` if it is an IANA zone that schedules accept (``posixrules`` and such are not)."""
+    if value not in zoneinfo.available_timezones():
+        raise ValueError(f"unknown timezone {value!r}")
+    return value
+
+
+def to_prefect_cron(value: str) -> str:
+    """Accept 5-field cron, or the seed's 6-field cron with a leading seconds field of 0.
+
+    ``"0 0 0 * * *"`` becomes ``"0 0 * * *"``. Any other seconds value is refused rather
+    than silently misread: Prefect schedules fire on whole minutes.
+    """
+    fields = value.split()
+    if len(fields) == 6:
+        if fields[0] not in ("0", "00"):
+            raise ValueError(
+                f"{value!r} is a 6-field cron with seconds={fields[0]!r}; only a seconds field"
+                " of 0 can be honoured (schedules run on whole minutes)"
+            )
+        fields = fields[1:]
+    return check_cron(" ".join(fields))
+
+
+def validate_schedule(cron: str, timezone: str) -> str:
+    """The 5-field cron to use; raises ValueError naming what is wrong."""
+    try:
+        check_timezone(timezone)
+    except ValueError as exc:
+        raise ValueError(f"timezone: {exc}") from None
+    try:
+        return to_prefect_cron(cron)
+    except ValueError as exc:
+        raise ValueError(f"cron_expression: {exc}") from None
+
+
+def next_run(cron: str, timezone: str, after: datetime) -> datetime:
+    """The first fire time strictly after ``after``, in UTC."""
+    local = after.astimezone(zoneinfo.ZoneInfo(timezone))
+    return croniter(cron, local).get_next(datetime).astimezone(UTC)
+
+
+def previous_run(cron: str, timezone: str, at: datetime) -> datetime:
+    """The last fire time at or before ``at``, in UTC."""
+    local = at.astimezone(zoneinfo.ZoneInfo(timezone))
+    itr = croniter(cron, local)
+    if croniter.match(cron, local.replace(second=0, microsecond=0)) and local.second == 0 and local.microsecond == 0:
+        return local.astimezone(UTC)
+    return itr.get_prev(datetime).astimezone(UTC)

@@ -1,0 +1,1 @@
+"""Crypto market data (seed 004): tables, repository, CoinGecko client, payload mapping."""

@@ -1,0 +1,45 @@
+"""``scheduled_jobs``: recurring jobs of the job queue (seed 002) and of brands (seed 003).
+
+Shared by two families, so it lives in the kernel; brand rows have ``brand_id`` set."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Index,
+    String,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base
+from core.db.types import JsonType, UTCDateTime, utcnow
+
+
+class ScheduledJob(Base):
+    """A recurring job, mirrored as a Prefect deployment schedule.
+
+    Two kinds share the table: application jobs (seed 002, ``brand_id`` NULL, run through
+    the job queue) and brand jobs (seed 003, ``brand_id``/``customer_id`` set, ``job_data``
+    holding the run metadata, run as ``brand-job`` flow runs)."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_brand", "customer_id", "brand_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    job_type: Mapped[str] = mapped_column(String(200))
+    job_data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    cron_expression: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    next_run_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_run_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    brand_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

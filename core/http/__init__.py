@@ -1,0 +1,1 @@
+"""HTTP for every provider client: retries with 429 backoff, Retry-After, pacing."""

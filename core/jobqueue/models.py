@@ -1,0 +1,61 @@
+"""Tables of the application job queue (seed 002): jobs, and the example handlers' rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, IdType
+from core.db.types import JsonType, UTCDateTime, utcnow
+
+
+class JobStatus(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class Job(Base):
+    """An application job (seed 002): the row is also the transactional outbox entry."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    job_type: Mapped[str] = mapped_column(String(200))
+    job_data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    progress_percent: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    task_run_id: Mapped[str | None] = mapped_column(String(64))
+    scheduled_job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class Registration(Base):
+    """An event registration; expired ones are purged by PurgeExpiredRegistrationsJob."""
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,41 @@
+"""Settings of the application job queue's worker (seed 002 ``JobsWorker``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, field_validator
+
+from core.config import NO_ENV, Section, env
+
+
+class JobsWorkerSettings(Section):
+    """The application job queue's worker (seed 002 ``JobsWorker``)."""
+
+    env_prefix = "JOBS_"
+    scheduled_jobs_check_interval: timedelta = Field(timedelta(minutes=1), alias="scheduledJobsCheckInterval")
+    orphaned_jobs_check_interval: timedelta = Field(timedelta(minutes=5), alias="orphanedJobsCheckInterval")
+    orphaned_job_threshold: timedelta = Field(timedelta(minutes=30), alias="orphanedJobThreshold")
+    heartbeat_seconds: float = Field(10, alias="heartbeatSeconds", gt=0)
+    poll_interval_seconds: float = Field(0.5, alias="pollIntervalSeconds", gt=0)
+    max_attempts: int = Field(3, alias="maxAttempts", ge=1)
+    max_parallel: int = Field(10, alias="maxParallel", ge=1)
+    default_concurrency: int = Field(5, alias="defaultConcurrency", ge=1)
+    concurrency: dict[str, int] = Field(default_factory=dict, description="job type -> limit", **NO_ENV)
+    modules: list[str] = Field(default_factory=lambda: ["core.jobqueue.examples"])
+    name: str = Field("", **env("JOBS_WORKER_NAME"))
+
+    @field_validator("scheduled_jobs_check_interval", "orphaned_jobs_check_interval", "orphaned_job_threshold")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return [m.strip() for m in value.split(",") if m.strip()] if isinstance(value, str) else value
+
+    def limit_for(self, job_type: str) -> int:
+        return self.concurrency.get(job_type, self.default_concurrency)

@@ -1,0 +1,1 @@
+"""LinkedIn profile fetching under a monthly quota (seed 000): tables, repositories, client, cleaning."""

@@ -1,0 +1,135 @@
+"""Profile entries: enqueue, claim (safe under overlapping runs), finish, re-queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from core.db.claim import claim_oldest
+from core.db.types import utcnow
+from core.db.upsert import insert_missing, rowcount
+from core.profiles.cleaning import validate_urn
+from core.profiles.models import EntryStatus, ProfileEntry
+
+
+@dataclass(frozen=True)
+class ClaimedEntry:
+    """A plain snapshot of a claimed entry, safe to pass between tasks."""
+
+    id: int
+    urn: str
+    fetch_count: int
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """What happened to one entry in a batch; ``error`` is None on success."""
+
+    id: int
+    urn: str
+    error: str | None = None
+
+
+def add_pending(session: Session, urns: Iterable[str]) -> int:
+    """Enqueue URNs as PENDING (validated; existing ones are left alone). Returns rows added."""
+    now = utcnow()
+    unique = dict.fromkeys(validate_urn(u) for u in urns)
+    rows = [
+        {"urn": u, "status": EntryStatus.PENDING.value, "fetch_count": 0,
+         "created_at": now, "updated_at": now}
+        for u in unique
+    ]
+    return insert_missing(session, ProfileEntry.__table__, rows, conflict_columns=["urn"])
+
+
+def claim_pending(session: Session, *, limit: int, claimed_by: str) -> list[ClaimedEntry]:
+    """Move up to ``limit`` oldest PENDING entries to FETCHING in one statement.
+
+    Two overlapping runs claim disjoint sets (see :func:`core.db.claim.claim_oldest`).
+    """
+    rows = claim_oldest(
+        session, ProfileEntry, where=[ProfileEntry.status == EntryStatus.PENDING.value], limit=limit,
+        values={"status": EntryStatus.FETCHING.value, "claimed_by": claimed_by, "updated_at": utcnow()},
+        returning=[ProfileEntry.id, ProfileEntry.urn, ProfileEntry.fetch_count],
+    )
+    return [ClaimedEntry(r.id, r.urn, r.fetch_count) for r in rows]
+
+
+def release_stale(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:
+    """Return FETCHING entries untouched for ``older_than`` (a crashed run) to PENDING."""
+    cutoff = (now or utcnow()) - older_than
+    result = session.execute(
+        update(ProfileEntry)
+        .where(ProfileEntry.status == EntryStatus.FETCHING.value, ProfileEntry.updated_at < cutoff)
+        .values(status=EntryStatus.PENDING.value, claimed_by=None, updated_at=utcnow(),
+                error_message="re-queued: the run that claimed it did not finish")
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+def release_claimed(session: Session, ids: Sequence[int], *, reason: str) -> int:
+    """Give claimed entries back to PENDING untouched (the run stopped before fetching them)."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(ProfileEntry)
+        .where(ProfileEntry.id.in_(ids), ProfileEntry.status == EntryStatus.FETCHING.value)
+        .values(status=EntryStatus.PENDING.value, claimed_by=None, error_message=reason,
+                updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+def mark_completed(session: Session, fetched: Sequence[tuple[int, datetime]]) -> None:
+    """FETCHING -> COMPLETED for (entry id, fetched at) pairs: bump fetch_count, stamp
+    last_fetched_at. One executemany, not a statement per entry."""
+    if not fetched:
+        return
+    table: Any = ProfileEntry.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("entry_id"))
+        .values(status=EntryStatus.COMPLETED.value, error_message=None, claimed_by=None,
+                fetch_count=table.c.fetch_count + 1, last_fetched_at=bindparam("fetched_at"),
+                updated_at=bindparam("now")),
+        [{"entry_id": i, "fetched_at": at, "now": utcnow()} for i, at in fetched],
+    )
+
+
+def mark_failed(session: Session, failures: Sequence[EntryOutcome]) -> None:
+    """FETCHING -> FAILED with each entry's own error message."""
+    now = utcnow()
+    for outcome in failures:
+        session.execute(
+            update(ProfileEntry)
+            .where(ProfileEntry.id == outcome.id)
+            .values(status=EntryStatus.FAILED.value, error_message=(outcome.error or "")[:2000],
+                    claimed_by=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def requeue_failed(session: Session, urns: Sequence[str] | None = None) -> int:
+    """FAILED -> PENDING, for all failed entries or just ``urns``. Returns rows re-queued."""
+    stmt = update(ProfileEntry).where(ProfileEntry.status == EntryStatus.FAILED.value)
+    if urns is not None:
+        stmt = stmt.where(ProfileEntry.urn.in_(list(urns)))
+    result = session.execute(
+        stmt.values(status=EntryStatus.PENDING.value, error_message=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(ProfileEntry.status, func.count()).group_by(ProfileEntry.status)
+    ).all()
+    return {status: count for status, count in rows}

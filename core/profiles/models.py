@@ -1,0 +1,100 @@
+"""Tables of the profile fetcher (seed 000): entries, profiles, the quota ledger, job configs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, IdType
+from core.db.types import JsonType, UTCDateTime, utcnow
+
+
+class EntryStatus(StrEnum):
+    PENDING = "PENDING"
+    FETCHING = "FETCHING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class CronJobConfig(Base):
+    """One scheduled job's knobs; defaults are inserted when missing (seed 000)."""
+
+    __tablename__ = "cron_job_configs"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    job_type: Mapped[str] = mapped_column(String(50))
+    schedule: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    batch_size: Mapped[int] = mapped_column(Integer, default=10)
+    respect_quota: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ApiQuota(Base):
+    """The quota ledger: one row per provider and month (``YYYY-MM``, UTC)."""
+
+    __tablename__ = "api_quota_ledger"
+    __table_args__ = (UniqueConstraint("provider", "period", name="uq_api_quota_provider_period"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    period: Mapped[str] = mapped_column(String(7))
+    monthly_limit: Mapped[int] = mapped_column(Integer)
+    calls_used: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProfileEntry(Base):
+    """A LinkedIn URN waiting to be fetched, and what became of it."""
+
+    __tablename__ = "profile_entries"
+    __table_args__ = (Index("ix_profile_entries_status_created", "status", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    urn: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=EntryStatus.PENDING)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    fetch_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Profile(Base):
+    """The cleaned profile, with the object keys of its raw and cleaned documents."""
+
+    __tablename__ = "profiles"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    urn: Mapped[str] = mapped_column(String(200), unique=True)
+    username: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    headline: Mapped[str | None] = mapped_column(Text)
+    geo: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    educations: Mapped[list[Any] | None] = mapped_column(JsonType)
+    full_positions: Mapped[list[Any] | None] = mapped_column(JsonType)
+    skills: Mapped[list[Any] | None] = mapped_column(JsonType)
+    raw_s3_key: Mapped[str] = mapped_column(String(500))
+    cleaned_s3_key: Mapped[str] = mapped_column(String(500))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

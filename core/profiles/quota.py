@@ -1,0 +1,145 @@
+"""The quota ledger: atomic reservations that never grant more than the monthly limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.db.types import utcnow
+from core.db.upsert import insert_missing, rowcount, upsert_rows
+from core.profiles.models import ApiQuota
+
+_MAX_CAS_ATTEMPTS = 50
+
+
+def period_of(moment: datetime) -> str:
+    """The ledger month (UTC) that ``moment`` falls in, as ``YYYY-MM``."""
+    return moment.strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    provider: str
+    period: str
+    monthly_limit: int
+    calls_used: int
+    reserved: int
+
+    @property
+    def remaining(self) -> int:
+        """Calls still available to new reservations."""
+        return max(0, self.monthly_limit - self.calls_used - self.reserved)
+
+
+def _new_row(provider: str, period: str, monthly_limit: int) -> dict[str, object]:
+    now = utcnow()
+    return {"provider": provider, "period": period, "monthly_limit": monthly_limit,
+            "calls_used": 0, "reserved": 0, "created_at": now, "updated_at": now}
+
+
+def ensure_period(session: Session, *, provider: str, period: str, monthly_limit: int) -> None:
+    """Create the month's ledger row if missing (keeps an existing row as it is)."""
+    insert_missing(
+        session, ApiQuota.__table__, [_new_row(provider, period, monthly_limit)],
+        conflict_columns=["provider", "period"],
+    )
+
+
+def get_state(session: Session, *, provider: str, period: str) -> QuotaState | None:
+    row = session.execute(
+        select(ApiQuota).where(ApiQuota.provider == provider, ApiQuota.period == period)
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return QuotaState(provider, period, row.monthly_limit, row.calls_used, row.reserved)
+
+
+def reserve(
+    session: Session,
+    *,
+    provider: str,
+    period: str,
+    requested: int,
+    monthly_limit: int,
+    enforce_limit: bool = True,
+) -> tuple[int, QuotaState]:
+    """Reserve up to ``requested`` calls; returns (granted, state after).
+
+    A compare-and-swap on (calls_used, reserved): if another run changed the row between
+    our read and our write, the UPDATE matches nothing and we read again. Correct on
+    PostgreSQL (READ COMMITTED re-checks the WHERE after the row lock) and on SQLite
+    (writers are serialised). ``enforce_limit=False`` grants everything asked for
+    (``respect_quota=false``) but still records it, so the ledger shows the overrun.
+    """
+    ensure_period(session, provider=provider, period=period, monthly_limit=monthly_limit)
+    for _ in range(_MAX_CAS_ATTEMPTS):
+        state = get_state(session, provider=provider, period=period)
+        assert state is not None
+        granted = min(requested, state.remaining) if enforce_limit else requested
+        if granted <= 0:
+            return 0, state
+        result = session.execute(
+            update(ApiQuota)
+            .where(
+                ApiQuota.provider == provider,
+                ApiQuota.period == period,
+                ApiQuota.calls_used == state.calls_used,
+                ApiQuota.reserved == state.reserved,
+            )
+            .values(reserved=ApiQuota.reserved + granted, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(result) == 1:
+            after = QuotaState(
+                provider, period, state.monthly_limit, state.calls_used, state.reserved + granted
+            )
+            return granted, after
+        session.expire_all()
+    raise RuntimeError(f"quota ledger {provider}/{period}: too much contention")
+
+
+def settle(
+    session: Session, *, provider: str, period: str, reserved: int, used: int
+) -> QuotaState:
+    """Turn a reservation into ``used`` calls and release the rest (or over-use, if any)."""
+    session.execute(
+        update(ApiQuota)
+        .where(ApiQuota.provider == provider, ApiQuota.period == period)
+        .values(
+            calls_used=ApiQuota.calls_used + used,
+            reserved=ApiQuota.reserved - reserved,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    state = get_state(session, provider=provider, period=period)
+    assert state is not None
+    return state
+
+
+def mark_exhausted(session: Session, *, provider: str, period: str) -> None:
+    """The provider says the plan is spent: make the ledger agree, whatever it counted."""
+    session.execute(
+        update(ApiQuota)
+        .where(ApiQuota.provider == provider, ApiQuota.period == period)
+        .values(calls_used=ApiQuota.monthly_limit, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def start_period(
+    session: Session, *, provider: str, period: str, monthly_limit: int, reset_usage: bool = False
+) -> QuotaState:
+    """Open the month's ledger with ``monthly_limit``; optionally zero what it has used."""
+    row = _new_row(provider, period, monthly_limit)
+    update_columns = ["monthly_limit", "updated_at"] + (["calls_used"] if reset_usage else [])
+    upsert_rows(session, ApiQuota.__table__, [row], conflict_columns=["provider", "period"],
+                update_columns=update_columns)
+    session.expire_all()
+    state = get_state(session, provider=provider, period=period)
+    assert state is not None
+    return state

@@ -1,0 +1,56 @@
+"""Pure bookkeeping of one fetch run: counters, errors and the final status (seed 000)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.runs.errors import ItemError, join_errors
+from core.runs.models import RunStatus
+
+
+@dataclass
+class RunTally:
+    """Counters a run accumulates batch after batch."""
+
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    created: int = 0
+    updated: int = 0
+    api_calls: int = 0
+    batches: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    stopped_by_quota: bool = False
+    quota_exceeded_at_start: bool = False
+    fatal_error: str | None = None
+
+    def add_batch(
+        self, *, succeeded: int, errors: list[ItemError], api_calls: int,
+        created: int = 0, updated: int = 0,
+    ) -> None:
+        self.batches += 1
+        self.created += created
+        self.updated += updated
+        self.processed += succeeded + len(errors)
+        self.succeeded += succeeded
+        self.failed += len(errors)
+        self.errors.extend(errors)
+        self.api_calls += api_calls
+
+    def status(self) -> RunStatus:
+        """QUOTA_EXCEEDED if nothing could start; FAILED on a fatal error or when every
+        processed entry failed; PARTIAL if quota stopped the run mid-way or some entries
+        failed; SUCCESS otherwise (including a run that found nothing to do)."""
+        if self.quota_exceeded_at_start:
+            return RunStatus.QUOTA_EXCEEDED
+        if self.fatal_error or (self.processed > 0 and self.succeeded == 0):
+            return RunStatus.FAILED
+        if self.stopped_by_quota or self.failed:
+            return RunStatus.PARTIAL
+        return RunStatus.SUCCESS
+
+    def error_summary(self, limit: int = 20) -> str | None:
+        """Run-level notes first, then per-entry errors, joined; None when there are none."""
+        notes = ([self.fatal_error] if self.fatal_error else []) + self.notes
+        return join_errors(self.errors, limit, notes=notes)

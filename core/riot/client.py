@@ -1,0 +1,146 @@
+"""Riot Games API client (API_SHAPES.md section B): routing, pacing from headers, errors.
+
+Every request first waits on two pacers: the application limit of its routing value and
+the method limit of (routing value, method). Both start from settings and then follow the
+``X-App-Rate-Limit``/``X-Method-Rate-Limit`` headers and their ``-Count`` twins, so a
+well-behaved run sees no 429. A 429 is not retried here: jobs stop gracefully on
+RateLimitedError (``retry_after``, ``limit_type``) and continue on their next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from core.errors import ConfigError
+from core.http.limiter import SlidingWindowPacer, parse_windows
+from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.riot.settings import RiotSettings
+
+PLATFORM_REGION = {
+    "na1": "americas", "br1": "americas", "la1": "americas", "la2": "americas",
+    "euw1": "europe", "eun1": "europe", "tr1": "europe", "ru": "europe", "me1": "europe",
+    "kr": "asia", "jp1": "asia",
+    "oc1": "sea", "sg2": "sea", "tw2": "sea", "vn2": "sea",
+}
+_DEFAULT_METHOD_LIMIT = "2000:10"
+
+# Pacers are per process, not per client: tasks build clients per batch, the key's
+# budget is shared. Keyed by (key fingerprint, routing value[, method]).
+_PACERS: dict[tuple[str, ...], SlidingWindowPacer] = {}
+
+
+def match_region(platform: str) -> str:
+    """Regional routing value for match-v5 (sea platforms route to sea)."""
+    try:
+        return PLATFORM_REGION[platform.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown platform {platform!r}; known: {', '.join(PLATFORM_REGION)}") from None
+
+
+def account_region(platform: str) -> str:
+    """Regional routing value for account-v1, which has no sea cluster (asia serves it)."""
+    region = match_region(platform)
+    return "asia" if region == "sea" else region
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    status = body.get("status") if isinstance(body, dict) else None
+    return str(status.get("message")) if isinstance(status, dict) else response.text[:200]
+
+
+class RiotClient:
+    """account-v1, match-v5, league-v4 and summoner-v4 with header-driven pacing."""
+
+    def __init__(self, settings: RiotSettings, *, transport: httpx.AsyncBaseTransport | None = None,
+                 sleep: Sleep | None = None, clock: Any = None) -> None:
+        self._settings = settings
+        self._sleep, self._clock = sleep, clock
+        self._key_id = hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:12]
+        self._http = httpx.AsyncClient(
+            headers={"X-Riot-Token": settings.api_key.get_secret_value(), "accept": "application/json"},
+            timeout=settings.timeout_seconds, transport=transport, verify=shared_ssl_context())
+        self._policy = RetryPolicy(max_rate_limit_retries=0, backoff_ms=500, backoff_max_ms=5000,
+                                   transient_retries=1)
+        self.api_calls = 0
+        self.waited_seconds = 0.0
+
+    async def __aenter__(self) -> RiotClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    def _pacer(self, *key: str, default: str) -> SlidingWindowPacer:
+        full = (self._key_id, *key)
+        pacer = _PACERS.get(full)
+        if pacer is None:
+            kwargs: dict[str, Any] = {}
+            if self._clock is not None:
+                kwargs["clock"] = self._clock
+            if self._sleep is not None:
+                kwargs["sleep"] = self._sleep
+            pacer = _PACERS[full] = SlidingWindowPacer(parse_windows(default), **kwargs)
+        return pacer
+
+    async def _get(self, route: str, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        app = self._pacer(route, default=self._settings.app_rate_limit)
+        per_method = self._pacer(route, method, default=_DEFAULT_METHOD_LIMIT)
+        url = self._settings.base_url_template.format(route=route) + path
+
+        async def send() -> httpx.Response:
+            self.waited_seconds += await app.acquire()
+            self.waited_seconds += await per_method.acquire()
+            self.api_calls += 1
+            response = await self._http.get(url, params=params)
+            app.observe(response.headers.get("x-app-rate-limit"), response.headers.get("x-app-rate-limit-count"))
+            per_method.observe(response.headers.get("x-method-rate-limit"),
+                               response.headers.get("x-method-rate-limit-count"))
+            return response
+
+        response, _ = await send_with_retries(send, policy=self._policy, message=_message, sleep=self._sleep)
+        return response.json()
+
+    async def account_by_riot_id(self, platform: str, game_name: str, tag_line: str) -> dict[str, Any]:
+        path = f"/riot/account/v1/accounts/by-riot-id/{quote(game_name, safe='')}/{quote(tag_line, safe='')}"
+        return await self._get(account_region(platform), "account-by-riot-id", path)
+
+    async def account_by_puuid(self, platform: str, puuid: str) -> dict[str, Any]:
+        return await self._get(account_region(platform), "account-by-puuid",
+                               f"/riot/account/v1/accounts/by-puuid/{quote(puuid, safe='')}")
+
+    async def match_ids(self, platform: str, puuid: str, *, start: int = 0, count: int = 20,
+                        queue: int | None = None, start_time: int | None = None) -> list[str]:
+        if not 0 <= count <= 100:
+            raise ValueError(f"count must be within 0..100, got {count}")
+        params: dict[str, Any] = {"start": start, "count": count}
+        if queue is not None:
+            params["queue"] = queue
+        if start_time is not None:
+            params["startTime"] = start_time
+        return await self._get(match_region(platform), "match-ids-by-puuid",
+                               f"/lol/match/v5/matches/by-puuid/{quote(puuid, safe='')}/ids", params)
+
+    async def match(self, platform: str, match_id: str) -> dict[str, Any]:
+        return await self._get(match_region(platform), "match-by-id",
+                               f"/lol/match/v5/matches/{quote(match_id, safe='')}")
+
+    async def league_entries(self, platform: str, puuid: str) -> list[dict[str, Any]]:
+        return await self._get(platform.lower(), "league-entries-by-puuid",
+                               f"/lol/league/v4/entries/by-puuid/{quote(puuid, safe='')}")
+
+    async def summoner(self, platform: str, puuid: str) -> dict[str, Any]:
+        return await self._get(platform.lower(), "summoner-by-puuid",
+                               f"/lol/summoner/v4/summoners/by-puuid/{quote(puuid, safe='')}")
+
+
+def reset_pacers() -> None:
+    """Forget all pacing state (tests, or after changing keys)."""
+    _PACERS.clear()

@@ -1,0 +1,111 @@
+"""Tables of the Riot pipelines (seed 001): job configurations, players, matches, verdicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, IdType
+from core.db.types import JsonType, UTCDateTime, utcnow
+
+
+class JobConfiguration(Base):
+    """Per-job configuration of the Riot pipelines (seed 001), validated per job type."""
+
+    __tablename__ = "job_configurations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    job_type: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    schedule: Mapped[str] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    config_json: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RiotPlayer(Base):
+    """A tracked or discovered player and how far their match history has been fetched."""
+
+    __tablename__ = "riot_players"
+
+    puuid: Mapped[str] = mapped_column(String(78), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(8))
+    game_name: Mapped[str | None] = mapped_column(String(100))
+    tag_line: Mapped[str | None] = mapped_column(String(20))
+    is_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    matches_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    next_match_offset: Mapped[int] = mapped_column(Integer, default=0)
+    is_exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_match_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RiotMatch(Base):
+    __tablename__ = "riot_matches"
+
+    match_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(8))
+    queue_id: Mapped[int | None] = mapped_column(Integer)
+    game_creation: Mapped[int | None] = mapped_column(BigInteger)
+    game_duration: Mapped[int | None] = mapped_column(Integer)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RiotMatchParticipant(Base):
+    __tablename__ = "riot_match_participants"
+    __table_args__ = (UniqueConstraint("match_id", "puuid", name="uq_riot_participants_match_puuid"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    match_id: Mapped[str] = mapped_column(String(40), ForeignKey("riot_matches.match_id", ondelete="CASCADE"))
+    puuid: Mapped[str] = mapped_column(String(78))
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    champion_name: Mapped[str | None] = mapped_column(String(50))
+    summoner_level: Mapped[int | None] = mapped_column(Integer)
+    kills: Mapped[int | None] = mapped_column(Integer)
+    deaths: Mapped[int | None] = mapped_column(Integer)
+    assists: Mapped[int | None] = mapped_column(Integer)
+    cs: Mapped[int | None] = mapped_column(Integer)
+    time_played: Mapped[int | None] = mapped_column(Integer)
+    win: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class SmurfAnalysis(Base):
+    """The latest analysis of a player: every signal and the thresholds that produced it."""
+
+    __tablename__ = "smurf_analyses"
+
+    puuid: Mapped[str] = mapped_column(String(78), primary_key=True)
+    games: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    is_flagged: Mapped[bool] = mapped_column(Boolean)
+    signals: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    analyzed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BanCheck(Base):
+    """One ban check of a flagged player, with the API answers it was based on."""
+
+    __tablename__ = "ban_checks"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    puuid: Mapped[str] = mapped_column(String(78))
+    verdict: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- brand data collection and scoring (seed 003) ------------------------------------------

@@ -1,0 +1,58 @@
+"""Job execution history: one row per run, with counts and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.runs.models import JobExecutionHistory
+
+
+@dataclass
+class RunRecord:
+    """Everything a finished run reports; maps 1:1 onto ``job_execution_history``."""
+
+    job_name: str
+    job_type: str
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    flow_run_id: str | None = None
+    total_processed: int = 0
+    successful_count: int = 0
+    failed_count: int = 0
+    items_created: int = 0
+    items_updated: int = 0
+    items_skipped: int = 0
+    api_calls_made: int = 0
+    quota_remaining: int | None = None
+    error_summary: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config_id: int | None = None
+
+    @property
+    def duration_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+def record_run(session: Session, record: RunRecord) -> int:
+    """Insert the history row; returns its id."""
+    row = JobExecutionHistory(**asdict(record), duration_ms=record.duration_ms)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def latest_runs(session: Session, job_name: str, limit: int = 10) -> list[JobExecutionHistory]:
+    return list(
+        session.execute(
+            select(JobExecutionHistory)
+            .where(JobExecutionHistory.job_name == job_name)
+            .order_by(JobExecutionHistory.started_at.desc(), JobExecutionHistory.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

@@ -1,0 +1,57 @@
+"""The run history every job writes (``job_execution_history``) and its status vocabulary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, IdType
+from core.db.types import JsonType, UTCDateTime
+
+
+class RunStatus(StrEnum):
+    SUCCESS = "SUCCESS"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    RATE_LIMITED = "RATE_LIMITED"
+    SKIPPED = "SKIPPED"
+
+
+class JobExecutionHistory(Base):
+    """One row per job run, with its counts and metrics (seed 000)."""
+
+    __tablename__ = "job_execution_history"
+    __table_args__ = (Index("ix_job_execution_history_job_started", "job_name", "started_at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(100))
+    job_type: Mapped[str] = mapped_column(String(50))
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    total_processed: Mapped[int] = mapped_column(Integer, default=0)
+    successful_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    items_created: Mapped[int] = mapped_column(Integer, default=0)
+    items_updated: Mapped[int] = mapped_column(Integer, default=0)
+    items_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls_made: Mapped[int] = mapped_column(Integer, default=0)
+    quota_remaining: Mapped[int | None] = mapped_column(Integer)
+    error_summary: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    config_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("cron_job_configs.id", ondelete="SET NULL")
+    )

@@ -1,0 +1,166 @@
+"""Profile-fetcher flows (seed 000): ``profile_fetcher``, ``quota_reset``, and queue management
+(``add_profile_entries``, ``requeue_failed``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from prefect import flow, get_run_logger
+
+from core.db.types import utcnow
+from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET
+from core.profiles.tally import RunTally
+from core.runs.history import RunRecord
+from core.runs.models import RunStatus
+from core.runs.result import JobResult
+from core.settings import get_settings
+from tasks.profiles import (
+    add_pending_entries,
+    load_job_config,
+    mark_provider_quota_exhausted,
+    process_profile_batch,
+    release_entries,
+    release_stale_entries,
+    requeue_failed_entries,
+    reserve_and_claim,
+    settle_quota,
+    start_quota_period,
+)
+from tasks.runs import current_flow_run_id, finish_run, log_start
+
+PROVIDER = "rapidapi"
+
+
+@flow(name="profile-fetcher")
+async def profile_fetcher(
+    batch_size: int | None = None,
+    respect_quota: bool | None = None,
+    max_batches: int | None = None,
+) -> JobResult | None:
+    """Fetch pending profiles batch by batch until none are left or the quota runs out.
+
+    ``batch_size`` and ``respect_quota`` default to the job's ``cron_job_configs`` row;
+    ``max_batches`` bounds one run (None: until done). Returns the run's JobResult, or
+    None when the job is disabled in ``cron_job_configs``.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    started = utcnow()
+    log_start(PROFILE_FETCHER, {"batch_size": batch_size, "respect_quota": respect_quota,
+                                "max_batches": max_batches})
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    run_id = current_flow_run_id() or f"local-{uuid.uuid4()}"
+    config = await load_job_config(PROFILE_FETCHER)
+    size = batch_size or config.batch_size
+    respect = config.respect_quota if respect_quota is None else respect_quota
+    if not config.enabled:
+        logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
+        return None
+
+    recovered = await release_stale_entries(settings.cron.fetching_timeout_minutes)
+    if recovered:
+        logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
+
+    tally = RunTally()
+    remaining: int | None = None
+    while max_batches is None or tally.batches < max_batches:
+        claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=settings.rapidapi.monthly_quota,
+                                        respect_quota=respect)
+        grant, batch = claim.grant, claim.entries
+        remaining = grant.remaining
+        if claim.quota_granted == 0:
+            if tally.processed == 0:
+                tally.quota_exceeded_at_start = True
+                tally.notes.append("monthly quota exhausted before the run started")
+            else:
+                tally.stopped_by_quota = True
+                tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
+            break
+        if claim.quota_granted < size:
+            logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
+        if not batch:
+            break
+        try:
+            report = await process_profile_batch(batch, grant)
+        except Exception:
+            # Unknown failure inside the batch: give back what is still FETCHING and count
+            # the whole reservation as spent, so the ledger can only over-count.
+            await release_entries([e.id for e in batch], "re-queued: batch task crashed")
+            await settle_quota(grant, grant.granted)
+            raise
+        remaining = report.quota_remaining
+        tally.add_batch(succeeded=report.succeeded, errors=report.errors,
+                        api_calls=report.api_calls, created=report.created, updated=report.updated)
+        if report.provider_quota_exhausted:
+            await mark_provider_quota_exhausted(grant)
+            remaining = 0
+            tally.stopped_by_quota = True
+            if tally.processed == 0:
+                tally.quota_exceeded_at_start = True
+            tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
+            break
+        if report.fatal_error:
+            tally.fatal_error = report.fatal_error
+            break
+
+    record = RunRecord(
+        job_name=PROFILE_FETCHER,
+        job_type=config.job_type,
+        status=tally.status().value,
+        started_at=started,
+        finished_at=utcnow(),
+        flow_run_id=current_flow_run_id(),
+        total_processed=tally.processed,
+        successful_count=tally.succeeded,
+        failed_count=tally.failed,
+        items_created=tally.created,
+        items_updated=tally.updated,
+        api_calls_made=tally.api_calls,
+        quota_remaining=remaining,
+        error_summary=tally.error_summary(),
+        metrics={"batches": tally.batches, "batch_size": size, "respect_quota": respect,
+                 "recovered_orphans": recovered, "errors": tally.errors},
+        config_id=config.id,
+    )
+    return await finish_run(record)
+
+
+@flow(name="quota-reset")
+async def quota_reset(monthly_limit: int | None = None, reset_usage: bool = False) -> JobResult:
+    """Start the month's ledger with ``monthly_limit`` (default ``rapidapi.monthlyQuota``).
+
+    Months are separate rows, so a new month starts at zero by itself; ``reset_usage=True``
+    also zeroes the current month's count (e.g. after a plan upgrade).
+    """
+    settings = get_settings()
+    started = utcnow()
+    limit = settings.rapidapi.monthly_quota if monthly_limit is None else monthly_limit
+    if limit < 0:
+        raise ValueError(f"monthly_limit must be >= 0, got {limit}")
+    config = await load_job_config(QUOTA_RESET)
+    state = await start_quota_period(PROVIDER, limit, reset_usage)
+    record = RunRecord(
+        job_name=QUOTA_RESET, job_type=config.job_type, status=RunStatus.SUCCESS.value,
+        started_at=started, finished_at=utcnow(), flow_run_id=current_flow_run_id(),
+        quota_remaining=state.remaining, config_id=config.id,
+        metrics={"provider": PROVIDER, "period": state.period, "monthly_limit": state.monthly_limit,
+                 "calls_used": state.calls_used, "reset_usage": reset_usage},
+    )
+    return await finish_run(record, notify="failure")
+
+
+@flow(name="add-profile-entries")
+async def add_profile_entries(urns: list[str]) -> int:
+    """Enqueue URNs as PENDING; all are validated first, so one bad URN adds none."""
+    added = await add_pending_entries(urns)
+    get_run_logger().info("added %d of %d URNs (the rest were already queued)", added, len(urns))
+    return added
+
+
+@flow(name="requeue-failed")
+async def requeue_failed(urns: list[str] | None = None) -> int:
+    """Put FAILED entries back to PENDING: all of them, or only ``urns``."""
+    count = await requeue_failed_entries(urns)
+    get_run_logger().info("re-queued %d FAILED entries", count)
+    return count

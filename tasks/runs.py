@@ -1,0 +1,97 @@
+"""How every job starts and ends (seed 004's JobRunner, Prefect-native).
+
+``run_job`` times the body, logs one structured line at start and at completion, and hands
+the outcome to ``finish_run``: the ``job_execution_history`` row, a table artifact on the
+flow run, the e-mail, and the final Prefect state (Failed when the job FAILED).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+
+from core.db.types import utcnow
+from core.errors import JobRunFailed, RateLimitedError
+from core.runs.errors import join_errors
+from core.runs.history import RunRecord
+from core.runs.models import RunStatus
+from core.runs.result import JobMetrics, JobResult
+from tasks.history import publish_job_result, record_history
+from tasks.notify import notify_completion
+
+NotifyPolicy = Literal["always", "failure", "never"]
+
+
+def current_flow_run_id() -> str | None:
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None
+
+
+def log_start(job_name: str, params: dict[str, Any]) -> None:
+    get_run_logger().info(json.dumps({"event": "job_started", "job_name": job_name,
+                                      "params": params, "flow_run_id": current_flow_run_id()},
+                                     sort_keys=True, default=str))
+
+
+async def finish_run(record: RunRecord, *, notify: NotifyPolicy = "always") -> JobResult:
+    """Record, publish and announce the run; raise JobRunFailed if it FAILED."""
+    logger = get_run_logger()
+    result = JobResult.from_record(record)
+    await record_history(record)
+    await publish_job_result(result, record.metrics.get("errors"))
+    failed = record.status == RunStatus.FAILED
+    if notify == "always" or (notify == "failure" and failed):
+        try:
+            await notify_completion(record)
+        except Exception as exc:  # noqa: BLE001 - the run happened; a lost e-mail must not undo it
+            logger.warning("completion e-mail not sent: %s: %s", type(exc).__name__, exc)
+    logger.info(result.log_line())
+    if failed:
+        raise JobRunFailed(f"{record.job_name} FAILED: {record.error_summary}")
+    return result
+
+
+async def run_job(
+    job_name: str,
+    job_type: str,
+    body: Callable[[JobMetrics], Awaitable[None]],
+    *,
+    params: dict[str, Any],
+    notify: NotifyPolicy = "failure",
+) -> JobResult:
+    """Run ``body(metrics)``: RATE_LIMITED if it stopped on a 429 (a graceful stop, not a
+    failure), FAILED if it raised anything else (error recorded), PARTIAL if it reported
+    per-item ``errors`` in ``metrics.custom``, else SUCCESS."""
+    started = utcnow()
+    log_start(job_name, params)
+    metrics = JobMetrics()
+    error: str | None = None
+    rate_limited = False
+    try:
+        await body(metrics)
+    except RateLimitedError as exc:
+        # Not a failure: progress so far is committed and the next run continues (seed 001).
+        rate_limited = True
+        metrics.custom.setdefault("api_calls", exc.attempts)
+        wait = f"; retry after {exc.retry_after:g} s" if exc.retry_after else ""
+        error = f"rate limited ({exc.limit_type or 'unknown'} limit){wait}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as JobRunFailed
+        error = f"{type(exc).__name__}: {exc}"
+    failures = len(metrics.custom.get("errors") or [])
+    status = (RunStatus.RATE_LIMITED if rate_limited else RunStatus.FAILED if error
+              else RunStatus.PARTIAL if failures else RunStatus.SUCCESS)
+    record = RunRecord(
+        job_name=job_name, job_type=job_type, status=status.value,
+        started_at=started, finished_at=utcnow(), flow_run_id=current_flow_run_id(),
+        total_processed=metrics.items_processed, successful_count=metrics.items_created + metrics.items_updated,
+        items_created=metrics.items_created, items_updated=metrics.items_updated,
+        items_skipped=metrics.items_skipped, failed_count=failures,
+        api_calls_made=int(metrics.custom.get("api_calls", metrics.custom.get("api_requests_made", 0))),
+        error_summary=error or join_errors(metrics.custom.get("errors") or []),
+        metrics={"params": params, **metrics.custom},
+    )
+    return await finish_run(record, notify=notify)
