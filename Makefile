@@ -17,12 +17,13 @@ install:
 demo: install
 	$(UV) run python -m deployments.demo
 
-test: install
+test: lint
 	$(UV) run pytest -q
 
 lint: install
 	$(UV) run ruff check .
 	$(UV) run mypy
+	$(UV) run lint-imports
 
 bench: install
 	$(UV) run python -m bench.profile_fetcher_bench

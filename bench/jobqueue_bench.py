@@ -53,10 +53,10 @@ def _pct(values: list[float], q: float) -> float:
 
 async def _queue(n: int, trickle: int) -> dict[str, object]:
     from core.db import session_scope
+    from core.jobqueue import start_job
     from core.jobqueue.models import Job
     from core.settings import get_settings
     from deployments.jobs_worker import JobsWorker
-    from flows.jobqueue import start_job
 
     url = get_settings().database_url
     worker = JobsWorker(get_settings(), name="bench")

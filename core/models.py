@@ -12,8 +12,8 @@ from core.db import scheduled_jobs
 from core.db.base import Base
 from core.jobqueue import models as jobqueue
 from core.profiles import models as profiles
-from core.runs import models as runs
 from core.riot import models as riot
+from core.runs import models as runs
 
 metadata = Base.metadata
 __all__ = ["Base", "brands", "crypto", "jobqueue", "metadata", "profiles", "riot", "runs", "scheduled_jobs"]

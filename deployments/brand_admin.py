@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import inspect, select
 from sqlalchemy import update as sa_update
@@ -39,7 +38,13 @@ from core.db.types import utcnow
 from core.errors import ConfigError
 from flows.brands import BRAND_JOB_DEPLOYMENT, BRAND_JOB_FLOW, brand_job
 from tasks._common import db_url
-from tasks.prefect_api import apply_schedule, deployment_id, read_schedule, remove_schedule
+from tasks.prefect_api import (
+    apply_schedule,
+    deployment_id,
+    read_schedule,
+    remove_schedule,
+    trigger_deployment,
+)
 
 
 def _slug(job_id: uuid.UUID) -> str:
@@ -211,8 +216,8 @@ async def trigger_scheduled_job(job_id: Any) -> dict[str, Any]:
     try:
         async with get_client() as client:
             await deployment_id(client, brand_job, BRAND_JOB_FLOW)
-        flow_run = await run_deployment(BRAND_JOB_DEPLOYMENT, parameters={**params, "job_run_id": str(run_id)},
-                                        timeout=0, tags=["jobpipes", "brand-job", "manual"])
+        flow_run = await trigger_deployment(BRAND_JOB_DEPLOYMENT, {**params, "job_run_id": str(run_id)},
+                                            tags=["jobpipes", "brand-job", "manual"])
     except Exception as exc:
         with session_scope(db_url()) as session:
             repo.finish_job_run(session, run_id, status=JobRunStatus.FAILED, metrics={},

@@ -117,7 +117,8 @@ def _brand_demo() -> bool:
     from core.brands.models import Brand
     from core.db import session_scope
     from deployments import brand_admin
-    from flows.brands import brand_job, scores_of
+    from flows.brands import brand_job
+    from tasks.brands import scores_of
 
     url = get_settings().database_url
     customer = uuid.UUID(DEMO_CUSTOMER)

@@ -13,7 +13,6 @@ import asyncio
 import sys
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.schedules import CronSchedule
 
 from core.db import session_scope
 from core.db.migrate import ensure_schema
@@ -21,6 +20,7 @@ from core.profiles.job_configs import ensure_defaults
 from core.profiles.models import CronJobConfig
 from core.settings import Settings, get_settings
 from deployments.schedules import configured_schedules
+from tasks.prefect_api import set_primary_schedule
 
 
 def _enabled_jobs(settings: Settings) -> dict[str, bool]:
@@ -35,13 +35,8 @@ async def apply(settings: Settings) -> list[str]:
     async with get_client() as client:
         for spec in configured_schedules(settings, _enabled_jobs(settings)):
             deployment = await client.read_deployment_by_name(spec.deployment)
-            schedule = CronSchedule(cron=spec.cron, timezone=spec.timezone)
-            existing = await client.read_deployment_schedules(deployment.id)
-            if existing:
-                await client.update_deployment_schedule(
-                    deployment.id, existing[0].id, schedule=schedule, active=spec.active)
-            else:
-                await client.create_deployment_schedules(deployment.id, [(schedule, spec.active)])
+            await set_primary_schedule(client, deployment.id, cron=spec.cron, timezone=spec.timezone,
+                                       active=spec.active)
             changes.append(f"{spec.deployment}: {spec.cron} ({spec.timezone}) "
                            f"{'active' if spec.active else 'inactive'}")
     return changes

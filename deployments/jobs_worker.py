@@ -31,9 +31,10 @@ from core.db import session_scope
 from core.jobqueue import repo
 from core.jobqueue.registry import load_modules, registered
 from core.settings import Settings, get_settings
-from flows.jobqueue import ACTIVE_WORKERS, jobs_worker_session, sync_all_schedules
+from deployments.scheduled_jobs import sync_all_schedules
+from flows.jobqueue import jobs_worker_session
 from tasks._common import db_url
-from tasks.jobqueue import execute_job
+from tasks.jobqueue import ACTIVE_WORKERS, execute_job
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
@@ -109,7 +110,7 @@ class JobsWorker:
 
         async def run() -> None:
             try:
-                await execute_job(job_id=str(job.id), job_type=job.job_type, return_state=True)
+                await execute_job(job_id=str(job.id), job_type=job.job_type, return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
             finally:
                 self.in_flight[job.job_type] -= 1
                 self._wake.set()

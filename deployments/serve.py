@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import serve
+from prefect import Flow, serve
 from prefect.schedules import Cron
 
+from core.riot.config import DEFAULT_SCHEDULES as RIOT_SCHEDULES
 from core.settings import Settings, get_settings
 from deployments.schedules import configured_schedules
 from flows.brands import brand_job
@@ -22,13 +23,10 @@ from flows.jobqueue import enqueue_scheduled_job
 from flows.profiles import add_profile_entries, profile_fetcher, quota_reset, requeue_failed
 from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
 
-_FLOWS = [profile_fetcher, quota_reset, top_coins_collection, price_collection,
+_FLOWS: list[Flow[..., Any]] = [profile_fetcher, quota_reset, top_coins_collection, price_collection,
           contract_addresses_collection, requeue_failed, add_profile_entries,
           tracked_player_updater, match_fetcher, smurf_analyzer, ban_checker]
 _SINGLE_RUN = {"profile-fetcher", "price-collection", "tracked-player-updater", "match-fetcher"}
-# Seed 001 schedules: the defaults of job_configurations.schedule (migration 0004).
-_RIOT_SCHEDULES = {"tracked-player-updater": "*/2 * * * *", "match-fetcher": "*/5 * * * *",
-                   "smurf-analyzer": "*/10 * * * *", "ban-checker": "0 4 * * *"}
 
 
 def build_deployments(settings: Settings) -> list[Any]:
@@ -38,8 +36,8 @@ def build_deployments(settings: Settings) -> list[Any]:
     for flow in _FLOWS:
         spec = specs.get(flow.name)
         schedules = [Cron(spec.cron, timezone=spec.timezone, active=spec.active)] if spec else []
-        if flow.name in _RIOT_SCHEDULES:
-            schedules = [Cron(_RIOT_SCHEDULES[flow.name], timezone="UTC")]
+        if flow.name in RIOT_SCHEDULES:  # seed 001: the job_configurations defaults
+            schedules = [Cron(RIOT_SCHEDULES[flow.name], timezone="UTC")]
         deployments.append(flow.to_deployment(
             name=flow.name, tags=["jobpipes"], schedules=schedules,
             concurrency_limit=1 if flow.name in _SINGLE_RUN else None,

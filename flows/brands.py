@@ -16,33 +16,35 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import (
-    GlobalConcurrencyLimitCreate,
-    GlobalConcurrencyLimitUpdate,
-)
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.concurrency.asyncio import concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from sqlalchemy import select, update
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
-from core.brands import repo
-from core.brands.models import JobRun, JobRunStatus
+from core.brands.models import JobRunStatus
 from core.brands.schemas import JobMetadata, parse_job_type, parse_metadata, parse_uuid
-from core.cron import next_run
-from core.db import session_scope
-from core.db.scheduled_jobs import ScheduledJob
-from core.db.types import utcnow
 from core.errors import ConfigError, JobError
 from core.http.retry import pause
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
-from tasks._common import db_url
-from tasks.brands import collect_answers, load_brand_work, score_answers
+from tasks.brands import (
+    close_open_runs,
+    collect_answers,
+    load_brand_work,
+    open_run,
+    reconcile_open_runs,
+    score_answers,
+    set_run,
+    start_run,
+)
+from tasks.prefect_api import ensure_concurrency_limit
 from tasks.runs import current_flow_run_id, run_job
 
 BRAND_JOB_FLOW = "brand-job"
@@ -112,20 +114,6 @@ STAGES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
 }
 
 
-async def _ensure_limit(name: str, limit: int) -> None:
-    async with get_client() as client:
-        try:
-            current = await client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            try:
-                await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
-            except ObjectAlreadyExists:
-                pass
-            return
-        if current.limit != limit:
-            await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit))
-
-
 def limit_names(brand_id: str, customer_id: str) -> tuple[str, str]:
     return f"brand:{brand_id}", f"customer:{customer_id}"
 
@@ -169,7 +157,7 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
                 get_run_logger().warning("closed %d job runs left open by ended flow runs", closed)
         except Exception as exc:  # noqa: BLE001 - housekeeping must not stop this run
             get_run_logger().warning("could not reconcile open job runs: %s", exc)
-        run_id = _open_run(kind, brand, customer, meta, scheduled_job_id, job_run_id)
+        run_id = open_run(kind, brand, customer, meta, scheduled_job_id, job_run_id, current_flow_run_id())
         m.custom["job_run_id"] = str(run_id)
         result = await _attempts(kind, str(brand), str(customer), run_id, meta, m)
         _job_metrics(kind, result, m)
@@ -179,44 +167,12 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
                          notify="failure" if settings.notify_on_failure else "never")
 
 
-def _open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
-              scheduled_job_id: str | None, job_run_id: str | None) -> uuid.UUID:
-    """The run's ``job_runs`` row: the one a trigger created, or a new one (a schedule
-    firing, a manual run). It carries this flow run's id from the start, so the flow's
-    failure, crash and cancellation hooks can always find and close it."""
-    flow_run_id = current_flow_run_id()
-    with session_scope(db_url()) as session:
-        if job_run_id:
-            run_uuid = parse_uuid(job_run_id, "job_run_id")
-            run = session.get(JobRun, run_uuid)
-            if run is None:
-                raise ConfigError(f"job_run_id: no job run {job_run_id}")
-            run.flow_run_id = flow_run_id
-            return run_uuid
-        scheduled = parse_uuid(scheduled_job_id, "scheduled_job_id") if scheduled_job_id else None
-        if scheduled is not None:
-            row = session.get(ScheduledJob, scheduled)
-            if row is None:  # deleted while Prefect still held its schedule: do not run it
-                raise ConfigError(f"scheduled_job_id: no scheduled job {scheduled_job_id} (deleted?)")
-            now = utcnow()
-            row.last_run_time = now
-            row.next_run_time = next_run(row.cron_expression, row.timezone, now)
-        run = repo.create_job_run(session, brand_id=brand, customer_id=customer, job_type=kind,
-                                  metadata=meta.dump(), scheduled_job_id=scheduled)
-        run.flow_run_id = flow_run_id
-        return run.id
-
-
-def _set_run(run_id: uuid.UUID, status: str, metrics: dict[str, Any], error: str | None) -> None:
-    with session_scope(db_url()) as session:
-        repo.finish_job_run(session, run_id, status=status, metrics=metrics, error=error)
-
-
 async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUID, meta: JobMetadata,
                     m: JobMetrics) -> dict[str, Any]:
     """Run the stage(s) until success, a fatal error, or ``maxRetries`` retries.
 
-    Per attempt: wait for a slot of the brand's and the customer's concurrency limits
+    Retries are tenacity's (exponential backoff from ``retryBackoffSeconds``). Per attempt:
+    wait for a slot of the brand's and the customer's concurrency limits
     (the row stays ``pending`` meanwhile, and the wait does not count against the run
     timeout), then ``processing`` under the timeout. Between attempts the row is
     ``pending`` with the last error; a cancellation marks it ``cancelled``.
@@ -226,100 +182,68 @@ async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUI
     timeout = meta.timeout_seconds or settings.run_timeout_seconds
     retries = settings.max_retries if meta.max_retries is None else meta.max_retries
     names = limit_names(brand_id, customer_id)
-    await asyncio.gather(_ensure_limit(names[0], settings.brand_concurrency),
-                         _ensure_limit(names[1], settings.customer_concurrency))
-    attempt = 0
+    await asyncio.gather(ensure_concurrency_limit(names[0], settings.brand_concurrency),
+                         ensure_concurrency_limit(names[1], settings.customer_concurrency))
     stages: dict[str, Any] = {}
-    while True:
-        attempt += 1
-        m.custom["attempts"] = attempt
+
+    async def attempt() -> dict[str, Any]:
+        m.custom["attempts"] = m.custom.get("attempts", 0) + 1
         try:
             # A lost lease (Prefect briefly unreachable) must not cancel the work mid-answer.
             async with concurrency(list(names), occupy=1, strict=True, timeout_seconds=timeout,
                                    raise_on_lease_renewal_failure=False):
-                with session_scope(db_url()) as session:
-                    repo.start_job_run(session, run_id, current_flow_run_id())
+                start_run(run_id, current_flow_run_id())
                 async with asyncio.timeout(timeout):
-                    result = await STAGES[kind](brand_id, str(run_id), meta.dump())
+                    return await STAGES[kind](brand_id, str(run_id), meta.dump())
         except Exception as exc:
             stages.update(getattr(exc, "metrics", None) or {})
             m.custom.update(stages)
-            error = (f"timed out after {timeout:g} s" if isinstance(exc, TimeoutError)
-                     else f"{type(exc).__name__}: {exc}")
-            if _fatal(exc) or attempt > retries:
-                _set_run(run_id, JobRunStatus.FAILED, {"attempts": attempt, **stages}, error)
-                if isinstance(exc, TimeoutError):
-                    raise RunTimedOut(error) from None
-                raise
-            delay = settings.retry_backoff_seconds * 2 ** (attempt - 1)
-            _set_run(run_id, JobRunStatus.PENDING, {"attempts": attempt, **stages},
-                     f"attempt {attempt} failed, retrying in {delay:g} s: {error}")
-            logger.warning("attempt %d of %d failed (%s); retrying in %g s", attempt, retries + 1, error, delay)
-            await pause(delay)
-            continue
-        except BaseException:  # cancelled (Prefect cancellation, SIGTERM): say so, then let it end the run
-            _set_run(run_id, JobRunStatus.CANCELLED, {"attempts": attempt, **stages}, "cancelled while running")
             raise
-        _set_run(run_id, JobRunStatus.COMPLETED, {"attempts": attempt, **result}, None)
-        return result
 
+    def error_of(exc: BaseException | None) -> str:
+        return (f"timed out after {timeout:g} s" if isinstance(exc, TimeoutError)
+                else f"{type(exc).__name__}: {exc}")
 
-async def reconcile_open_runs(older_than: timedelta = timedelta(minutes=1)) -> int:
-    """Close job runs still ``pending``/``processing`` whose Prefect flow run has ended.
+    async def before_retry(state: RetryCallState) -> None:
+        n, delay = state.attempt_number, state.upcoming_sleep
+        error = error_of(state.outcome.exception() if state.outcome else None)
+        set_run(run_id, JobRunStatus.PENDING, {"attempts": n, **stages},
+                f"attempt {n} failed, retrying in {delay:g} s: {error}")
+        logger.warning("attempt %d of %d failed (%s); retrying in %g s", n, retries + 1, error, delay)
 
-    The flow's own hooks close its row on failure, crash or cancellation, but not when its
-    process was killed outright (SIGKILL, OOM, a lost machine): Prefect then marks the flow
-    run crashed from outside. Every brand-job run calls this first; returns rows closed.
-    """
-    with session_scope(db_url()) as session:
-        open_runs = session.execute(select(JobRun.id, JobRun.flow_run_id).where(
-            JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]), JobRun.flow_run_id.is_not(None),
-            JobRun.created_at < utcnow() - older_than)).all()
-    if not open_runs:
-        return 0
-    async with get_client() as client:
-        flow_runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[uuid.UUID(r.flow_run_id) for r in open_runs])))
-    ended = {str(run.id): run.state for run in flow_runs if run.state is not None and run.state.is_final()}
-    for _, flow_run_id in open_runs:
-        state = ended.get(flow_run_id)
-        if state is not None:
-            status = JobRunStatus.CANCELLED if state.is_cancelled() else JobRunStatus.FAILED
-            _close_open_runs(flow_run_id, status, f"its Prefect flow run ended {state.type.value} "
-                             f"({state.message or 'no message'}) without closing it")
-    return sum(1 for _, f in open_runs if f in ended)
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=settings.retry_backoff_seconds, min=0),
+        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and not _fatal(exc)),
+        before_sleep=before_retry, sleep=pause, reraise=True)
+    try:
+        result: dict[str, Any] = await retrying(attempt)
+    except Exception as exc:
+        set_run(run_id, JobRunStatus.FAILED, {"attempts": m.custom["attempts"], **stages}, error_of(exc))
+        if isinstance(exc, TimeoutError):
+            raise RunTimedOut(error_of(exc)) from None
+        raise
+    except BaseException:  # cancelled (Prefect cancellation, SIGTERM): say so, then let it end the run
+        set_run(run_id, JobRunStatus.CANCELLED, {"attempts": m.custom["attempts"], **stages},
+                "cancelled while running")
+        raise
+    set_run(run_id, JobRunStatus.COMPLETED, {"attempts": m.custom["attempts"], **result}, None)
+    return result
 
 
 async def _mark_cancelled(flow: Any, flow_run: Any, state: Any) -> None:
     """A cancelled flow run leaves its job run ``cancelled``, not stuck in ``processing``."""
-    _close_open_runs(str(flow_run.id), JobRunStatus.CANCELLED, "the Prefect flow run was cancelled")
+    close_open_runs(str(flow_run.id), JobRunStatus.CANCELLED, "the Prefect flow run was cancelled")
 
 
 async def _mark_crashed(flow: Any, flow_run: Any, state: Any) -> None:
-    _close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run crashed: {state.message}")
+    close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run crashed: {state.message}")
 
 
 async def _mark_failed(flow: Any, flow_run: Any, state: Any) -> None:
     """Whatever failed outside the attempts (Prefect API, database): the row says so."""
-    _close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run failed: {state.message}")
-
-
-def _close_open_runs(flow_run_id: str, status: str, error: str) -> None:
-    with session_scope(db_url()) as session:
-        session.execute(update(JobRun).where(JobRun.flow_run_id == flow_run_id,
-                                             JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]))
-                        .values(status=status, error_message=error, finished_at=utcnow()))
+    close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run failed: {state.message}")
 
 
 brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed=[_mark_crashed],
                                    on_failure=[_mark_failed])
-
-
-def scores_of(brand_id: str) -> list[dict[str, Any]]:
-    """The brand's latest brand-level scores (own brand and competitors), best first."""
-    with session_scope(db_url()) as session:
-        return [{"brand": r.brand_name, "own": r.is_own_brand, "visibility": r.visibility,
-                 "share_of_voice": r.share_of_voice, "first_mention_rate": r.first_mention_rate,
-                 "average_position": r.average_position, "average_sentiment": r.average_sentiment,
-                 "answers": r.answers} for r in repo.latest_scores(session, uuid.UUID(brand_id))]
-

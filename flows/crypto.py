@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from core.db.types import utcnow
+from core.runs.errors import ItemError
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
 from tasks.crypto import (
@@ -72,7 +73,7 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
     async def body(m: JobMetrics) -> None:
         assets = await load_tracked_assets(n)
         calls = created = updated = native = 0
-        errors: list[dict[str, str]] = []
+        errors: list[ItemError] = []
         # Chunks: a crash or a rate-limit stop keeps everything stored before it.
         for start in range(0, len(assets), CONTRACTS_CHUNK):
             fetched = await fetch_coin_details(assets[start : start + CONTRACTS_CHUNK])

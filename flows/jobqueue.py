@@ -1,50 +1,21 @@
-"""Application job queue on Prefect (seed 002): start jobs, run them, schedule them.
+"""Application job queue on Prefect (seed 002): the worker's session flow and the schedule flow.
 
-``start_job(session, job)`` writes the job into the caller's transaction; a jobs worker
-(``python -m deployments.jobs_worker``) claims committed jobs and runs each as an
-``execute-job`` task run inside a ``jobs-worker-session`` flow run (a flow run per job
-would cost ~200 ms of orchestration each; a task run costs a few ms). Scheduled jobs are
-schedules of the ``enqueue-scheduled-job`` deployment, mirrored in ``scheduled_jobs``.
+Application code enqueues with ``core.jobqueue.start_job(session, job)`` inside its own
+transaction; a jobs worker (``python -m deployments.jobs_worker``) claims committed jobs and
+runs each as an ``execute-job`` task run inside a ``jobs-worker-session`` flow run (a flow
+run per job would cost ~200 ms of orchestration each; a task run costs a few ms). Scheduled
+jobs are schedules of the ``enqueue-scheduled-job`` deployment, mirrored in ``scheduled_jobs``
+(``deployments.scheduled_jobs``).
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
-
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.utilities.asyncutils import run_coro_as_sync
-from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
-from core.cron import next_run, validate_schedule
-from core.db import session_scope
-from core.db.scheduled_jobs import ScheduledJob
-from core.db.types import utcnow
-from core.jobqueue import repo
-from core.jobqueue.registry import get_job_type, type_name
-from tasks._common import db_url
-from tasks.prefect_api import apply_schedule, deployment_id, remove_schedule
+from tasks.jobqueue import ACTIVE_WORKERS, enqueue_scheduled
 
 SCHEDULE_FLOW = "enqueue-scheduled-job"
 SCHEDULE_DEPLOYMENT = f"{SCHEDULE_FLOW}/{SCHEDULE_FLOW}"
-
-
-def start_job(session: Session, job: BaseModel) -> uuid.UUID:
-    """Enqueue ``job`` inside the caller's transaction: it exists (and runs) only if they commit."""
-    job_type = get_job_type(type_name(job))
-    return repo.enqueue(session, job_type.name, job.model_dump(mode="json"))
-
-
-class WorkerLoop(Protocol):
-    async def serve_session(self) -> int: ...
-
-
-# Workers of this process by name: a flow parameter must be plain data, not the worker.
-ACTIVE_WORKERS: dict[str, WorkerLoop] = {}
 
 
 @flow(name="jobs-worker-session", flow_run_name="{worker_name}")
@@ -60,87 +31,7 @@ async def jobs_worker_session(worker_name: str) -> int:
 @flow(name=SCHEDULE_FLOW)
 def enqueue_scheduled_job(name: str) -> str | None:
     """Fired by a Prefect schedule: enqueue the scheduled job's next run."""
-    now = utcnow()
-    with session_scope(db_url()) as session:
-        scheduled = repo.get_scheduled(session, name)
-        if scheduled is None or not scheduled.is_enabled:
-            get_run_logger().warning("scheduled job %r is missing or disabled; nothing enqueued", name)
-            return None
-        job_id = repo.enqueue(session, scheduled.job_type, dict(scheduled.job_data), scheduled.id)
-        scheduled.last_run_time = now
-        scheduled.next_run_time = next_run(scheduled.cron_expression, scheduled.timezone, now)
-    return str(job_id)
-
-
-@dataclass(frozen=True)
-class ScheduledJobInfo:
-    name: str
-    job_type: str
-    cron_expression: str
-    timezone: str
-    next_run_time: datetime
-    is_enabled: bool
-
-
-def _schedule_slug(name: str) -> str:
-    return f"scheduled-job-{name}"
-
-
-async def _sync_schedule(info: ScheduledJobInfo | None, name: str) -> None:
-    """Make the deployment's schedule for ``name`` match ``info`` (None: remove it)."""
-    async with get_client() as client:
-        deployment = await deployment_id(client, enqueue_scheduled_job, SCHEDULE_FLOW)
-        if info is None:
-            await remove_schedule(client, deployment, _schedule_slug(name))
-        else:
-            await apply_schedule(client, deployment, _schedule_slug(name), cron=info.cron_expression,
-                                 timezone=info.timezone, active=info.is_enabled, parameters={"name": name})
-
-
-def _info(row: ScheduledJob) -> ScheduledJobInfo:
-    return ScheduledJobInfo(row.name, row.job_type, row.cron_expression, row.timezone,
-                            row.next_run_time, row.is_enabled)
-
-
-def add_or_update_scheduled_job(
-    job: BaseModel, cron: str, *, name: str | None = None, timezone: str = "UTC", enabled: bool = True
-) -> ScheduledJobInfo:
-    """Create or change a recurring job; ``scheduled_jobs`` and the Prefect schedule agree.
-
-    ``name`` defaults to the job type, so calling it again for the same type updates it.
-    """
-    kind = get_job_type(type_name(job))
-    cron = validate_schedule(cron, timezone)
-    name = name or kind.name
-    now = utcnow()
-    with session_scope(db_url()) as session:
-        row = repo.get_scheduled(session, name)
-        if row is None:
-            row = ScheduledJob(id=uuid.uuid4(), name=name, created_at=now)
-            session.add(row)
-        row.job_type, row.job_data = kind.name, job.model_dump(mode="json")
-        row.cron_expression, row.timezone, row.is_enabled = cron, timezone, enabled
-        row.next_run_time, row.updated_at = next_run(cron, timezone, now), now
-        session.flush()
-        info = _info(row)
-    run_coro_as_sync(_sync_schedule(info, name))
-    return info
-
-
-def remove_scheduled_job(name: str) -> bool:
-    """Delete a scheduled job and its Prefect schedule; False if there was none."""
-    with session_scope(db_url()) as session:
-        row = repo.get_scheduled(session, name)
-        if row is not None:
-            session.delete(row)
-    run_coro_as_sync(_sync_schedule(None, name))
-    return row is not None
-
-
-async def sync_all_schedules() -> int:
-    """Re-apply every ``scheduled_jobs`` row to Prefect (the worker's periodic check)."""
-    with session_scope(db_url()) as session:
-        infos = [_info(r) for r in session.query(ScheduledJob).filter(ScheduledJob.brand_id.is_(None)).all()]
-    for info in infos:
-        await _sync_schedule(info, info.name)
-    return len(infos)
+    job_id = enqueue_scheduled(name)
+    if job_id is None:
+        get_run_logger().warning("scheduled job %r is missing or disabled; nothing enqueued", name)
+    return job_id

@@ -8,32 +8,26 @@ continues where it stopped.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from prefect import flow
 
-from core.db import session_scope
-from core.db.types import utcnow
-from core.riot import repo
 from core.riot.config import (
     BanCheckerConfig,
     MatchFetcherConfig,
     SmurfAnalyzerConfig,
     TrackedPlayerUpdaterConfig,
-    load_config,
 )
 from core.runs.errors import item_error
 from core.runs.result import JobMetrics, JobResult
-from tasks._common import db_task, db_url
-from tasks.riot import PlayerReport, analyze_players, check_bans, fetch_player_matches, load_players
+from tasks.riot import (
+    PlayerReport,
+    analyze_players,
+    check_bans,
+    due_for_ban_check,
+    fetch_player_matches,
+    load_job,
+    load_players,
+)
 from tasks.runs import run_job
-
-
-@db_task
-async def load_job(job_type: str) -> tuple[bool, object]:
-    with session_scope(db_url()) as session:
-        row, config = load_config(session, job_type)
-        return row.is_active, config
 
 
 def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
@@ -101,12 +95,6 @@ async def smurf_analyzer() -> JobResult | None:
     return await run_job("smurf_analyzer", "SMURF_ANALYZER", body, params=config.model_dump())
 
 
-@db_task
-async def _due_for_ban_check(days: int, limit: int) -> list[str]:
-    with session_scope(db_url()) as session:
-        return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days), limit=limit)
-
-
 @flow(name="ban-checker")
 async def ban_checker() -> JobResult | None:
     """Re-check flagged players not checked for ``ban_check_days`` (BAN_CHECKER)."""
@@ -116,7 +104,7 @@ async def ban_checker() -> JobResult | None:
         return None
 
     async def body(m: JobMetrics) -> None:
-        puuids = await _due_for_ban_check(config.ban_check_days, config.max_checks_per_run)
+        puuids = await due_for_ban_check(config.ban_check_days, config.max_checks_per_run)
         result = await check_bans(puuids, config.platform)
         verdicts = result["verdicts"]
         m.items_processed = m.items_created = len(verdicts)

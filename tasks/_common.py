@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+import core.models  # noqa: F401 - every table registered: foreign keys cross families
 from core.db.migrate import ensure_schema
 from core.settings import Settings, get_settings
 

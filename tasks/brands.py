@@ -8,17 +8,25 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from sqlalchemy import select, update
 
 from core.brands import repo, scoring
 from core.brands.client import CollectorClient
+from core.brands.models import JobRun, JobRunStatus
+from core.brands.schemas import JobMetadata, parse_uuid
+from core.cron import next_run
 from core.db import session_scope
+from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.errors import ConfigError, JobError
-from core.runs.errors import item_error
+from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from core.storage import dump_json
 from tasks._common import db_task, db_url
@@ -75,7 +83,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
     store = open_store(settings.storage_url)
     limit = asyncio.Semaphore(settings.collectors.concurrency if parallel else 1)
     counts = {"successful_executions": 0, "failed_executions": 0}
-    errors: list[dict[str, str]] = []
+    errors: list[ItemError] = []
 
     async def one(client: CollectorClient, query_id: str, text: str, collector: str) -> None:
         async with limit:
@@ -184,3 +192,88 @@ def _aggregate_row(rec: dict[str, Any], run_id: str, work: BrandWork, now: Any) 
             "first_mention_rate": float(rec["first_mention_rate"]),
             "average_position": _none_if_nan(rec["average_position"]),
             "average_sentiment": _none_if_nan(rec["average_sentiment"]), "computed_at": now}
+
+
+# Job-run bookkeeping of the brand-job flow: plain functions (called from hooks and
+# between attempts, where a task run would only add orchestration).
+
+
+def open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
+             scheduled_job_id: str | None, job_run_id: str | None, flow_run_id: str | None) -> uuid.UUID:
+    """The run's ``job_runs`` row: the one a trigger created, or a new one (a schedule
+    firing, a manual run). It carries this flow run's id from the start, so the flow's
+    failure, crash and cancellation hooks can always find and close it."""
+    with session_scope(db_url()) as session:
+        if job_run_id:
+            run_uuid = parse_uuid(job_run_id, "job_run_id")
+            run = session.get(JobRun, run_uuid)
+            if run is None:
+                raise ConfigError(f"job_run_id: no job run {job_run_id}")
+            run.flow_run_id = flow_run_id
+            return run_uuid
+        scheduled = parse_uuid(scheduled_job_id, "scheduled_job_id") if scheduled_job_id else None
+        if scheduled is not None:
+            row = session.get(ScheduledJob, scheduled)
+            if row is None:  # deleted while Prefect still held its schedule: do not run it
+                raise ConfigError(f"scheduled_job_id: no scheduled job {scheduled_job_id} (deleted?)")
+            now = utcnow()
+            row.last_run_time = now
+            row.next_run_time = next_run(row.cron_expression, row.timezone, now)
+        run = repo.create_job_run(session, brand_id=brand, customer_id=customer, job_type=kind,
+                                  metadata=meta.dump(), scheduled_job_id=scheduled)
+        run.flow_run_id = flow_run_id
+        return run.id
+
+
+def set_run(run_id: uuid.UUID, status: str, metrics: dict[str, Any], error: str | None) -> None:
+    with session_scope(db_url()) as session:
+        repo.finish_job_run(session, run_id, status=status, metrics=metrics, error=error)
+
+
+def start_run(run_id: uuid.UUID, flow_run_id: str | None) -> None:
+    """The run's row goes ``processing`` under this flow run."""
+    with session_scope(db_url()) as session:
+        repo.start_job_run(session, run_id, flow_run_id)
+
+
+def close_open_runs(flow_run_id: str, status: str, error: str) -> None:
+    """Close the ``pending``/``processing`` job runs of flow run ``flow_run_id``."""
+    with session_scope(db_url()) as session:
+        session.execute(update(JobRun).where(JobRun.flow_run_id == flow_run_id,
+                                             JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]))
+                        .values(status=status, error_message=error, finished_at=utcnow()))
+
+
+async def reconcile_open_runs(older_than: timedelta = timedelta(minutes=1)) -> int:
+    """Close job runs still ``pending``/``processing`` whose Prefect flow run has ended.
+
+    The flow's own hooks close its row on failure, crash or cancellation, but not when its
+    process was killed outright (SIGKILL, OOM, a lost machine): Prefect then marks the flow
+    run crashed from outside. Every brand-job run calls this first; returns rows closed.
+    """
+    with session_scope(db_url()) as session:
+        open_runs = session.execute(select(JobRun.id, JobRun.flow_run_id).where(
+            JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]), JobRun.flow_run_id.is_not(None),
+            JobRun.created_at < utcnow() - older_than)).all()
+    if not open_runs:
+        return 0
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[uuid.UUID(r.flow_run_id) for r in open_runs])))
+    ended = {str(run.id): run.state for run in flow_runs if run.state is not None and run.state.is_final()}
+    for _, flow_run_id in open_runs:
+        state = ended.get(str(flow_run_id))
+        if state is not None:
+            status = JobRunStatus.CANCELLED if state.is_cancelled() else JobRunStatus.FAILED
+            close_open_runs(str(flow_run_id), status, f"its Prefect flow run ended {state.type.value} "
+                             f"({state.message or 'no message'}) without closing it")
+    return sum(1 for _, f in open_runs if f in ended)
+
+
+def scores_of(brand_id: str) -> list[dict[str, Any]]:
+    """The brand's latest brand-level scores (own brand and competitors), best first."""
+    with session_scope(db_url()) as session:
+        return [{"brand": r.brand_name, "own": r.is_own_brand, "visibility": r.visibility,
+                 "share_of_voice": r.share_of_voice, "first_mention_rate": r.first_mention_rate,
+                 "average_position": r.average_position, "average_sentiment": r.average_sentiment,
+                 "answers": r.answers} for r in repo.latest_scores(session, uuid.UUID(brand_id))]

@@ -16,7 +16,7 @@ from core.crypto.client import CoinGeckoClient
 from core.db import session_scope
 from core.db.types import utcnow
 from core.errors import JobError, ProviderError
-from core.runs.errors import item_error
+from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from tasks._common import db_task, db_url
 
@@ -27,7 +27,7 @@ class Fetched:
 
     data: Any
     api_calls: int
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
 
 
 @task(cache_policy=NO_CACHE)
@@ -86,7 +86,7 @@ async def fetch_coin_details(assets: list[tuple[int, str]], concurrency: int = 4
     """GET /coins/{id} per asset (paced by the client); a failing asset is reported, not fatal."""
     gate = asyncio.Semaphore(concurrency)
     details: list[tuple[int, dict[str, Any]]] = []
-    errors: list[dict[str, str]] = []
+    errors: list[ItemError] = []
     async with CoinGeckoClient(get_settings().coingecko) as client:
 
         async def one(asset_id: int, coin_id: str) -> None:

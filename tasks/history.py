@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from core.db import session_scope
 from core.runs import history
+from core.runs.errors import ItemError
 from core.runs.history import RunRecord
 from core.runs.result import JobResult
 from tasks._common import db_task, db_url
@@ -21,7 +22,7 @@ async def record_history(record: RunRecord) -> int:
 
 
 @task(cache_policy=NO_CACHE)
-async def publish_job_result(result: JobResult, errors: list[dict[str, str]] | None = None) -> None:
+async def publish_job_result(result: JobResult, errors: list[ItemError] | None = None) -> None:
     """Attach the JobResult (and per-item errors) to the flow run as a table artifact."""
     rows = result.table()
     rows += [{"metric": f"error[{e['item']}]", "value": e["error"]}

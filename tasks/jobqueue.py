@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from prefect import task
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
+from core.cron import next_run
 from core.db import session_scope
+from core.db.types import utcnow
 from core.jobqueue import repo
 from core.jobqueue.models import Job
 from core.jobqueue.registry import get_job_type, parse_job
@@ -87,3 +89,25 @@ async def execute_job(job_id: str, job_type: str) -> str:
 
 def _str(value: object) -> str | None:
     return str(value) if value else None
+
+
+class WorkerLoop(Protocol):
+    async def serve_session(self) -> int: ...
+
+
+# The jobs workers of this process by name, registered by the worker itself: the session
+# flow takes the name (a flow parameter must be plain data), not the worker object.
+ACTIVE_WORKERS: dict[str, WorkerLoop] = {}
+
+
+def enqueue_scheduled(name: str) -> str | None:
+    """Enqueue the next run of scheduled job ``name``; None when it is missing or disabled."""
+    now = utcnow()
+    with session_scope(db_url()) as session:
+        scheduled = repo.get_scheduled(session, name)
+        if scheduled is None or not scheduled.is_enabled:
+            return None
+        job_id = repo.enqueue(session, scheduled.job_type, dict(scheduled.job_data), scheduled.id)
+        scheduled.last_run_time = now
+        scheduled.next_run_time = next_run(scheduled.cron_expression, scheduled.timezone, now)
+    return str(job_id)

@@ -1,4 +1,6 @@
-"""Keep one schedule of a deployment in step with a row of ``scheduled_jobs``.
+"""The one home of calls to Prefect's API: deployment schedules, global concurrency limits.
+
+Used by the flows (limits), the admin API and the deploy scripts (schedules).
 
 Schedules are identified by slug, so applying the same row twice updates rather than
 duplicates, and the Prefect UI shows each one with its own parameters.
@@ -6,13 +8,35 @@ duplicates, and the Prefect UI shows each one with its own parameters.
 
 from __future__ import annotations
 
+import inspect
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from prefect import Flow
-from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.schedules import CronSchedule
-from prefect.exceptions import ObjectNotFound
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import (
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.schedules import SCHEDULE_TYPES, CronSchedule
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+
+def _schedules(schedule: CronSchedule, active: bool) -> list[tuple[SCHEDULE_TYPES, bool]]:
+    return [(schedule, active)]
+
+
+async def set_primary_schedule(client: PrefectClient, deployment: uuid.UUID, *, cron: str, timezone: str,
+                               active: bool) -> None:
+    """The deployment's first schedule := ``cron``/``timezone``/``active`` (created if it has none)."""
+    schedule = CronSchedule(cron=cron, timezone=timezone)
+    existing = await client.read_deployment_schedules(deployment)
+    if existing:
+        await client.update_deployment_schedule(deployment, existing[0].id, schedule=schedule, active=active)
+    else:
+        await client.create_deployment_schedules(deployment, _schedules(schedule, active))
 
 
 async def deployment_id(client: PrefectClient, flow: Flow[..., Any], name: str) -> uuid.UUID:
@@ -36,7 +60,7 @@ async def apply_schedule(client: PrefectClient, deployment: uuid.UUID, slug: str
     current = existing.get(slug)
     if current is None:
         [created] = await client.create_deployment_schedules(
-            deployment, [(schedule, active)], parameters=parameters, slug=slug)
+            deployment, _schedules(schedule, active), parameters=parameters, slug=slug)
         return created.id
     await client.update_deployment_schedule(deployment, current.id, schedule=schedule, active=active,
                                             parameters=parameters)
@@ -53,3 +77,24 @@ async def remove_schedule(client: PrefectClient, deployment: uuid.UUID, slug: st
 
 async def read_schedule(client: PrefectClient, deployment: uuid.UUID, slug: str) -> Any | None:
     return next((s for s in await client.read_deployment_schedules(deployment) if s.slug == slug), None)
+
+
+async def ensure_concurrency_limit(name: str, limit: int) -> None:
+    """Create the global concurrency limit ``name`` or set its limit; idempotent."""
+    async with get_client() as client:
+        try:
+            current = await client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                pass
+            return
+        if current.limit != limit:
+            await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit))
+
+
+async def trigger_deployment(name: str, parameters: dict[str, Any], *, tags: list[str]) -> FlowRun:
+    """Create a flow run of deployment ``name`` (``flow/deployment``) for a worker; returns at once."""
+    flow_run = run_deployment(name, parameters=parameters, timeout=0, tags=tags)
+    return cast(FlowRun, await flow_run if inspect.isawaitable(flow_run) else flow_run)

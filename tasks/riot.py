@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -15,6 +16,7 @@ from core.riot import repo
 from core.riot.analysis import Thresholds, explain, player_signals
 from core.riot.bans import ban_verdict
 from core.riot.client import RiotClient
+from core.riot.config import load_config
 from core.riot.repo import PlayerToFetch
 from core.settings import get_settings
 from tasks._common import db_task, db_url
@@ -124,3 +126,18 @@ async def check_bans(puuids: list[str], platform: str) -> dict[str, Any]:
                     "summoner": summoner, "league_entries": league})
             verdicts[puuid] = verdict
         return {"verdicts": verdicts, "api_calls": client.api_calls, "rate_limited": stopped}
+
+
+@db_task
+async def load_job(job_type: str) -> tuple[bool, object]:
+    """The job's ``is_active`` flag and its validated ``config_json``."""
+    with session_scope(db_url()) as session:
+        row, config = load_config(session, job_type)
+        return row.is_active, config
+
+
+@db_task
+async def due_for_ban_check(days: int, limit: int) -> list[str]:
+    """Flagged players whose last ban check is older than ``days`` (at most ``limit``)."""
+    with session_scope(db_url()) as session:
+        return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days), limit=limit)

@@ -9,9 +9,10 @@ Define a job as a pydantic model and register its handler::
     async def handle(job: SendEmailJob, progress: JobProgress) -> None:
         await progress.report("sending", 0)
 
-Start it inside your own transaction with ``flows.jobqueue.start_job(session, job)``.
+Start it inside your own transaction with ``core.jobqueue.start_job(session, job)``.
 """
 
 from core.jobqueue.registry import JobProgress, job_handler, type_name
+from core.jobqueue.repo import start_job
 
-__all__ = ["JobProgress", "job_handler", "type_name"]
+__all__ = ["JobProgress", "job_handler", "start_job", "type_name"]

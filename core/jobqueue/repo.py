@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,7 @@ from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.db.upsert import rowcount
 from core.jobqueue.models import Job, JobStatus
+from core.jobqueue.registry import get_job_type, type_name
 
 NOTIFY_CHANNEL = "jobs_enqueued"
 
@@ -149,3 +151,9 @@ def running_with_task_runs(session: Session) -> list[tuple[uuid.UUID, str]]:
 
 def get_scheduled(session: Session, name: str) -> ScheduledJob | None:
     return session.execute(select(ScheduledJob).where(ScheduledJob.name == name)).scalar_one_or_none()
+
+
+def start_job(session: Session, job: BaseModel) -> uuid.UUID:
+    """Enqueue ``job`` inside the caller's transaction: it exists (and runs) only if they commit."""
+    job_type = get_job_type(type_name(job))
+    return enqueue(session, job_type.name, job.model_dump(mode="json"))

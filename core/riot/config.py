@@ -85,3 +85,13 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "SMURF_ANALYZER": {"unanalyzed_players_per_run": 100, "min_matches_required": 10},
     "BAN_CHECKER": {"ban_check_days": 7, "max_checks_per_run": 50, "platform": "na1"},
 }
+
+# The seed's default schedule of each job (UTC), by deployment name: the one source that
+# `deployments.serve`, prefect.yaml (kept equal by tests/unit/test_deployments.py) and the
+# seeded `job_configurations.schedule` rows (migration 0004, a frozen copy) agree with.
+DEFAULT_SCHEDULES: dict[str, str] = {
+    "tracked-player-updater": "*/2 * * * *",
+    "match-fetcher": "*/5 * * * *",
+    "smurf-analyzer": "*/10 * * * *",
+    "ban-checker": "0 4 * * *",
+}

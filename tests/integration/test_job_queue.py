@@ -26,18 +26,14 @@ from core.db import session_scope
 from core.db.engine import get_engine
 from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
+from core.jobqueue import start_job
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob, SendEmailJob
 from core.jobqueue.models import Job, Registration
 from core.jobqueue.registry import UnknownJobType
 from core.settings import get_settings
 from deployments.jobs_worker import JobsWorker
-from flows.jobqueue import (
-    SCHEDULE_DEPLOYMENT,
-    add_or_update_scheduled_job,
-    enqueue_scheduled_job,
-    remove_scheduled_job,
-    start_job,
-)
+from deployments.scheduled_jobs import add_or_update_scheduled_job, remove_scheduled_job
+from flows.jobqueue import SCHEDULE_DEPLOYMENT, enqueue_scheduled_job
 from tests.conftest import reload_settings
 
 

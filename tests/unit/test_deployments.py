@@ -50,3 +50,22 @@ def test_served_deployments_follow_settings_and_disabled_jobs_are_inactive(monke
     [top] = deployments["top-coins-collection"].schedules
     assert top.schedule.cron == "30 2 * * *"
     assert deployments["requeue-failed"].schedules == []
+
+
+def test_riot_schedules_have_one_source():
+    """prefect.yaml and the seeded job_configurations rows agree with core.riot.config."""
+    import importlib.util
+
+    from core.riot.config import DEFAULT_SCHEDULES
+
+    by_name = {d["name"]: d for d in _spec()["deployments"]}
+    for name, cron in DEFAULT_SCHEDULES.items():
+        [schedule] = by_name[name]["schedules"]
+        assert (schedule["cron"], schedule["timezone"]) == (cron, "UTC")
+    path = PROJECT_ROOT / "core" / "db" / "migrations" / "versions" / "0004_riot.py"
+    spec = importlib.util.spec_from_file_location("m0004", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    seeded = {t.lower().replace("_", "-"): s for t, _, s, _ in migration.DEFAULT_JOBS}
+    assert seeded == DEFAULT_SCHEDULES

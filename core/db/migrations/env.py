@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from core.models import Base
 from core.db.engine import get_engine
+from core.models import Base
 
 config = context.config
 # Advisory-lock key so that two workers starting at once migrate one after the other.
