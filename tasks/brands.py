@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from core.brands import repo, scoring
 from core.brands.client import CollectorClient
-from core.brands.models import JobRun, JobRunStatus
+from core.brands.models import AnswerStatus, JobRun, JobRunStatus
 from core.brands.schemas import JobMetadata, parse_uuid
 from core.cron import next_run
 from core.db import session_scope
@@ -96,20 +96,20 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
                 answer = await client.collect(collector, text)
                 key = await store.put_bytes(_raw_key(work.brand_id, run_id, query_id, collector),
                                             dump_json(answer.raw))
-                row |= {"status": "completed", "answer_text": answer.answer_text, "raw_key": key,
+                row |= {"status": AnswerStatus.COMPLETED.value, "answer_text": answer.answer_text, "raw_key": key,
                         "citations": [{"url": c.url, "domain": c.domain, "title": c.title} for c in answer.citations],
                         "latency_ms": answer.latency_ms, "api_calls": answer.api_calls, "error": None}
             except JobError as exc:
                 if exc.fatal:
                     raise
-                row |= {"status": "failed", "answer_text": None, "raw_key": None,
+                row |= {"status": AnswerStatus.FAILED.value, "answer_text": None, "raw_key": None,
                         "latency_ms": int((time.monotonic() - started) * 1000),
                         "api_calls": getattr(exc, "attempts", 0), "error": f"{type(exc).__name__}: {exc}"}
                 errors.append(item_error(f"{collector}: {text}", row["error"]))
                 logger.warning("%s failed for query %r: %s", collector, text, exc)
             with session_scope(url) as session:
                 repo.save_answer(session, row)
-            counts["successful_executions" if row["status"] == "completed" else "failed_executions"] += 1
+            counts["successful_executions" if row["status"] == AnswerStatus.COMPLETED else "failed_executions"] += 1
 
     async with CollectorClient(settings.collectors) as client:
         if parallel:  # a fatal error (rejected key) cancels the answers still in flight

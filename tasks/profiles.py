@@ -4,10 +4,7 @@ One task per batch: fetch -> store raw -> clean -> store cleaned -> upsert -> fi
 Inside it, fetches run with bounded concurrency (``rapidapi.concurrency``). The database is
 written once per batch in one transaction; if that fails, entry by entry, so that one bad row
 fails only its entry. An entry that could not be written at all stays FETCHING and the stale
-sweep of a later run puts it back to PENDING: nothing is lost.
-
-Over 300 lines because it is the family's one tasks module: the batch task and the small
-database tasks around it (quota, entries, job config) belong together."""
+sweep of a later run puts it back to PENDING: nothing is lost."""
 
 from __future__ import annotations
 

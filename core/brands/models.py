@@ -32,6 +32,13 @@ class JobRunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class AnswerStatus(StrEnum):
+    """``collector_results.status``: one collector's answer to one query."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
 class Brand(Base):
     """A customer's brand; its competitors are tracked in the same answers."""
 
@@ -107,7 +114,7 @@ class CollectorResult(Base):
     query_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     collector: Mapped[str] = mapped_column(String(50))
     query_text: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))  # completed | failed
+    status: Mapped[str] = mapped_column(String(20))  # AnswerStatus
     answer_text: Mapped[str | None] = mapped_column(Text)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
     raw_key: Mapped[str | None] = mapped_column(String(1000))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.brands.models import (
     AnswerBrandScore,
     AnswerCitation,
+    AnswerStatus,
     Brand,
     BrandScoreAggregate,
     BrandTopic,
@@ -134,7 +135,7 @@ def list_job_runs(session: Session, *, customer_id: uuid.UUID | None = None, bra
 def collected_pairs(session: Session, run_id: uuid.UUID) -> set[tuple[uuid.UUID, str]]:
     """(query id, collector) answered successfully in this run: a retry does not ask again."""
     rows = session.execute(select(CollectorResult.query_id, CollectorResult.collector)
-                           .where(CollectorResult.job_run_id == run_id, CollectorResult.status == "completed"))
+                           .where(CollectorResult.job_run_id == run_id, CollectorResult.status == AnswerStatus.COMPLETED))
     return {(r[0], r[1]) for r in rows}
 
 
@@ -153,7 +154,7 @@ def answers_to_score(session: Session, brand_id: uuid.UUID, column: str, limit: 
     scored_at = getattr(CollectorResult, column)
     own_first = case((CollectorResult.job_run_id == run_id, 0), else_=1) if run_id else literal(1)
     return list(session.execute(
-        select(CollectorResult).where(CollectorResult.brand_id == brand_id, CollectorResult.status == "completed",
+        select(CollectorResult).where(CollectorResult.brand_id == brand_id, CollectorResult.status == AnswerStatus.COMPLETED,
                                       scored_at.is_(None))
         .order_by(own_first, CollectorResult.collected_at, CollectorResult.id).limit(limit)
         .with_for_update(skip_locked=True)).scalars())

@@ -14,7 +14,8 @@ from core.brands import repo, scoring
 from core.brands.models import AnswerBrandScore, BrandScoreAggregate, CollectorResult, JobRun
 from core.db import session_scope
 from core.errors import JobRunFailed
-from flows.brands import brand_job, scores_of
+from flows.brands import brand_job
+from tasks.brands import scores_of
 from tests.factories import history_rows
 
 BRAND, COMPETITORS = "Acme CRM", ["Globex", "Initech", "Umbrella", "Hooli"]

@@ -63,3 +63,22 @@ def test_secrets_are_never_echoed(monkeypatch, tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "super-secret-key" not in str(info.value)
+
+
+def test_environment_names_are_generated_beside_each_field(monkeypatch, tmp_path):
+    from core.settings import ENV_KEYS
+
+    monkeypatch.setenv("CONFIG_FILE", str(tmp_path / "empty.yml"))
+    (tmp_path / "empty.yml").write_text("{}\n")
+    # generated: prefix + field name; declared: where the seeds spell it otherwise
+    assert ENV_KEYS["CRON_FETCHING_TIMEOUT_MINUTES"] == "cron.fetchingTimeoutMinutes"
+    assert ENV_KEYS["SMTP_STARTTLS"] == "smtp.startTls" and "SMTP_START_TLS" not in ENV_KEYS
+    assert ENV_KEYS["TOP_COINS_COLLECTION_LIMIT"] == "cryptoJobs.topCoinsCollection.limit"
+    assert "JOBS_CONCURRENCY" not in ENV_KEYS  # a mapping: YAML only
+    monkeypatch.setenv("CRON_FETCHING_TIMEOUT_MINUTES", "45")
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-x")
+    s = load_settings()
+    assert s.cron.fetching_timeout_minutes == 45 and s.collectors.openai_model == "gpt-x"
+    monkeypatch.setenv("RIOT_TIMEOUT_SECONDS", "soon")
+    with pytest.raises(ConfigError, match=r"riot\.timeoutSeconds \(env RIOT_TIMEOUT_SECONDS\)"):
+        load_settings()
