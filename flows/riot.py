@@ -104,8 +104,8 @@ async def ban_checker() -> JobResult | None:
         return None
 
     async def body(m: JobMetrics) -> None:
-        puuids = await due_for_ban_check(config.ban_check_days, config.max_checks_per_run)
-        result = await check_bans(puuids, config.platform)
+        players = await due_for_ban_check(config.ban_check_days, config.max_checks_per_run)
+        result = await check_bans(players)
         verdicts = result["verdicts"]
         m.items_processed = m.items_created = len(verdicts)
         m.custom = {"api_requests_made": result["api_calls"], "records_created": len(verdicts),

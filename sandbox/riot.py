@@ -32,6 +32,11 @@ class RiotKnobs(BaseModel):
     force_429_after: int | None = None  # total requests after which every call gets 429
     banned_puuids: list[str] = Field(default_factory=list)
     smurf_every: int = 7  # every Nth generated player plays like a smurf
+    # puuid -> its platform: summoner-v4 answers 404 and league-v4 [] on any other platform
+    # host, match-v5 lists its matches only on that platform's region (others: any host).
+    home_platforms: dict[str, str] = Field(default_factory=dict)
+    server_error_puuids: list[str] = Field(default_factory=list)  # every call about them: 500
+    revoke_key_after: int | None = None  # total requests after which the key is refused (403)
 
 
 def _windows(spec: str) -> list[tuple[int, float]]:
@@ -67,6 +72,18 @@ class _FixedWindows:
 def plays_like_smurf(puuid: str, every: int = 7) -> bool:
     """Whether the sandbox makes this player a smurf (deterministic)."""
     return int(hashlib.md5(puuid.encode()).hexdigest(), 16) % every == 0
+
+
+def level_of(puuid: str, every: int = 7) -> int:
+    """The player's account level, the same in match-v5 and summoner-v4 (smurfs: 30-59)."""
+    seed = int(hashlib.md5(puuid.encode()).hexdigest()[:3], 16)
+    return 30 + seed % 30 if plays_like_smurf(puuid, every) else 100 + seed % 400
+
+
+# The sandbox's own copy of Riot's routing (it imitates the API, not our client).
+REGION_OF = {"na1": "americas", "br1": "americas", "la1": "americas", "la2": "americas",
+             "euw1": "europe", "eun1": "europe", "tr1": "europe", "ru": "europe", "me1": "europe",
+             "kr": "asia", "jp1": "asia", "oc1": "sea", "sg2": "sea", "tw2": "sea", "vn2": "sea"}
 
 
 def puuid_of(name: str) -> str:
@@ -105,7 +122,8 @@ class RiotSandbox:
         self.total += 1
         if k.latency_ms:
             await asyncio.sleep(k.latency_ms / 1000)
-        if request.headers.get("x-riot-token") != k.api_key:
+        revoked = k.revoke_key_after is not None and self.total > k.revoke_key_after
+        if revoked or request.headers.get("x-riot-token") != k.api_key:
             return self._error(403, "Forbidden", {}), {}
         now = time.monotonic()
         app = self._app.setdefault(route, _FixedWindows(k.app_limits))
@@ -134,8 +152,8 @@ def _player_stats(rng: random.Random, smurf: bool) -> dict[str, Any]:
             "visionScore": rng.randint(5, 60)}
 
 
-def generate_match(match_id: str, focus: str, smurfs: set[str]) -> dict[str, Any]:
-    """A match-v5 body; ``focus`` is one of the ten participants."""
+def generate_match(match_id: str, focus: str, smurfs: set[str], smurf_every: int = 7) -> dict[str, Any]:
+    """A match-v5 body; ``focus`` is one of the ten participants, the platform is the id's prefix."""
     rng = random.Random(match_id)
     others = [puuid_of(f"{match_id}-p{i}") for i in range(9)]
     puuids = [focus, *others]
@@ -151,7 +169,7 @@ def generate_match(match_id: str, focus: str, smurfs: set[str]) -> dict[str, Any
         kda = (stats["kills"] + stats["assists"]) / max(stats["deaths"], 1)
         participants.append({
             "puuid": puuid, "riotIdGameName": f"Player{puuid[:6]}", "riotIdTagline": "NA1",
-            "summonerLevel": rng.randint(30, 60) if puuid in smurfs else rng.randint(60, 600),
+            "summonerLevel": level_of(puuid, smurf_every),
             "championName": rng.choice(CHAMPIONS), "teamId": team,
             "teamPosition": ["TOP", "JUNGLE", "MIDDLE", "BOTTOM", "UTILITY"][i % 5],
             **stats, "win": team == winner, "timePlayed": duration,
@@ -160,7 +178,7 @@ def generate_match(match_id: str, focus: str, smurfs: set[str]) -> dict[str, Any
     created = 1_760_000_000_000 + int(hashlib.md5(match_id.encode()).hexdigest()[:6], 16) * 1000
     return {"metadata": {"matchId": match_id, "participants": puuids},
             "info": {"gameCreation": created, "gameDuration": duration, "gameEndTimestamp": created + duration * 1000,
-                     "gameMode": "CLASSIC", "queueId": 420, "platformId": "NA1", "participants": participants,
+                     "gameMode": "CLASSIC", "queueId": 420, "platformId": match_id.split("_")[0], "participants": participants,
                      "teams": [{"teamId": 100, "win": winner == 100}, {"teamId": 200, "win": winner == 200}]}}
 
 
@@ -180,9 +198,16 @@ def create_app(sandbox: RiotSandbox | None = None) -> FastAPI:
         refused, headers = await sb.gate(request, route, method)
         if refused is not None:
             return refused
+        if any(p in request.url.path for p in sb.knobs.server_error_puuids):
+            return sb._error(500, "Internal server error", headers)
         if status != 200:
             return sb._error(status, body, headers)
         return JSONResponse(body, headers=headers)
+
+    def elsewhere(puuid: str, route: str) -> bool:
+        """Whether the player lives on another platform (or region) than ``route``."""
+        home = sb.knobs.home_platforms.get(puuid)
+        return home is not None and route not in (home, REGION_OF.get(home))
 
     @app.get("/{route}/riot/account/v1/accounts/by-riot-id/{name}/{tag}")
     async def by_riot_id(request: Request, route: str, name: str, tag: str) -> JSONResponse:
@@ -202,8 +227,11 @@ def create_app(sandbox: RiotSandbox | None = None) -> FastAPI:
     async def match_ids(request: Request, route: str, puuid: str, start: int = 0, count: int = 20) -> JSONResponse:
         if not 0 <= count <= 100:
             return await reply(request, route, "match-ids-by-puuid", "Bad request - count", 400)
+        if elsewhere(puuid, route):
+            return await reply(request, route, "match-ids-by-puuid", [])
         total = 10 + int(hashlib.md5(puuid.encode()).hexdigest()[:2], 16) % 60
-        ids = [f"NA1_{5_000_000_000 + int(hashlib.md5(f'{puuid}{i}'.encode()).hexdigest()[:8], 16)}"
+        prefix = sb.knobs.home_platforms.get(puuid, "na1").upper()
+        ids = [f"{prefix}_{5_000_000_000 + int(hashlib.md5(f'{puuid}{i}'.encode()).hexdigest()[:8], 16)}"
                for i in range(total)]
         for match_id in ids:
             sb.focus.setdefault(match_id, puuid)
@@ -213,25 +241,33 @@ def create_app(sandbox: RiotSandbox | None = None) -> FastAPI:
     async def match(request: Request, route: str, match_id: str) -> JSONResponse:
         focus = sb.focus.get(match_id) or puuid_of(f"{match_id}-focus")
         is_smurf(focus)
-        return await reply(request, route, "match-by-id", generate_match(match_id, focus, smurfs))
+        return await reply(request, route, "match-by-id",
+                           generate_match(match_id, focus, smurfs, sb.knobs.smurf_every))
 
     @app.get("/{route}/lol/league/v4/entries/by-puuid/{puuid}")
     async def league(request: Request, route: str, puuid: str) -> JSONResponse:
-        if puuid in sb.knobs.banned_puuids:
+        if puuid in sb.knobs.banned_puuids or elsewhere(puuid, route):
             return await reply(request, route, "league-entries-by-puuid", [])
+        # Stable per player, and consistent with summoner-v4 and match-v5: a smurf is a
+        # low-level account in Diamond winning most games.
         rng = random.Random(puuid)
-        tier = "DIAMOND" if is_smurf(puuid) else rng.choice(["IRON", "BRONZE", "SILVER", "GOLD", "PLATINUM"])
+        smurf = is_smurf(puuid)
+        tier = "DIAMOND" if smurf else rng.choice(["IRON", "BRONZE", "SILVER", "GOLD", "PLATINUM"])
+        games = rng.randint(20, 60) if smurf else rng.randint(20, 400)
+        wins = round(games * (0.8 if smurf else rng.uniform(0.45, 0.55)))
         return await reply(request, route, "league-entries-by-puuid", [{
-            "queueType": "RANKED_SOLO_5x5", "tier": tier, "rank": rng.choice(["I", "II", "III", "IV"]),
-            "leaguePoints": rng.randint(0, 99), "wins": rng.randint(10, 200), "losses": rng.randint(10, 200),
-            "puuid": puuid}])
+            "leagueId": hashlib.md5(tier.encode()).hexdigest()[:8], "queueType": "RANKED_SOLO_5x5",
+            "tier": tier, "rank": rng.choice(["I", "II", "III", "IV"]), "puuid": puuid,
+            "leaguePoints": rng.randint(0, 99), "wins": wins, "losses": games - wins,
+            "veteran": False, "inactive": False, "freshBlood": False, "hotStreak": smurf}])
 
     @app.get("/{route}/lol/summoner/v4/summoners/by-puuid/{puuid}")
     async def summoner(request: Request, route: str, puuid: str) -> JSONResponse:
-        if puuid in sb.knobs.banned_puuids:
+        if puuid in sb.knobs.banned_puuids or elsewhere(puuid, route):
             return await reply(request, route, "summoner-by-puuid", "Data not found - summoner not found", 404)
-        level = 35 if is_smurf(puuid) else 100 + int(hashlib.md5(puuid.encode()).hexdigest()[:3], 16) % 400
+        is_smurf(puuid)
         return await reply(request, route, "summoner-by-puuid", {
-            "puuid": puuid, "profileIconId": 4568, "revisionDate": 1_763_000_000_000, "summonerLevel": level})
+            "puuid": puuid, "profileIconId": 4568, "revisionDate": 1_763_000_000_000,
+            "summonerLevel": level_of(puuid, sb.knobs.smurf_every)})
 
     return app

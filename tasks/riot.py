@@ -17,7 +17,7 @@ from core.riot.analysis import Thresholds, explain, player_signals
 from core.riot.bans import ban_verdict
 from core.riot.client import RiotClient
 from core.riot.config import load_config
-from core.riot.repo import PlayerToFetch
+from core.riot.repo import PlayerRef, PlayerToFetch
 from core.settings import get_settings
 from tasks._common import db_task, db_url
 
@@ -106,12 +106,15 @@ async def _or_none(call: Any) -> Any:
 
 
 @task(name="check-bans", cache_policy=NO_CACHE)
-async def check_bans(puuids: list[str], platform: str) -> dict[str, Any]:
-    """Look each flagged player up again and record the verdict with the answers behind it."""
+async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
+    """Look each flagged player up again on their own platform (account-v1 on its regional
+    host, summoner-v4 and league-v4 on the platform host) and record the verdict with the
+    answers behind it."""
     verdicts: dict[str, str] = {}
     stopped: RateLimitedError | None = None
     async with RiotClient(get_settings().riot) as client:
-        for puuid in puuids:
+        for player in players:
+            puuid, platform = player.puuid, player.platform
             try:
                 account = await _or_none(client.account_by_puuid(platform, puuid))
                 summoner = await _or_none(client.summoner(platform, puuid))
@@ -137,7 +140,7 @@ async def load_job(job_type: str) -> tuple[bool, object]:
 
 
 @db_task
-async def due_for_ban_check(days: int, limit: int) -> list[str]:
+async def due_for_ban_check(days: int, limit: int) -> list[PlayerRef]:
     """Flagged players whose last ban check is older than ``days`` (at most ``limit``)."""
     with session_scope(db_url()) as session:
         return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days), limit=limit)

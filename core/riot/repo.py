@@ -23,6 +23,14 @@ class PlayerToFetch:
     matches_fetched: int
 
 
+@dataclass(frozen=True)
+class PlayerRef:
+    """A player and the platform their summoner and league data live on."""
+
+    puuid: str
+    platform: str
+
+
 def players_to_fetch(session: Session, *, tracked: bool, limit: int) -> list[PlayerToFetch]:
     """Tracked players, or discovered players not yet exhausted; least recently fetched first."""
     stmt = select(RiotPlayer).where(RiotPlayer.is_tracked.is_(tracked))
@@ -102,12 +110,15 @@ def save_analyses(session: Session, rows: list[dict[str, Any]]) -> UpsertResult:
     return upsert_rows(session, SmurfAnalysis.__table__, rows, conflict_columns=["puuid"])
 
 
-def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, limit: int) -> list[str]:
+def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, limit: int) -> list[PlayerRef]:
+    """Flagged players not checked since ``checked_before``, each with their own platform."""
     last = (select(BanCheck.puuid, func.max(BanCheck.checked_at).label("last")).group_by(BanCheck.puuid).subquery())
-    stmt = (select(SmurfAnalysis.puuid).outerjoin(last, last.c.puuid == SmurfAnalysis.puuid)
+    stmt = (select(SmurfAnalysis.puuid, RiotPlayer.platform)
+            .join(RiotPlayer, RiotPlayer.puuid == SmurfAnalysis.puuid)
+            .outerjoin(last, last.c.puuid == SmurfAnalysis.puuid)
             .where(SmurfAnalysis.is_flagged.is_(True), or_(last.c.last.is_(None), last.c.last < checked_before))
             .order_by(last.c.last.is_not(None), last.c.last, SmurfAnalysis.puuid).limit(limit))
-    return list(session.execute(stmt).scalars())
+    return [PlayerRef(puuid, platform) for puuid, platform in session.execute(stmt).all()]
 
 
 def record_ban_check(session: Session, puuid: str, verdict: str, evidence: dict[str, Any]) -> None:

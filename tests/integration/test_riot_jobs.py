@@ -175,3 +175,30 @@ async def test_analyzer_flags_with_evidence_and_ban_checker_records_verdicts(rio
         evidence = session.execute(select(BanCheck).where(BanCheck.puuid == banned)).scalar_one().evidence
     assert evidence["account"] is None and "404" in evidence["reason"]
     assert (await ban_checker()).metrics.items_processed == 0  # checked within ban_check_days
+
+
+def flag(url: str, players: dict[str, str]) -> None:
+    """Players (puuid -> platform) with a flagged analysis, due for a ban check."""
+    now = utcnow()
+    with session_scope(url) as session:
+        for puuid, platform in players.items():
+            session.add(RiotPlayer(puuid=puuid, platform=platform, is_tracked=False, matches_fetched=10,
+                                   next_match_offset=10, is_exhausted=True, discovered_at=now, updated_at=now))
+            session.add(SmurfAnalysis(puuid=puuid, games=10, score=0.9, is_flagged=True, signals={},
+                                      thresholds={}, analyzed_at=now))
+
+
+async def test_ban_checker_looks_each_player_up_on_their_own_platform(riot_env, riot_sandbox):
+    url = riot_env
+    na, euw = puuid_of("Home#NA1"), puuid_of("Away#EUW")
+    flag(url, {na: "na1", euw: "euw1"})
+    riot_sandbox.update_knobs(home_platforms={na: "na1", euw: "euw1"})
+    checked = await ban_checker()
+    assert checked.metrics.custom["verdicts"] == {na: "ACTIVE", euw: "ACTIVE"}
+    paths = set(riot_sandbox.requests)
+    assert f"/euw1/lol/summoner/v4/summoners/by-puuid/{euw}" in paths  # platform host
+    assert f"/europe/riot/account/v1/accounts/by-puuid/{euw}" in paths  # its regional host
+    assert f"/na1/lol/league/v4/entries/by-puuid/{na}" in paths
+    with session_scope(url) as session:
+        evidence = session.execute(select(BanCheck).where(BanCheck.puuid == euw)).scalar_one().evidence
+    assert evidence["platform"] == "euw1" and evidence["summoner"]["puuid"] == euw
