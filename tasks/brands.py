@@ -15,7 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from core.brands import repo, scoring
 from core.brands.client import CollectorClient
@@ -239,9 +239,7 @@ def start_run(run_id: uuid.UUID, flow_run_id: str | None) -> None:
 def close_open_runs(flow_run_id: str, status: str, error: str) -> None:
     """Close the ``pending``/``processing`` job runs of flow run ``flow_run_id``."""
     with session_scope(db_url()) as session:
-        session.execute(update(JobRun).where(JobRun.flow_run_id == flow_run_id,
-                                             JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]))
-                        .values(status=status, error_message=error, finished_at=utcnow()))
+        repo.close_runs_of_flow_run(session, flow_run_id, status=status, error=error)
 
 
 async def reconcile_open_runs(older_than: timedelta = timedelta(minutes=1)) -> int:

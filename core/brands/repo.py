@@ -23,7 +23,7 @@ from core.brands.models import (
     JobRunStatus,
 )
 from core.db.types import utcnow
-from core.db.upsert import UpsertResult, upsert_rows
+from core.db.upsert import UpsertResult, rowcount, upsert_rows
 
 # --- brands, topics, queries ----------------------------------------------------------------
 
@@ -115,6 +115,14 @@ def finish_job_run(session: Session, run_id: uuid.UUID, *, status: str, metrics:
                    error: str | None = None) -> None:
     session.execute(update(JobRun).where(JobRun.id == run_id).values(
         status=status, metrics=metrics, error_message=error, finished_at=utcnow()))
+
+
+def close_runs_of_flow_run(session: Session, flow_run_id: str, *, status: str, error: str) -> int:
+    """Close the ``pending``/``processing`` job runs of flow run ``flow_run_id``; returns how many."""
+    result = session.execute(update(JobRun).where(
+        JobRun.flow_run_id == flow_run_id, JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]))
+        .values(status=status, error_message=error, finished_at=utcnow()))
+    return rowcount(result)
 
 
 def list_job_runs(session: Session, *, customer_id: uuid.UUID | None = None, brand_id: uuid.UUID | None = None,

@@ -56,3 +56,17 @@ def latest_runs(session: Session, job_name: str, limit: int = 10) -> list[JobExe
             .limit(limit)
         ).scalars()
     )
+
+
+def has_run(session: Session, flow_run_id: str) -> bool:
+    """Whether the flow run already has its history row."""
+    return session.execute(select(JobExecutionHistory.id).where(
+        JobExecutionHistory.flow_run_id == flow_run_id).limit(1)).first() is not None
+
+
+def job_name_of(flow_name: str, parameters: dict[str, Any]) -> str:
+    """The ``job_name`` a flow records its runs under (``profile-fetcher`` -> ``profile_fetcher``;
+    brand jobs by their ``job_type``), so a crashed run's row sits beside its siblings."""
+    if flow_name == "brand-job":
+        return f"brand_{parameters.get('job_type') or 'data_collection_and_scoring'}"
+    return flow_name.replace("-", "_")

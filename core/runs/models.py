@@ -26,6 +26,7 @@ class RunStatus(StrEnum):
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     RATE_LIMITED = "RATE_LIMITED"
     SKIPPED = "SKIPPED"
+    CRASHED = "CRASHED"  # the run's process died (SIGKILL, OOM, lost machine); written by the cleanup
 
 
 class JobExecutionHistory(Base):

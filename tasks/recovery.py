@@ -1,0 +1,39 @@
+"""Release what a crashed run held, in every family, and write its CRASHED history row.
+
+A run is keyed by its Prefect flow run id everywhere it holds something: profile entries it
+claimed (``claimed_by``), brand job runs (``flow_run_id``). Releasing is idempotent: a second
+call finds nothing left and writes no second history row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.brands import repo as brands_repo
+from core.brands.models import JobRunStatus
+from core.db import session_scope
+from core.db.types import utcnow
+from core.runs import history
+from core.runs.history import RunRecord
+from core.runs.models import RunStatus
+from tasks._common import db_task, db_url
+from tasks.crash_watch import CrashedRun
+
+
+@db_task
+async def release_run(run: CrashedRun) -> dict[str, Any]:
+    """Free the run's claims and close its rows in one transaction; returns what was released."""
+    now = utcnow()
+    message = f"the Prefect flow run {run.state.lower()}: {run.message or 'no message'}"
+    released: dict[str, Any] = {}
+    with session_scope(db_url()) as session:
+        released["brand_job_runs_closed"] = brands_repo.close_runs_of_flow_run(
+            session, run.flow_run_id, status=JobRunStatus.FAILED, error=message)
+        if not history.has_run(session, run.flow_run_id):
+            job_name = history.job_name_of(run.flow_name, run.parameters)
+            history.record_run(session, RunRecord(
+                job_name=job_name, job_type=job_name.upper(), status=RunStatus.CRASHED.value,
+                started_at=run.started_at or now, finished_at=now, flow_run_id=run.flow_run_id,
+                error_summary=message, metrics={"params": run.parameters, "released": released}))
+            released["history_row_written"] = True
+    return released
