@@ -34,7 +34,8 @@ def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
     m.items_processed = len(reports)
     m.items_created = sum(r.created for r in reports)
     m.items_updated = sum(r.updated for r in reports)
-    m.custom = {"api_requests_made": sum(r.api_calls for r in reports),
+    calls = sum(r.api_calls for r in reports)  # every attempt, a 429's included
+    m.custom = {"api_calls": calls, "api_requests_made": calls,
                 "records_created": m.items_created, "records_updated": m.items_updated,
                 "matches_stored": sum(r.matches_stored for r in reports),
                 "errors": [item_error(r.puuid, r.error) for r in reports if r.error]}
@@ -48,8 +49,8 @@ async def _fetch_players(m: JobMetrics, tracked: bool, limit: int, *, count: int
             start = player.next_match_offset if target is not None else 0
             report = await fetch_player_matches(player, start=start, count=count, target=target)
             reports.append(report)
-            if report.rate_limited is not None:
-                raise report.rate_limited
+            if report.stopped is not None:
+                raise report.stopped
     finally:
         _tally(m, reports)
 
@@ -108,7 +109,8 @@ async def ban_checker() -> JobResult | None:
         result = await check_bans(players)
         verdicts = result["verdicts"]
         m.items_processed = m.items_created = len(verdicts)
-        m.custom = {"api_requests_made": result["api_calls"], "records_created": len(verdicts),
+        m.custom = {"api_calls": result["api_calls"], "api_requests_made": result["api_calls"],
+                    "records_created": len(verdicts),
                     "records_updated": 0, "verdicts": verdicts}
         if result["rate_limited"] is not None:
             raise result["rate_limited"]

@@ -30,7 +30,8 @@ class PlayerReport:
     created: int = 0
     updated: int = 0
     error: str | None = None
-    rate_limited: RateLimitedError | None = field(default=None, repr=False)
+    # A 429 or a fatal error (401/403): the flow stops the run with it, after counting the calls.
+    stopped: ProviderError | None = field(default=None, repr=False)
 
 
 @task(name="fetch-player-matches", task_run_name="{player.puuid:.12}", cache_policy=NO_CACHE)
@@ -40,9 +41,9 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
 
     Each match is committed as it arrives, so a 429 keeps everything fetched before it;
     the player's offset only advances once the whole page is stored, so the next run
-    re-lists the page and skips the stored ids: nothing is fetched twice. 401/403 raise;
-    a 429 comes back in the report (the flow stops gracefully); other errors are logged
-    with the puuid and reported.
+    re-lists the page and skips the stored ids: nothing is fetched twice. A 429 or a
+    401/403 comes back in ``report.stopped`` with the calls made (the flow stops the run);
+    other errors are logged with the puuid and reported.
     """
     report = PlayerReport(player.puuid)
     url = db_url()
@@ -65,11 +66,10 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
                     session, player.puuid, stored=0,
                     next_offset=start + len(ids) if target is not None else None,
                     exhausted=(len(ids) < count or total >= target) if target is not None else None)
-        except RateLimitedError as exc:
-            report.rate_limited = exc
         except ProviderError as exc:
-            if exc.fatal:
-                raise
+            if isinstance(exc, RateLimitedError) or exc.fatal:
+                report.stopped = exc
+                return report
             report.error = str(exc)
             get_run_logger().warning("player %s: %s", player.puuid, exc)
         finally:

@@ -76,7 +76,8 @@ async def run_job(
     except RateLimitedError as exc:
         # Not a failure: progress so far is committed and the next run continues (seed 001).
         rate_limited = True
-        metrics.custom.setdefault("api_calls", exc.attempts)
+        if "api_calls" not in metrics.custom and "api_requests_made" not in metrics.custom:
+            metrics.custom["api_calls"] = exc.attempts  # the body counted nothing: at least the failing call
         wait = f"; retry after {exc.retry_after:g} s" if exc.retry_after else ""
         error = f"rate limited ({exc.limit_type or 'unknown'} limit){wait}: {exc}"
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as JobRunFailed

@@ -130,7 +130,8 @@ async def test_a_403_fails_the_run(riot_env, monkeypatch):
     reload_settings()
     with pytest.raises(JobRunFailed, match="403"):
         await tracked_player_updater()
-    assert history_rows(url)[0].status == "FAILED"
+    [row] = history_rows(url)
+    assert row.status == "FAILED" and row.api_calls_made == 1  # the refused call counts too
 
 
 async def test_config_errors_name_the_field(riot_env):
@@ -202,3 +203,23 @@ async def test_ban_checker_looks_each_player_up_on_their_own_platform(riot_env, 
     with session_scope(url) as session:
         evidence = session.execute(select(BanCheck).where(BanCheck.puuid == euw)).scalar_one().evidence
     assert evidence["platform"] == "euw1" and evidence["summoner"]["puuid"] == euw
+
+
+async def test_a_rate_limited_run_records_every_call_it_made(riot_env, riot_sandbox):
+    url = riot_env
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=8, max_tracked_players=2)
+    track(url, "Gina#NA1", "Hank#NA1")
+    riot_sandbox.update_knobs(force_429_after=11)  # player 1: 1 + 8 calls; player 2: 1 + 1, then a 429
+    stopped = await tracked_player_updater()
+    assert stopped.status == "RATE_LIMITED"
+    assert riot_sandbox.total == 12
+    [row] = history_rows(url)
+    assert row.api_calls_made == 12 and row.metrics["api_requests_made"] == 12
+
+    flag(url, {puuid_of("Ivy#NA1"): "na1", puuid_of("Jo#NA1"): "na1"})
+    riot_sandbox.reset()
+    reset_pacers()
+    riot_sandbox.update_knobs(force_429_after=4)  # 3 lookups for Ivy, 1 for Jo, then a 429
+    checked = await ban_checker()
+    assert checked.status == "RATE_LIMITED" and riot_sandbox.total == 5
+    assert history_rows(url)[-1].api_calls_made == 5
