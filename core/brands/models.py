@@ -17,11 +17,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, IdType
-from core.db.types import JsonType, UTCDateTime, utcnow
+from core.db.types import EMPTY_JSON_ARRAY, SERVER_NOW, SERVER_UUID, JsonType, UTCDateTime, utcnow
 
 
 class JobRunStatus(StrEnum):
@@ -45,22 +46,22 @@ class Brand(Base):
     __tablename__ = "brands"
     __table_args__ = (UniqueConstraint("customer_id", "name", name="uq_brands_customer_name"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, server_default=SERVER_UUID)
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     name: Mapped[str] = mapped_column(String(200))
-    competitors: Mapped[list[str]] = mapped_column(JsonType, default=list)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    competitors: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=EMPTY_JSON_ARRAY)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
 
 
 class BrandTopic(Base):
     __tablename__ = "brand_topics"
     __table_args__ = (UniqueConstraint("brand_id", "name", name="uq_brand_topics_brand_name"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, server_default=SERVER_UUID)
     brand_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("brands.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
 
 
 class GeneratedQuery(Base):
@@ -69,12 +70,12 @@ class GeneratedQuery(Base):
     __tablename__ = "generated_queries"
     __table_args__ = (UniqueConstraint("brand_id", "query_text", name="uq_generated_queries_brand_text"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, server_default=SERVER_UUID)
     brand_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("brands.id", ondelete="CASCADE"))
     topic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("brand_topics.id", ondelete="CASCADE"))
     query_text: Mapped[str] = mapped_column(Text)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
 
 
 class JobRun(Base):

@@ -13,11 +13,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, IdType
-from core.db.types import UTCDateTime, utcnow
+from core.db.types import SERVER_NOW, UTCDateTime, utcnow
 
 
 class Asset(Base):
@@ -31,9 +32,9 @@ class Asset(Base):
     name: Mapped[str] = mapped_column(String(200))
     image_url: Mapped[str | None] = mapped_column(Text)
     market_cap_rank: Mapped[int | None] = mapped_column(Integer)
-    is_tracked: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    is_tracked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 
 
 class AssetRanking(Base):

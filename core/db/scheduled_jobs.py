@@ -13,11 +13,12 @@ from sqlalchemy import (
     Index,
     String,
     Uuid,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
-from core.db.types import JsonType, UTCDateTime, utcnow
+from core.db.types import EMPTY_JSON_OBJECT, SERVER_NOW, SERVER_UUID, JsonType, UTCDateTime, utcnow
 
 
 class ScheduledJob(Base):
@@ -30,16 +31,16 @@ class ScheduledJob(Base):
     __tablename__ = "scheduled_jobs"
     __table_args__ = (Index("ix_scheduled_jobs_brand", "customer_id", "brand_id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, server_default=SERVER_UUID)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     job_type: Mapped[str] = mapped_column(String(200))
-    job_data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    job_data: Mapped[dict[str, Any]] = mapped_column(JsonType, server_default=EMPTY_JSON_OBJECT)
     cron_expression: Mapped[str] = mapped_column(String(100))
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     next_run_time: Mapped[datetime] = mapped_column(UTCDateTime)
     last_run_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     brand_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)

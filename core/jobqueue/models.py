@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, IdType
-from core.db.types import JsonType, UTCDateTime, utcnow
+from core.db.types import EMPTY_JSON_OBJECT, SERVER_NOW, SERVER_UUID, JsonType, UTCDateTime, utcnow
 
 
 class JobStatus(StrEnum):
@@ -33,17 +33,17 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, server_default=SERVER_UUID)
     job_type: Mapped[str] = mapped_column(String(200))
-    job_data: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    job_data: Mapped[dict[str, Any]] = mapped_column(JsonType, server_default=EMPTY_JSON_OBJECT)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING, server_default="Pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_message: Mapped[str | None] = mapped_column(Text)
     progress_message: Mapped[str | None] = mapped_column(Text)
     progress_percent: Mapped[int | None] = mapped_column(Integer)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
@@ -58,4 +58,4 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)

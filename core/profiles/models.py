@@ -13,11 +13,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, IdType
-from core.db.types import JsonType, UTCDateTime, utcnow
+from core.db.types import SERVER_NOW, JsonType, UTCDateTime, utcnow
 
 
 class EntryStatus(StrEnum):
@@ -36,13 +37,13 @@ class CronJobConfig(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     job_type: Mapped[str] = mapped_column(String(50))
     schedule: Mapped[str] = mapped_column(String(100))
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    batch_size: Mapped[int] = mapped_column(Integer, default=10)
-    respect_quota: Mapped[bool] = mapped_column(Boolean, default=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    batch_size: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    respect_quota: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     last_run: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 
 
 class ApiQuota(Base):
@@ -55,10 +56,10 @@ class ApiQuota(Base):
     provider: Mapped[str] = mapped_column(String(50))
     period: Mapped[str] = mapped_column(String(7))
     monthly_limit: Mapped[int] = mapped_column(Integer)
-    calls_used: Mapped[int] = mapped_column(Integer, default=0)
-    reserved: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    calls_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 
 
 class ProfileEntry(Base):
@@ -69,13 +70,13 @@ class ProfileEntry(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     urn: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default=EntryStatus.PENDING)
+    status: Mapped[str] = mapped_column(String(20), default=EntryStatus.PENDING, server_default="PENDING")
     error_message: Mapped[str | None] = mapped_column(Text)
-    fetch_count: Mapped[int] = mapped_column(Integer, default=0)
+    fetch_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 
 
 class Profile(Base):

@@ -13,11 +13,13 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, IdType
-from core.db.types import JsonType, UTCDateTime, utcnow
+from core.db.types import SERVER_NOW, JsonType, UTCDateTime, utcnow
 
 
 class JobConfiguration(Base):
@@ -29,10 +31,10 @@ class JobConfiguration(Base):
     job_type: Mapped[str] = mapped_column(String(50), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     schedule: Mapped[str] = mapped_column(String(100))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     config_json: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 
 
 class RiotPlayer(Base):
@@ -44,13 +46,13 @@ class RiotPlayer(Base):
     platform: Mapped[str] = mapped_column(String(8))
     game_name: Mapped[str | None] = mapped_column(String(100))
     tag_line: Mapped[str | None] = mapped_column(String(20))
-    is_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
-    matches_fetched: Mapped[int] = mapped_column(Integer, default=0)
-    next_match_offset: Mapped[int] = mapped_column(Integer, default=0)
-    is_exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_tracked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    matches_fetched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_match_offset: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    is_exhausted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_match_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 
 
 class RiotMatch(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from core.db.engine import get_engine
 from core.models import Base
@@ -28,13 +28,27 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Batch migrations rebuild SQLite tables (copy, drop, rename); with foreign keys on,
+    dropping a referenced table would cascade into its children. The pragma only works
+    outside a transaction, so it goes straight to the driver connection (autocommit)."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.close()
+
+
 def run_migrations_online() -> None:
     engine = get_engine(_url())
     with engine.connect() as connection:
         is_pg = connection.dialect.name == "postgresql"
+        is_sqlite = connection.dialect.name == "sqlite"
         if is_pg:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
             connection.commit()
+        if is_sqlite:
+            _sqlite_foreign_keys(connection, on=False)
         try:
             context.configure(
                 connection=connection,
@@ -45,6 +59,9 @@ def run_migrations_online() -> None:
                 context.run_migrations()
             connection.commit()
         finally:
+            if is_sqlite:
+                connection.rollback()
+                _sqlite_foreign_keys(connection, on=True)
             if is_pg:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
                 connection.commit()
