@@ -42,10 +42,10 @@ def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
 
 
 async def _fetch_players(m: JobMetrics, tracked: bool, limit: int, *, count: int,
-                         target: int | None) -> None:
+                         target: int | None, platform: str | None) -> None:
     reports: list[PlayerReport] = []
     try:
-        for player in await load_players(tracked, limit):
+        for player in await load_players(tracked, limit, platform):
             start = player.next_match_offset if target is not None else 0
             report = await fetch_player_matches(player, start=start, count=count, target=target)
             reports.append(report)
@@ -63,7 +63,8 @@ async def tracked_player_updater() -> JobResult | None:
     if not active:
         return None
     return await run_job("tracked_player_updater", "TRACKED_PLAYER_UPDATER", lambda m: _fetch_players(
-        m, True, config.max_tracked_players, count=config.max_new_matches_per_player, target=None),
+        m, True, config.max_tracked_players, count=config.max_new_matches_per_player, target=None,
+        platform=config.platform),
         params=config.model_dump())
 
 
@@ -76,7 +77,7 @@ async def match_fetcher() -> JobResult | None:
         return None
     return await run_job("match_fetcher", "MATCH_FETCHER", lambda m: _fetch_players(
         m, False, config.discovered_players_per_run, count=config.matches_per_player_per_run,
-        target=config.target_matches_per_player), params=config.model_dump())
+        target=config.target_matches_per_player, platform=config.platform), params=config.model_dump())
 
 
 @flow(name="smurf-analyzer")
@@ -105,7 +106,7 @@ async def ban_checker() -> JobResult | None:
         return None
 
     async def body(m: JobMetrics) -> None:
-        players = await due_for_ban_check(config.ban_check_days, config.max_checks_per_run)
+        players = await due_for_ban_check(config.ban_check_days, config.max_checks_per_run, config.platform)
         result = await check_bans(players)
         verdicts = result["verdicts"]
         m.items_processed = m.items_created = len(verdicts)

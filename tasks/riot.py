@@ -47,7 +47,7 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
     """
     report = PlayerReport(player.puuid)
     url = db_url()
-    async with RiotClient(get_settings().riot) as client:
+    async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
         try:
             ids = await client.match_ids(player.platform, player.puuid, start=start, count=count)
             with session_scope(url) as session:
@@ -78,9 +78,9 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
 
 
 @db_task
-async def load_players(tracked: bool, limit: int) -> list[PlayerToFetch]:
+async def load_players(tracked: bool, limit: int, platform: str | None = None) -> list[PlayerToFetch]:
     with session_scope(db_url()) as session:
-        return repo.players_to_fetch(session, tracked=tracked, limit=limit)
+        return repo.players_to_fetch(session, tracked=tracked, limit=limit, platform=platform)
 
 
 @db_task
@@ -112,7 +112,7 @@ async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
     answers behind it."""
     verdicts: dict[str, str] = {}
     stopped: RateLimitedError | None = None
-    async with RiotClient(get_settings().riot) as client:
+    async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
         for player in players:
             puuid, platform = player.puuid, player.platform
             try:
@@ -140,7 +140,9 @@ async def load_job(job_type: str) -> tuple[bool, object]:
 
 
 @db_task
-async def due_for_ban_check(days: int, limit: int) -> list[PlayerRef]:
-    """Flagged players whose last ban check is older than ``days`` (at most ``limit``)."""
+async def due_for_ban_check(days: int, limit: int, platform: str | None = None) -> list[PlayerRef]:
+    """Flagged players (on ``platform``, None: any) whose last ban check is older than
+    ``days`` (at most ``limit``)."""
     with session_scope(db_url()) as session:
-        return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days), limit=limit)
+        return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days),
+                                              limit=limit, platform=platform)

@@ -18,14 +18,16 @@ class _Config(BaseModel):
 
 
 class _Platform(_Config):
-    platform: str = Field(description="platform routing value, e.g. na1")
+    # Each player is always fetched on their own platform (riot_players.platform); this only
+    # narrows which players the job takes.
+    platform: str | None = Field(None, description="only players on this platform, e.g. na1 (unset: every platform)")
 
     @field_validator("platform")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value.lower() not in PLATFORM_REGION:
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in PLATFORM_REGION:
             raise ValueError(f"unknown platform {value!r}")
-        return value.lower()
+        return value.lower() if value is not None else None
 
 
 class TrackedPlayerUpdaterConfig(_Platform):
@@ -77,13 +79,13 @@ def load_config(session: Session, job_type: str) -> tuple[JobConfiguration, Any]
     return row, parse_config(job_type, row.config_json)
 
 
-# The defaults migration 0004 seeds (migrations keep their own frozen copy).
+# The defaults migrations 0004 and 0007 seed (migrations keep their own frozen copy).
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
-    "TRACKED_PLAYER_UPDATER": {"max_new_matches_per_player": 20, "max_tracked_players": 50, "platform": "na1"},
+    "TRACKED_PLAYER_UPDATER": {"max_new_matches_per_player": 20, "max_tracked_players": 50},
     "MATCH_FETCHER": {"discovered_players_per_run": 10, "matches_per_player_per_run": 20,
-                      "target_matches_per_player": 50, "platform": "na1"},
+                      "target_matches_per_player": 50},
     "SMURF_ANALYZER": {"unanalyzed_players_per_run": 100, "min_matches_required": 10},
-    "BAN_CHECKER": {"ban_check_days": 7, "max_checks_per_run": 50, "platform": "na1"},
+    "BAN_CHECKER": {"ban_check_days": 7, "max_checks_per_run": 50},
 }
 
 # The seed's default schedule of each job (UTC), by deployment name: the one source that

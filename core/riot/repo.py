@@ -31,9 +31,13 @@ class PlayerRef:
     platform: str
 
 
-def players_to_fetch(session: Session, *, tracked: bool, limit: int) -> list[PlayerToFetch]:
-    """Tracked players, or discovered players not yet exhausted; least recently fetched first."""
+def players_to_fetch(session: Session, *, tracked: bool, limit: int,
+                     platform: str | None = None) -> list[PlayerToFetch]:
+    """Tracked players, or discovered players not yet exhausted, on ``platform`` (None: any);
+    least recently fetched first."""
     stmt = select(RiotPlayer).where(RiotPlayer.is_tracked.is_(tracked))
+    if platform is not None:
+        stmt = stmt.where(RiotPlayer.platform == platform)
     if not tracked:
         stmt = stmt.where(RiotPlayer.is_exhausted.is_(False))
     stmt = stmt.order_by(RiotPlayer.last_match_fetch_at.is_not(None), RiotPlayer.last_match_fetch_at,
@@ -110,14 +114,18 @@ def save_analyses(session: Session, rows: list[dict[str, Any]]) -> UpsertResult:
     return upsert_rows(session, SmurfAnalysis.__table__, rows, conflict_columns=["puuid"])
 
 
-def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, limit: int) -> list[PlayerRef]:
-    """Flagged players not checked since ``checked_before``, each with their own platform."""
+def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, limit: int,
+                              platform: str | None = None) -> list[PlayerRef]:
+    """Flagged players (on ``platform``, None: any) not checked since ``checked_before``,
+    each with their own platform."""
     last = (select(BanCheck.puuid, func.max(BanCheck.checked_at).label("last")).group_by(BanCheck.puuid).subquery())
     stmt = (select(SmurfAnalysis.puuid, RiotPlayer.platform)
             .join(RiotPlayer, RiotPlayer.puuid == SmurfAnalysis.puuid)
             .outerjoin(last, last.c.puuid == SmurfAnalysis.puuid)
             .where(SmurfAnalysis.is_flagged.is_(True), or_(last.c.last.is_(None), last.c.last < checked_before))
             .order_by(last.c.last.is_not(None), last.c.last, SmurfAnalysis.puuid).limit(limit))
+    if platform is not None:
+        stmt = stmt.where(RiotPlayer.platform == platform)  # Select is generative: still before LIMIT
     return [PlayerRef(puuid, platform) for puuid, platform in session.execute(stmt).all()]
 
 

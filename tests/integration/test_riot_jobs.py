@@ -55,12 +55,12 @@ def configure(url: str, job_type: str, **changes: object) -> None:
         row.config_json = {**row.config_json, **changes}
 
 
-def track(url: str, *names: str) -> list[str]:
+def track(url: str, *names: str, platform: str = "na1") -> list[str]:
     now = utcnow()
     puuids = [puuid_of(n) for n in names]
     with session_scope(url) as session:
         for puuid, name in zip(puuids, names, strict=True):
-            session.add(RiotPlayer(puuid=puuid, platform="na1", game_name=name, tag_line="NA1", is_tracked=True,
+            session.add(RiotPlayer(puuid=puuid, platform=platform, game_name=name, tag_line="NA1", is_tracked=True,
                                    matches_fetched=0, next_match_offset=0, is_exhausted=False,
                                    discovered_at=now, updated_at=now))
     return puuids
@@ -223,3 +223,28 @@ async def test_a_rate_limited_run_records_every_call_it_made(riot_env, riot_sand
     checked = await ban_checker()
     assert checked.status == "RATE_LIMITED" and riot_sandbox.total == 5
     assert history_rows(url)[-1].api_calls_made == 5
+
+
+async def test_platform_in_the_config_filters_players_and_unset_means_every_platform(riot_env, riot_sandbox):
+    url = riot_env
+    [na] = track(url, "Kim#NA1")
+    [euw] = track(url, "Lou#EUW", platform="euw1")
+    riot_sandbox.update_knobs(home_platforms={na: "na1", euw: "euw1"})
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=2, platform="euw1")
+    only_euw = await tracked_player_updater()
+    assert only_euw.metrics.items_processed == 1 and only_euw.metrics.custom["matches_stored"] == 2
+    with session_scope(url) as session:
+        assert set(session.execute(select(RiotMatch.platform)).scalars()) == {"euw1"}
+    assert f"/europe/lol/match/v5/matches/by-puuid/{euw}/ids" in riot_sandbox.requests
+
+    with session_scope(url) as session:  # no platform: every tracked player, each on their own region
+        row = session.execute(select(JobConfiguration)
+                              .where(JobConfiguration.job_type == "TRACKED_PLAYER_UPDATER")).scalar_one()
+        row.config_json = {k: v for k, v in row.config_json.items() if k != "platform"}
+    both = await tracked_player_updater()
+    assert both.metrics.items_processed == 2 and both.metrics.custom["matches_stored"] == 2  # na1's two
+    assert f"/americas/lol/match/v5/matches/by-puuid/{na}/ids" in riot_sandbox.requests
+
+    configure(url, "MATCH_FETCHER", discovered_players_per_run=50, matches_per_player_per_run=1,
+              target_matches_per_player=1, platform="kr")
+    assert (await match_fetcher()).metrics.items_processed == 0  # nobody discovered on kr
