@@ -4,8 +4,9 @@
 
 Start as many as you like, on any machines: claims are disjoint (``FOR UPDATE SKIP
 LOCKED``), the per-type concurrency limit holds across workers (claims of a type are
-serialised and count the Running jobs of that type), and a job whose worker died is found (stale heartbeat, or a crashed
-Prefect run) and re-queued. On PostgreSQL the worker wakes on LISTEN/NOTIFY the moment a
+serialised and count the Running jobs of that type), and a job whose worker died is found
+by liveness, whatever the worker was called (a heartbeat older than ``missedHeartbeats``
+periods, or a Prefect run that ended) and re-queued, at start-up and periodically. On PostgreSQL the worker wakes on LISTEN/NOTIFY the moment a
 job commits; otherwise it polls.
 """
 
@@ -24,11 +25,16 @@ import uuid
 from collections import Counter
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterId
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterId,
+)
 
 from core.db import session_scope
 from core.jobqueue import repo
+from core.jobqueue.recovery import dead_run_reason
 from core.jobqueue.registry import load_modules, registered
 from core.settings import Settings, get_settings
 from deployments.scheduled_jobs import sync_all_schedules
@@ -54,37 +60,30 @@ class JobsWorker:
         self.session_idle_seconds = max(5.0, self.cfg.poll_interval_seconds * 10)
 
     # --- recovery -------------------------------------------------------------------------
-    def recover_own_jobs(self) -> tuple[int, int]:
-        """At start-up: jobs this worker had Running died with its previous process."""
-        with session_scope(self.url) as session:
-            ids = repo.running_of_worker(session, self.name)
-            return repo.requeue_or_fail(session, ids, reason=f"worker {self.name} restarted",
-                                        max_attempts=self.cfg.max_attempts)
-
     async def recover_orphans(self) -> tuple[int, int]:
-        """Stale heartbeats, and Running rows whose Prefect run crashed, failed or was cancelled."""
+        """Re-queue (or, after ``maxAttempts``, fail) Running jobs that nothing keeps alive,
+        whichever worker claimed them: heartbeat older than ``stale_after``, or a Prefect
+        task run / session flow run that has ended. Runs at start-up and every
+        ``orphan_check_every``."""
         requeued = failed = 0
         with session_scope(self.url) as session:
-            stale = repo.stale_running(session, threshold=self.cfg.orphaned_job_threshold)
-            r, f = repo.requeue_or_fail(session, stale, max_attempts=self.cfg.max_attempts,
-                                        reason=f"orphaned: no heartbeat for {self.cfg.orphaned_job_threshold}")
-            requeued, failed = requeued + r, failed + f
-            running = repo.running_with_task_runs(session)
+            stale = repo.stale_running(session, stale_after=self.cfg.stale_after)
+            requeued, failed = repo.requeue_or_fail(
+                session, stale, max_attempts=self.cfg.max_attempts,
+                reason=f"orphaned: no heartbeat for {self.cfg.stale_after}")
+            running = repo.running_with_prefect_runs(session)
         if running:
-            by_run = {run_id: job for job, run_id in running}
-            async with get_client() as client:
-                runs = await client.read_task_runs(task_run_filter=TaskRunFilter(
-                    id=TaskRunFilterId(any_=[uuid.UUID(r) for r in by_run])))
-            dead = {StateType.CRASHED: "its Prefect run crashed", StateType.CANCELLED: "its Prefect run was cancelled",
-                    StateType.FAILED: "its Prefect run failed"}
-            for run in runs:
-                if run.state_type in dead:
-                    with session_scope(self.url) as session:
-                        r, f = repo.requeue_or_fail(session, [by_run[str(run.id)]], reason=dead[run.state_type],
-                                                    max_attempts=self.cfg.max_attempts)
-                    requeued, failed = requeued + r, failed + f
+            flows, tasks = await _prefect_states(running)
+            for job in running:
+                reason = dead_run_reason(flows.get(job.flow_run_id or ""), tasks.get(job.task_run_id or ""))
+                if reason is None:
+                    continue
+                with session_scope(self.url) as session:
+                    r, f = repo.requeue_or_fail(session, [(job.id, job.attempts)], reason=f"orphaned: {reason}",
+                                                max_attempts=self.cfg.max_attempts)
+                requeued, failed = requeued + r, failed + f
         if requeued or failed:
-            log.warning("orphan recovery: %d re-queued, %d failed for good", requeued, failed)
+            log.warning("worker %s: orphan recovery: %d re-queued, %d failed for good", self.name, requeued, failed)
         return requeued, failed
 
     # --- dispatch -------------------------------------------------------------------------
@@ -110,7 +109,8 @@ class JobsWorker:
 
         async def run() -> None:
             try:
-                await execute_job(job_id=str(job.id), job_type=job.job_type, return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
+                await execute_job(job_id=str(job.id), job_type=job.job_type, attempt=job.attempts,
+                                  return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
             finally:
                 self.in_flight[job.job_type] -= 1
                 self._wake.set()
@@ -140,7 +140,7 @@ class JobsWorker:
         now = time.monotonic()
         if now >= self._next_orphans:
             await self.recover_orphans()
-            self._next_orphans = now + self.cfg.orphaned_jobs_check_interval.total_seconds()
+            self._next_orphans = now + self.cfg.orphan_check_every.total_seconds()
         if now >= self._next_sync:
             try:
                 await sync_all_schedules()
@@ -180,8 +180,9 @@ class JobsWorker:
         """Run until ``stop`` is set; in-flight jobs are awaited before returning."""
         self._stop = stop or asyncio.Event()
         load_modules(self.cfg.modules)
-        requeued, failed = self.recover_own_jobs()
-        log.info("worker %s: job types %s; recovered %d jobs (%d failed)", self.name, registered(),
+        requeued, failed = await self.recover_orphans()  # state recovery: by liveness, not by name
+        self._next_orphans = time.monotonic() + self.cfg.orphan_check_every.total_seconds()
+        log.info("worker %s: job types %s; recovered %d orphaned jobs (%d failed)", self.name, registered(),
                  requeued, failed)
         listener = asyncio.create_task(self._listen()) if self.url.startswith("postgres") else None
         ACTIVE_WORKERS[self.name] = self
@@ -198,6 +199,18 @@ class JobsWorker:
                 listener.cancel()
 
 
+async def _prefect_states(jobs: list[repo.RunningJob]) -> tuple[dict[str, str], dict[str, str]]:
+    """State types (``"CRASHED"``...) of the jobs' flow runs and task runs, by run id."""
+    flow_ids = {uuid.UUID(j.flow_run_id) for j in jobs if j.flow_run_id}
+    task_ids = {uuid.UUID(j.task_run_id) for j in jobs if j.task_run_id}
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(flow_ids))))
+        task_runs = await client.read_task_runs(task_run_filter=TaskRunFilter(id=TaskRunFilterId(any_=list(task_ids)))) \
+            if task_ids else []
+    return ({str(r.id): r.state_type.value for r in flow_runs if r.state_type},
+            {str(r.id): r.state_type.value for r in task_runs if r.state_type})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m deployments.jobs_worker")
     parser.add_argument("--name", default=None, help="worker name (default: jobsWorker.name or host name)")
@@ -211,7 +224,7 @@ def main() -> None:
 def run_until_signalled(worker: JobsWorker, *, grace: float) -> int:
     """Run ``worker`` in a thread; SIGTERM/SIGINT stop it gracefully, a second one or the
     grace period ending stops the process. Jobs cut off that way stay Running and are
-    re-queued by this worker's next start (or by any worker's orphan check).
+    re-queued by any worker's orphan check once their heartbeat is stale.
 
     The loop runs off the main thread on purpose: Prefect's flow engine installs its own
     SIGTERM handler (raising ``TerminationSignal`` wherever the main thread happens to
@@ -249,7 +262,7 @@ def run_until_signalled(worker: JobsWorker, *, grace: float) -> int:
     thread.join(timeout=grace)
     if thread.is_alive():
         log.warning("worker %s: in-flight jobs did not finish in %g s; they stay Running and are "
-                    "re-queued by the next start", worker.name, grace)
+                    "re-queued once their heartbeat is stale", worker.name, grace)
         logging.shutdown()
         os._exit(1)
     return 1 if crashed else 0

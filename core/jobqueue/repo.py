@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.db.claim import claim_oldest
@@ -78,49 +78,61 @@ def pending_types(session: Session) -> list[str]:
         select(Job.job_type).where(Job.status == JobStatus.PENDING.value).distinct()).scalars())
 
 
-def set_prefect_run(session: Session, job_id: uuid.UUID, *, flow_run_id: str | None,
-                    task_run_id: str | None) -> None:
-    """Remember which Prefect flow run (worker session) and task run execute the job."""
-    session.execute(update(Job).where(Job.id == job_id)
-                    .values(flow_run_id=flow_run_id, task_run_id=task_run_id, heartbeat_at=utcnow())
-                    .execution_options(synchronize_session=False))
+def set_prefect_run(session: Session, job_id: uuid.UUID, attempt: int, *, flow_run_id: str | None,
+                    task_run_id: str | None) -> bool:
+    """Remember which Prefect flow run (worker session) and task run execute this attempt."""
+    return _owned(session, job_id, attempt, flow_run_id=flow_run_id, task_run_id=task_run_id,
+                  heartbeat_at=utcnow()) > 0
 
 
-def heartbeat(session: Session, job_ids: list[uuid.UUID]) -> None:
-    if job_ids:
-        session.execute(update(Job).where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING.value)
-                        .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+def heartbeat(session: Session, job_id: uuid.UUID, attempt: int) -> bool:
+    """Refresh the attempt's heartbeat; False when the job is no longer this attempt's."""
+    return _owned(session, job_id, attempt, heartbeat_at=utcnow()) > 0
 
 
-def report_progress(session: Session, job_id: uuid.UUID, message: str, percent: int | None) -> None:
+def report_progress(session: Session, job_id: uuid.UUID, attempt: int, message: str,
+                    percent: int | None) -> None:
     values: dict[str, Any] = {"progress_message": message[:2000], "heartbeat_at": utcnow()}
     if percent is not None:
         values["progress_percent"] = max(0, min(100, int(percent)))
-    session.execute(update(Job).where(Job.id == job_id).values(**values)
-                    .execution_options(synchronize_session=False))
+    _owned(session, job_id, attempt, **values)
 
 
-def finish(session: Session, job_id: uuid.UUID, *, error: str | None = None) -> None:
-    """Running -> Completed, or -> Failed with ``error``."""
+def finish(session: Session, job_id: uuid.UUID, attempt: int, *, error: str | None = None) -> bool:
+    """Running -> Completed, or -> Failed with ``error``; False (nothing written) when the
+    attempt lost the job to orphan recovery, so a job never completes twice."""
     values: dict[str, Any] = {"completed_at": utcnow(), "heartbeat_at": None}
     if error is None:
         values |= {"status": JobStatus.COMPLETED.value, "error_message": None}
     else:
         values |= {"status": JobStatus.FAILED.value, "error_message": error[:4000]}
-    session.execute(update(Job).where(Job.id == job_id).values(**values)
-                    .execution_options(synchronize_session=False))
+    return _owned(session, job_id, attempt, **values) > 0
 
 
-def requeue_or_fail(session: Session, job_ids: list[uuid.UUID], *, reason: str, max_attempts: int) -> tuple[int, int]:
-    """Give Running jobs back to Pending, or fail those that used up ``max_attempts``."""
-    if not job_ids:
+def _owned(session: Session, job_id: uuid.UUID, attempt: int, **values: Any) -> int:
+    """UPDATE the job only while it is Running under ``attempt`` (the fencing token)."""
+    return rowcount(session.execute(
+        update(Job).where(Job.id == job_id, Job.attempts == attempt, Job.status == JobStatus.RUNNING.value)
+        .values(**values).execution_options(synchronize_session=False)))
+
+
+JobAttempt = tuple[uuid.UUID, int]
+"""(job id, attempts) as observed: recovery acts only if the job is still that attempt."""
+
+
+def requeue_or_fail(session: Session, jobs: list[JobAttempt], *, reason: str, max_attempts: int) -> tuple[int, int]:
+    """Give Running jobs back to Pending, or fail those that used up ``max_attempts``.
+
+    Only rows still Running under the observed attempt change: a job that finished or was
+    re-claimed since it was looked at is left alone."""
+    if not jobs:
         return 0, 0
-    base = update(Job).where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING.value)
+    same = or_(*(and_(Job.id == job_id, Job.attempts == attempt) for job_id, attempt in jobs))
+    base = update(Job).where(same, Job.status == JobStatus.RUNNING.value)
     requeued = rowcount(session.execute(
         base.where(Job.attempts < max_attempts)
         .values(status=JobStatus.PENDING.value, claimed_by=None, heartbeat_at=None, flow_run_id=None,
-                task_run_id=None,
-                error_message=f"re-queued: {reason}")
+                task_run_id=None, error_message=f"re-queued: {reason}")
         .execution_options(synchronize_session=False)))
     failed = rowcount(session.execute(
         base.where(Job.attempts >= max_attempts)
@@ -130,23 +142,30 @@ def requeue_or_fail(session: Session, job_ids: list[uuid.UUID], *, reason: str, 
     return requeued, failed
 
 
-def stale_running(session: Session, *, threshold: timedelta, now: datetime | None = None) -> list[uuid.UUID]:
-    """Running jobs whose heartbeat is older than ``threshold``: nobody is running them."""
-    cutoff = (now or utcnow()) - threshold
-    return list(session.execute(
-        select(Job.id).where(Job.status == JobStatus.RUNNING.value, Job.heartbeat_at < cutoff)
-        .with_for_update(skip_locked=True)).scalars())
+def stale_running(session: Session, *, stale_after: timedelta, now: datetime | None = None) -> list[JobAttempt]:
+    """Running jobs with no sign of life (heartbeat, else start) for ``stale_after``.
+
+    Locked with SKIP LOCKED, so two workers checking at once do not both take a row."""
+    cutoff = (now or utcnow()) - stale_after
+    alive_at = func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
+    return [(r.id, r.attempts) for r in session.execute(
+        select(Job.id, Job.attempts).where(Job.status == JobStatus.RUNNING.value, alive_at < cutoff)
+        .with_for_update(skip_locked=True))]
 
 
-def running_of_worker(session: Session, worker: str) -> list[uuid.UUID]:
-    return list(session.execute(
-        select(Job.id).where(Job.status == JobStatus.RUNNING.value, Job.claimed_by == worker)).scalars())
+@dataclass(frozen=True)
+class RunningJob:
+    id: uuid.UUID
+    attempts: int
+    flow_run_id: str | None
+    task_run_id: str | None
 
 
-def running_with_task_runs(session: Session) -> list[tuple[uuid.UUID, str]]:
-    return [(r.id, r.task_run_id) for r in session.execute(
-        select(Job.id, Job.task_run_id).where(Job.status == JobStatus.RUNNING.value,
-                                              Job.task_run_id.is_not(None)))]
+def running_with_prefect_runs(session: Session) -> list[RunningJob]:
+    """Running jobs whose Prefect flow run (and task run) are known."""
+    return [RunningJob(r.id, r.attempts, r.flow_run_id, r.task_run_id) for r in session.execute(
+        select(Job.id, Job.attempts, Job.flow_run_id, Job.task_run_id)
+        .where(Job.status == JobStatus.RUNNING.value, Job.flow_run_id.is_not(None)))]
 
 
 def get_scheduled(session: Session, name: str) -> ScheduledJob | None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator
 
 from core.config import NO_ENV, Section, env
+from core.jobqueue.recovery import stale_after
 
 
 class JobsWorkerSettings(Section):
@@ -17,6 +18,8 @@ class JobsWorkerSettings(Section):
     orphaned_jobs_check_interval: timedelta = Field(timedelta(minutes=5), alias="orphanedJobsCheckInterval")
     orphaned_job_threshold: timedelta = Field(timedelta(minutes=30), alias="orphanedJobThreshold")
     heartbeat_seconds: float = Field(10, alias="heartbeatSeconds", gt=0)
+    missed_heartbeats: int = Field(3, alias="missedHeartbeats", ge=2,
+                                   description="a Running job silent this many heartbeats is orphaned")
     poll_interval_seconds: float = Field(0.5, alias="pollIntervalSeconds", gt=0)
     max_attempts: int = Field(3, alias="maxAttempts", ge=1)
     max_parallel: int = Field(10, alias="maxParallel", ge=1)
@@ -36,6 +39,18 @@ class JobsWorkerSettings(Section):
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return [m.strip() for m in value.split(",") if m.strip()] if isinstance(value, str) else value
+
+    @property
+    def stale_after(self) -> timedelta:
+        """Heartbeat age from which a Running job is orphaned (whoever claimed it)."""
+        return stale_after(heartbeat_seconds=self.heartbeat_seconds, missed_heartbeats=self.missed_heartbeats,
+                           threshold=self.orphaned_job_threshold)
+
+    @property
+    def orphan_check_every(self) -> timedelta:
+        """How often a worker looks for orphans: the seed's interval, or sooner if a heartbeat
+        goes stale sooner (the check is one indexed query plus one Prefect read)."""
+        return min(self.orphaned_jobs_check_interval, self.stale_after)
 
     def limit_for(self, job_type: str) -> int:
         return self.concurrency.get(job_type, self.default_concurrency)

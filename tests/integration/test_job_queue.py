@@ -17,6 +17,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.settings import PREFECT_API_URL
+from prefect.states import Crashed
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -26,14 +27,14 @@ from core.db import session_scope
 from core.db.engine import get_engine
 from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
-from core.jobqueue import start_job
+from core.jobqueue import repo, start_job
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob, SendEmailJob
 from core.jobqueue.models import Job, Registration
 from core.jobqueue.registry import UnknownJobType
 from core.settings import get_settings
 from deployments.jobs_worker import JobsWorker
 from deployments.scheduled_jobs import add_or_update_scheduled_job, remove_scheduled_job
-from flows.jobqueue import SCHEDULE_DEPLOYMENT, enqueue_scheduled_job
+from flows.jobqueue import SCHEDULE_DEPLOYMENT, enqueue_scheduled_job, jobs_worker_session
 from tests.conftest import reload_settings
 
 
@@ -190,28 +191,70 @@ def test_two_dispatchers_never_run_one_job_twice(queue_env, tmp_path):
     assert {j.claimed_by for j in jobs(url)} <= {"w0", "w1"}
 
 
-def test_a_job_killed_mid_run_is_recovered_and_completed_once(queue_env):
+def test_a_worker_under_another_name_recovers_a_killed_workers_job_by_liveness(queue_env):
     url = queue_env["DATABASE_URL"]
+    assert get_settings().jobs_worker.orphaned_job_threshold == timedelta(minutes=30)  # the seed's, untouched
     [job_id] = enqueue(url, handlers.RecordJob(token="victim", seconds=3))
     env = {"JOBQUEUE_MARKERS": str(handlers.markers())}
-    first = start_worker_process("crashy", env)
+    first = start_worker_process("pod-a", env)
     try:
         wait_for(lambda: markers("start", "victim") == 1)
     finally:
         kill(first)  # SIGKILL mid-run: no cleanup, the row says Running
     [job] = jobs(url)
-    assert job.status == "Running" and markers("done", "victim") == 0
+    assert (job.status, job.claimed_by) == ("Running", "pod-a") and markers("done", "victim") == 0
 
-    second = start_worker_process("other", env)  # another worker: must notice the orphan
+    killed = time.monotonic()
+    second = start_worker_process("pod-b", env)  # a new pod, a new name: no clock games
     try:
-        with session_scope(url) as session:  # mock time: the heartbeat is now 31 minutes old
-            session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(minutes=31)))
-        wait_for(all_finished(url, 1), timeout=90)
+        wait_for(all_finished(url, 1), timeout=60)
     finally:
         kill(second, signal.SIGTERM)
+    assert time.monotonic() - killed < 60  # heartbeat timeout (3 x 0.5 s), not 30 minutes
     [job] = jobs(url)
-    assert (job.id, job.status, job.attempts, job.claimed_by) == (job_id, "Completed", 2, "other")
-    assert markers("done", "victim") == 1
+    assert (job.id, job.status, job.attempts, job.claimed_by) == (job_id, "Completed", 2, "pod-b")
+    assert markers("start", "victim") == 2 and markers("done", "victim") == 1  # ran once after recovery
+
+
+def test_an_attempt_taken_over_by_recovery_cannot_complete_the_job(queue_env):
+    url = queue_env["DATABASE_URL"]
+    [job_id] = enqueue(url, handlers.RecordJob(token="zombie"))
+    with session_scope(url) as session:
+        [first] = repo.claim(session, job_type="RecordJob", limit=1, worker="pod-a", type_limit=5)
+    with session_scope(url) as session:  # mock time: pod-a stalled for a minute, no heartbeat
+        stale = repo.stale_running(session, stale_after=timedelta(seconds=30), now=utcnow() + timedelta(minutes=1))
+        assert stale == [(job_id, 1)]
+        assert repo.requeue_or_fail(session, stale, reason="test", max_attempts=3) == (1, 0)
+    with session_scope(url) as session:
+        [second] = repo.claim(session, job_type="RecordJob", limit=1, worker="pod-b", type_limit=5)
+    assert (first.attempts, second.attempts) == (1, 2)
+    with session_scope(url) as session:  # pod-a wakes up: its writes are fenced out
+        assert not repo.heartbeat(session, job_id, 1)
+        assert not repo.finish(session, job_id, 1, error="late result")
+        assert repo.requeue_or_fail(session, [(job_id, 1)], reason="stale view", max_attempts=3) == (0, 0)
+    [job] = jobs(url)
+    assert (job.status, job.claimed_by, job.error_message) == ("Running", "pod-b", None)
+    with session_scope(url) as session:
+        assert repo.finish(session, job_id, 2)
+        assert not repo.finish(session, job_id, 2)  # completes exactly once
+    [job] = jobs(url)
+    assert (job.status, job.attempts) == ("Completed", 2)
+
+
+async def test_a_job_whose_prefect_run_ended_is_recovered_at_start_despite_a_fresh_heartbeat(queue_env):
+    url = queue_env["DATABASE_URL"]
+    async with get_client() as client:
+        run = await client.create_flow_run(jobs_worker_session, parameters={"worker_name": "gone-pod"})
+        await client.set_flow_run_state(run.id, Crashed(), force=True)
+    now = utcnow()
+    with session_scope(url) as session:
+        session.add(Job(id=uuid.uuid4(), job_type="RecordJob", job_data={"token": "crashed-run"},
+                        status="Running", created_at=now, started_at=now, heartbeat_at=now, attempts=1,
+                        claimed_by="gone-pod", flow_run_id=str(run.id)))
+    await run_worker_until(all_finished(url, 1), name="new-pod", timeout=30)
+    [job] = jobs(url)
+    assert (job.status, job.attempts, job.claimed_by) == ("Completed", 2, "new-pod")
+    assert markers("done", "crashed-run") == 1
 
 
 def test_a_restarted_worker_reloads_its_running_jobs(queue_env):
