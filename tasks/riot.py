@@ -15,8 +15,9 @@ from core.errors import NotFoundError, ProviderError, RateLimitedError
 from core.riot import repo
 from core.riot.analysis import Thresholds, explain, player_signals
 from core.riot.bans import ban_verdict
-from core.riot.client import RiotClient
+from core.riot.client import RiotClient, account_region
 from core.riot.config import load_config
+from core.riot.players import UnknownRiotIdError
 from core.riot.repo import PlayerRef, PlayerToFetch
 from core.settings import get_settings
 from tasks._common import db_task, db_url
@@ -75,6 +76,25 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
         finally:
             report.api_calls = client.api_calls
     return report
+
+
+@task(name="resolve-riot-id", cache_policy=NO_CACHE)
+async def resolve_riot_id(game_name: str, tag_line: str, platform: str) -> dict[str, Any]:
+    """account-v1 by Riot ID on the platform's regional route: ``{puuid, gameName, tagLine}``."""
+    async with RiotClient(get_settings().riot) as client:
+        try:
+            return await client.account_by_riot_id(platform, game_name, tag_line)
+        except NotFoundError as exc:
+            raise UnknownRiotIdError(
+                f"riot_id: no Riot account {game_name}#{tag_line} (account-v1 answered 404 on "
+                f"{account_region(platform)})", status=404, attempts=exc.attempts) from None
+
+
+@db_task
+async def save_tracked_player(puuid: str, platform: str, game_name: str, tag_line: str) -> bool:
+    """Upsert the player with ``is_tracked``; True when the row is new."""
+    with session_scope(db_url()) as session:
+        return repo.track_player(session, puuid=puuid, platform=platform, game_name=game_name, tag_line=tag_line)
 
 
 @db_task

@@ -18,6 +18,7 @@ import httpx
 from core.errors import ConfigError
 from core.http.limiter import SlidingWindowPacer, parse_windows
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.http.shared_limiter import SharedWindowLimiter
 from core.riot.settings import RiotSettings
 
 PLATFORM_REGION = {
@@ -60,8 +61,11 @@ class RiotClient:
     """account-v1, match-v5, league-v4 and summoner-v4 with header-driven pacing."""
 
     def __init__(self, settings: RiotSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 sleep: Sleep | None = None, clock: Any = None) -> None:
+                 sleep: Sleep | None = None, clock: Any = None, limits_url: str | None = None) -> None:
+        """``limits_url``: the app database; when given, the key's budget is shared with every
+        process using that database (``core.http.shared_limiter``), else it is per process."""
         self._settings = settings
+        self._limits_url = limits_url
         self._sleep, self._clock = sleep, clock
         self._key_id = hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:12]
         self._http = httpx.AsyncClient(
@@ -78,7 +82,10 @@ class RiotClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
-    def _pacer(self, *key: str, default: str) -> SlidingWindowPacer:
+    def _pacer(self, *key: str, default: str) -> SlidingWindowPacer | SharedWindowLimiter:
+        if self._limits_url:
+            return SharedWindowLimiter(self._limits_url, ":".join(("riot", self._key_id, *key)),
+                                       parse_windows(default), sleep=self._sleep)
         full = (self._key_id, *key)
         pacer = _PACERS.get(full)
         if pacer is None:
