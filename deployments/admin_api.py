@@ -1,37 +1,32 @@
-"""The seed-003 admin API over the brand scheduling operations (``deployments.brand_admin``).
+"""The operations API: one FastAPI app for every job (issue 11), with the seed-003 brand admin
+routes (``deployments.brand_admin``) and the operator page.
 
-    uv run uvicorn deployments.admin_api:app --port 8090     # BRAND_ADMIN_TOKEN must be set
+    BRAND_ADMIN_TOKEN=... uv run uvicorn deployments.admin_api:app --port 8090
+    # page: http://127.0.0.1:8090/admin   API docs: http://127.0.0.1:8090/docs
 
-Every route needs ``Authorization: Bearer <brandJobs.adminToken>``. Bad input is a 422 whose
-``detail`` starts with the field's name; an unknown id is a 404. The Prefect UI shows the
-same schedules (deployment ``brand-job/brand-job``) and every run.
+Every API route needs ``Authorization: Bearer <brandJobs.adminToken>`` (401 otherwise). Bad
+input is a 422 whose ``detail`` starts with the field's name; an unknown id is a 404; a job
+that cannot start now is a 409. The page and its scripts are static files without data:
+they ask for the token and send it with every API call.
 """
 
 from __future__ import annotations
 
-import hmac
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.brands.schemas import UnknownIdError
-from core.errors import ConfigError
-from core.settings import get_settings
 from deployments import brand_admin
+from deployments.ops import routes_crypto, routes_jobs, routes_riot, routes_trends
+from deployments.ops.auth import add_error_handlers, require_token
 
 JobTypeName = Literal["data_collection", "scoring", "data_collection_and_scoring"]
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    expected = get_settings().brand_jobs.admin_token.get_secret_value()
-    given = credentials.credentials if credentials else ""
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
+WEB = Path(__file__).resolve().parent / "web"
+__all__ = ["app", "create_app", "require_token"]
 
 
 class ScheduledJobCreate(BaseModel):
@@ -58,59 +53,75 @@ class ScheduledJobUpdate(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="jobpipes brand jobs admin", version="1.0",
-                  dependencies=[Depends(require_token)])
+def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
+    """The app; ``run_wait_seconds`` bounds how long the seed-004 routes wait for a run."""
+    app = FastAPI(title="jobpipes operations", version="2.0",
+                  description="Every job of the five families: status, executions, trigger, configuration "
+                              "(the config tables are the source of each schedule), seed-004 commands, "
+                              "brand scheduled jobs (seed 003), trends. Bearer token on every route.")
+    app.state.run_wait_seconds = run_wait_seconds
+    add_error_handlers(app)
+    secured = [Depends(require_token)]
+    for module in (routes_jobs, routes_crypto, routes_riot, routes_trends):
+        if module.router is not None:
+            app.include_router(module.router, dependencies=secured)
+    app.include_router(_brand_router(), dependencies=secured)
+    _add_page(app)
+    return app
 
-    @app.exception_handler(ConfigError)
-    async def _bad_input(_: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(UnknownIdError)
-    async def _missing(_: Request, exc: UnknownIdError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+def _add_page(app: FastAPI) -> None:
+    app.mount("/admin/static", StaticFiles(directory=WEB), name="static")
 
+    @app.get("/admin", include_in_schema=False)
+    @app.get("/admin/scheduled-jobs", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+
+def _brand_router() -> APIRouter:
+    router = APIRouter(tags=["brand scheduled jobs (seed 003)"])
     api = "/api/admin"
 
-    @app.get(f"{api}/scheduled-jobs")
+    @router.get(f"{api}/scheduled-jobs")
     async def list_jobs(customer_id: str | None = None, brand_id: str | None = None) -> list[dict[str, Any]]:
         return await brand_admin.list_scheduled_jobs(customer_id=customer_id, brand_id=brand_id)
 
-    @app.get(f"{api}/scheduled-jobs/{{job_id}}")
+    @router.get(f"{api}/scheduled-jobs/{{job_id}}")
     async def get_job(job_id: str) -> dict[str, Any]:
         return await brand_admin.get_scheduled_job(job_id)
 
-    @app.post(f"{api}/scheduled-jobs", status_code=201)
+    @router.post(f"{api}/scheduled-jobs", status_code=201)
     async def create_job(body: ScheduledJobCreate) -> dict[str, Any]:
         return await brand_admin.create_scheduled_job(**body.model_dump())
 
-    @app.put(f"{api}/scheduled-jobs/{{job_id}}")
+    @router.put(f"{api}/scheduled-jobs/{{job_id}}")
     async def update_job(job_id: str, body: ScheduledJobUpdate) -> dict[str, Any]:
         return await brand_admin.update_scheduled_job(job_id, **body.model_dump(exclude_unset=True))
 
-    @app.delete(f"{api}/scheduled-jobs/{{job_id}}", status_code=204)
+    @router.delete(f"{api}/scheduled-jobs/{{job_id}}", status_code=204)
     async def delete_job(job_id: str) -> None:
         await brand_admin.delete_scheduled_job(job_id)
 
-    @app.post(f"{api}/scheduled-jobs/{{job_id}}/trigger", status_code=202)
+    @router.post(f"{api}/scheduled-jobs/{{job_id}}/trigger", status_code=202)
     async def trigger_job(job_id: str) -> dict[str, Any]:
         return await brand_admin.trigger_scheduled_job(job_id)
 
-    @app.get(f"{api}/job-runs")
+    @router.get(f"{api}/job-runs")
     async def job_runs(customer_id: str | None = None, brand_id: str | None = None, status: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
         return await brand_admin.list_job_runs(customer_id=customer_id, brand_id=brand_id, status=status,
                                                limit=limit)
 
-    @app.get(f"{api}/job-runs/{{run_id}}")
+    @router.get(f"{api}/job-runs/{{run_id}}")
     async def job_run(run_id: str) -> dict[str, Any]:
         return await brand_admin.get_job_run(run_id)
 
-    @app.get(f"{api}/brands/{{brand_id}}/topics-queries")
+    @router.get(f"{api}/brands/{{brand_id}}/topics-queries")
     async def topics_queries(brand_id: str) -> dict[str, Any]:
         return await brand_admin.brand_topics_queries(brand_id)
 
-    return app
+    return router
 
 
 app = create_app()

@@ -1,10 +1,15 @@
-"""Re-apply the schedules from settings to the deployments made from ``prefect.yaml``.
+"""Apply the config tables to the deployments made from ``prefect.yaml``.
 
-    uv run prefect --no-prompt deploy --all     # creates the deployments
-    uv run python -m deployments.deploy         # schedules := config/config.yml + env
+    uv run prefect --no-prompt deploy --all     # creates the deployments (prefect.yaml's default schedules)
+    uv run python -m deployments.deploy         # schedules := the config tables
 
-Each deployment's first schedule gets the configured cron and timezone, and is inactive
-when the job is disabled (``cron_job_configs.enabled``, or ``*_ENABLED=false``).
+The config tables are the one source of every job's schedule, timezone and active flag:
+``cron_job_configs`` (seed 000) and ``job_configurations`` (seeds 001 and 004). The first
+run inserts the rows that are missing, from settings (``config/config.yml`` + environment,
+e.g. ``TOP_COINS_COLLECTION_SCHEDULE``; the same defaults as prefect.yaml); later runs keep
+the rows as operators left them (``PUT /api/v1/jobs/{id}/config``) and only re-apply them,
+which also undoes a ``prefect deploy`` that reset the schedules to prefect.yaml's.
+Brand and job-queue schedules (``scheduled_jobs``) are re-applied too.
 """
 
 from __future__ import annotations
@@ -12,43 +17,38 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from prefect.client.orchestration import get_client
-
 from core.db import session_scope
 from core.db.migrate import ensure_schema
-from core.profiles.job_configs import ensure_defaults
-from core.profiles.models import CronJobConfig
 from core.settings import Settings, get_settings
-from deployments.schedules import configured_schedules
-from tasks.prefect_api import set_primary_schedule
+from deployments.ops.configs import ensure_job_rows
+from deployments.ops.sync import apply_all
+from tasks.crash_watch import ensure_crash_automations
 
 
-def _enabled_jobs(settings: Settings) -> dict[str, bool]:
+def write_defaults(settings: Settings) -> int:
+    """Insert the missing config rows (the first deploy); returns how many."""
     ensure_schema(settings.database_url)
     with session_scope(settings.database_url) as session:
-        ensure_defaults(session, settings.cron)
-        return {row.name: row.enabled for row in session.query(CronJobConfig)}
+        return ensure_job_rows(session, settings)
 
 
 async def apply(settings: Settings) -> list[str]:
-    changes = []
-    async with get_client() as client:
-        for spec in configured_schedules(settings, _enabled_jobs(settings)):
-            deployment = await client.read_deployment_by_name(spec.deployment)
-            await set_primary_schedule(client, deployment.id, cron=spec.cron, timezone=spec.timezone,
-                                       active=spec.active)
-            changes.append(f"{spec.deployment}: {spec.cron} ({spec.timezone}) "
-                           f"{'active' if spec.active else 'inactive'}")
-    return changes
+    inserted = write_defaults(settings)
+    return [f"config tables: {inserted} default row(s) written"] + await apply_all()
 
 
 def main() -> int:
     from deployments.brand_admin import sync_brand_schedules
+    from deployments.scheduled_jobs import sync_all_schedules
 
     for line in asyncio.run(apply(get_settings())):
         print(line)
-    # `prefect deploy` may reset the brand-job deployment's schedules: re-apply them.
+    # `prefect deploy` may reset the shared deployments' schedules: re-apply them.
     print(f"brand-job/brand-job: {asyncio.run(sync_brand_schedules())} brand schedules re-applied")
+    print(f"enqueue-scheduled-job: {asyncio.run(sync_all_schedules())} job-queue schedules re-applied")
+    # Dead runs are noticed (heartbeats stop -> Crashed) and released without a person.
+    for line in asyncio.run(ensure_crash_automations()):
+        print(f"automation: {line}")
     return 0
 
 

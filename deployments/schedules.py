@@ -1,4 +1,9 @@
-"""The scheduled deployments and their (cron, timezone, active) as configured in settings."""
+"""The default (cron, timezone, active) of each scheduled deployment, from settings.
+
+These are only defaults: the first deploy writes them into the config tables
+(``deployments.ops.configs.ensure_job_rows``), which are the source of every schedule
+afterwards. prefect.yaml repeats them (tests/unit/test_deployments.py keeps them equal).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ class ScheduleSpec:
 
 
 def configured_schedules(settings: Settings, enabled: dict[str, bool] | None = None) -> list[ScheduleSpec]:
-    """Every scheduled job; ``enabled`` (job name -> flag from cron_job_configs) may switch
+    """Every scheduled job of seeds 000 and 004; ``enabled`` (job name -> flag) may switch
     the seed-000 jobs off, the ``*_ENABLED`` settings switch the crypto jobs off."""
     enabled = enabled or {}
     cron, jobs = settings.cron, settings.crypto_jobs

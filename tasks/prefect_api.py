@@ -1,6 +1,7 @@
-"""The one home of calls to Prefect's API: deployment schedules, global concurrency limits.
+"""The one home of calls to Prefect's API: deployment schedules, global concurrency limits,
+triggering, and the read side of the operations API (next runs, crashed runs, run URLs).
 
-Used by the flows (limits), the admin API and the deploy scripts (schedules).
+Used by the flows (limits), the operations/admin API and the deploy scripts (schedules).
 
 Schedules are identified by slug, so applying the same row twice updates rather than
 duplicates, and the Prefect UI shows each one with its own parameters.
@@ -8,20 +9,34 @@ duplicates, and the Prefect UI shows each one with its own parameters.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from prefect import Flow
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import (
+    DeploymentUpdate,
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import SCHEDULE_TYPES, CronSchedule
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 
 def _schedules(schedule: CronSchedule, active: bool) -> list[tuple[SCHEDULE_TYPES, bool]]:
@@ -98,3 +113,94 @@ async def trigger_deployment(name: str, parameters: dict[str, Any], *, tags: lis
     """Create a flow run of deployment ``name`` (``flow/deployment``) for a worker; returns at once."""
     flow_run = run_deployment(name, parameters=parameters, timeout=0, tags=tags)
     return cast(FlowRun, await flow_run if inspect.isawaitable(flow_run) else flow_run)
+
+
+# --- read side, for the operations API (deployments.ops) -------------------------------
+
+ACTIVE_STATES = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+
+
+async def read_deployment_or_none(client: PrefectClient, name: str) -> DeploymentResponse | None:
+    """``flow/deployment`` with its ``paused`` flag, schedules and concurrency limit; None if missing."""
+    try:
+        return await client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        return None
+
+
+def deployment_concurrency(deployment: DeploymentResponse) -> int | None:
+    if deployment.global_concurrency_limit is not None:
+        return deployment.global_concurrency_limit.limit
+    return deployment.concurrency_limit
+
+
+async def update_deployment(client: PrefectClient, deployment: uuid.UUID, *,
+                            parameters: dict[str, Any] | None = None, paused: bool | None = None) -> None:
+    """Set the default parameters of the deployment's runs (scheduled ones included) and/or
+    its ``paused`` flag (the Prefect UI's pause/resume); None leaves a field as it is."""
+    fields: dict[str, Any] = {}
+    if parameters is not None:
+        fields["parameters"] = parameters
+    if paused is not None:
+        fields["paused"] = paused
+    if fields:
+        await client.update_deployment(deployment, DeploymentUpdate(**fields))
+
+
+async def count_active_runs(client: PrefectClient, deployment: uuid.UUID) -> int:
+    """Flow runs of the deployment that hold a concurrency slot (pending, running, cancelling)."""
+    return await client.count_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE_STATES))))
+
+
+async def next_scheduled_runs(client: PrefectClient, deployments: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """The earliest SCHEDULED flow run of each deployment (those the scheduler has created)."""
+    if not deployments:
+        return {}
+    runs = await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployments)),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200)
+    first: dict[uuid.UUID, datetime] = {}
+    for run in runs:
+        if run.deployment_id and run.expected_start_time and run.deployment_id not in first:
+            first[run.deployment_id] = run.expected_start_time
+    return first
+
+
+async def crashed_runs(client: PrefectClient, deployments: list[uuid.UUID], since: datetime) -> list[FlowRun]:
+    """CRASHED flow runs of these deployments started after ``since`` (they write no history row)."""
+    if not deployments:
+        return []
+    return await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployments)),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
+            start_time=FlowRunFilterStartTime(after_=since)),
+        limit=200)
+
+
+async def read_flow_run(client: PrefectClient, flow_run: uuid.UUID) -> FlowRun:
+    return await client.read_flow_run(flow_run)
+
+
+async def wait_for_flow_run(flow_run: uuid.UUID, timeout: float, poll: float = 0.5) -> FlowRun:
+    """The flow run once final, or as it is after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with get_client() as client:
+        while True:
+            run = await client.read_flow_run(flow_run)
+            if (run.state and run.state.is_final()) or asyncio.get_running_loop().time() >= deadline:
+                return run
+            await asyncio.sleep(poll)
+
+
+def flow_run_url(flow_run: Any) -> str | None:
+    """The flow run's page in the Prefect UI (None when no API URL is configured)."""
+    ui = PREFECT_UI_URL.value()
+    if not ui:
+        api = PREFECT_API_URL.value()
+        ui = api[: -len("/api")] if api and api.endswith("/api") else None
+    return f"{ui.rstrip('/')}/runs/flow-run/{flow_run}" if ui else None

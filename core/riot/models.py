@@ -23,7 +23,7 @@ from core.db.types import SERVER_NOW, JsonType, UTCDateTime, utcnow
 
 
 class JobConfiguration(Base):
-    """Per-job configuration of the Riot pipelines (seed 001), validated per job type."""
+    """Per-job configuration (seed 001): the Riot pipelines, and the crypto jobs' rows (issue 11)."""
 
     __tablename__ = "job_configurations"
 
@@ -31,6 +31,7 @@ class JobConfiguration(Base):
     job_type: Mapped[str] = mapped_column(String(50), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     schedule: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")  # migration 0009
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     config_json: Mapped[dict[str, Any]] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)

@@ -1,12 +1,17 @@
-"""Operations surface: schedules and active flags from the config tables (issue 11), if any schema is needed.
+"""Operations surface (issue 11): the config tables become the source of every job's schedule.
+
+``job_configurations`` gets a ``timezone`` (its schedule's IANA zone; the seed-001 rows are
+UTC). The crypto jobs' rows (schedule, timezone, active, ``{"limit": N}``) are inserted on
+first deploy from settings (``deployments.ops.configs.ensure_job_rows``), not here, so that
+the seed's ``*_SCHEDULE``/``*_ENABLED``/``*_LIMIT`` variables give the first values.
 
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
@@ -15,8 +20,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column("job_configurations",
+                  sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("job_configurations") as batch:
+        batch.drop_column("timezone")

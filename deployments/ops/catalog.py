@@ -1,0 +1,142 @@
+"""Every operable job: the fixed jobs of seeds 000, 001 and 004 (one deployment each, one
+row in a config table) and the scheduled jobs of seeds 002 and 003 (one ``scheduled_jobs``
+row each, one schedule of a shared deployment).
+
+Job ids: the deployment name for a fixed job (``price-collection``), the Prefect schedule
+slug for a scheduled job (``brand-job-<uuid>``, ``scheduled-job-<name>``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prefect import Flow
+from sqlalchemy import select
+
+from core.db import session_scope
+from core.db.scheduled_jobs import ScheduledJob
+from core.errors import ConfigError
+from flows.brands import BRAND_JOB_FLOW, brand_job
+from flows.crypto import contract_addresses_collection, price_collection, top_coins_collection
+from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
+from flows.profiles import profile_fetcher, quota_reset
+from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
+from tasks._common import db_url
+
+Family = Literal["profiles", "riot", "jobqueue", "brands", "crypto"]
+FAMILIES: tuple[str, ...] = ("profiles", "riot", "jobqueue", "brands", "crypto")
+
+
+class UnknownJob(LookupError):
+    """No job with this id (a 404 naming ``job_id``)."""
+
+
+@dataclass(frozen=True)
+class FixedJob:
+    """A job with its own deployment, configured by one row of a config table."""
+
+    id: str  # the flow and deployment name
+    family: Family
+    flow: Flow[..., Any]
+    table: Literal["cron_job_configs", "job_configurations"]
+    key: str  # cron_job_configs.name or job_configurations.job_type
+    title: str
+    concurrency: int | None = None  # as in prefect.yaml / deployments.serve
+
+    @property
+    def deployment(self) -> str:
+        return f"{self.id}/{self.id}"
+
+    @property
+    def history_name(self) -> str:
+        """``job_execution_history.job_name`` of its runs."""
+        return self.id.replace("-", "_")
+
+
+FIXED_JOBS: tuple[FixedJob, ...] = (
+    FixedJob("profile-fetcher", "profiles", profile_fetcher, "cron_job_configs", "profile_fetcher",
+             "LinkedIn profile fetcher", 1),
+    FixedJob("quota-reset", "profiles", quota_reset, "cron_job_configs", "quota_reset", "RapidAPI quota reset"),
+    FixedJob("tracked-player-updater", "riot", tracked_player_updater, "job_configurations",
+             "TRACKED_PLAYER_UPDATER", "Tracked player updater", 1),
+    FixedJob("match-fetcher", "riot", match_fetcher, "job_configurations", "MATCH_FETCHER", "Match fetcher", 1),
+    FixedJob("smurf-analyzer", "riot", smurf_analyzer, "job_configurations", "SMURF_ANALYZER", "Smurf analyzer"),
+    FixedJob("ban-checker", "riot", ban_checker, "job_configurations", "BAN_CHECKER", "Ban checker"),
+    FixedJob("top-coins-collection", "crypto", top_coins_collection, "job_configurations",
+             "TOP_COINS_COLLECTION", "Top coins collection"),
+    FixedJob("price-collection", "crypto", price_collection, "job_configurations", "PRICE_COLLECTION",
+             "Price collection", 1),
+    FixedJob("contract-addresses-collection", "crypto", contract_addresses_collection, "job_configurations",
+             "CONTRACT_ADDRESSES_COLLECTION", "Contract addresses collection"),
+)
+FIXED: dict[str, FixedJob] = {job.id: job for job in FIXED_JOBS}
+BRAND_PREFIX, QUEUE_PREFIX = "brand-job-", "scheduled-job-"
+BRAND_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"
+QUEUE_DEPLOYMENT = f"{SCHEDULE_FLOW}/{SCHEDULE_FLOW}"
+
+
+@dataclass(frozen=True)
+class ScheduledRowJob:
+    """A ``scheduled_jobs`` row: a brand job (seed 003) or a job-queue job (seed 002)."""
+
+    id: str
+    family: Family
+    row_id: uuid.UUID
+    name: str
+    job_type: str
+    flow: Flow[..., Any]
+
+    @property
+    def deployment(self) -> str:
+        return BRAND_DEPLOYMENT if self.family == "brands" else QUEUE_DEPLOYMENT
+
+    @property
+    def title(self) -> str:
+        return self.name
+
+
+Job = FixedJob | ScheduledRowJob
+
+
+def _row_job(row: ScheduledJob) -> ScheduledRowJob:
+    if row.brand_id is not None:
+        return ScheduledRowJob(f"{BRAND_PREFIX}{row.id}", "brands", row.id, row.name, row.job_type, brand_job)
+    return ScheduledRowJob(f"{QUEUE_PREFIX}{row.name}", "jobqueue", row.id, row.name, row.job_type,
+                           enqueue_scheduled_job)
+
+
+def scheduled_rows() -> list[ScheduledJob]:
+    """Every ``scheduled_jobs`` row, detached (queue jobs first, then brands, oldest first)."""
+    with session_scope(db_url()) as session:
+        rows = list(session.execute(select(ScheduledJob).order_by(ScheduledJob.created_at)).scalars())
+        session.expunge_all()
+    return sorted(rows, key=lambda r: r.brand_id is not None)
+
+
+def all_jobs(family: str | None = None) -> list[Job]:
+    if family is not None and family not in FAMILIES:
+        raise ConfigError(f"family: unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    jobs: list[Job] = [*FIXED_JOBS, *(_row_job(r) for r in scheduled_rows())]
+    return [j for j in jobs if family is None or j.family == family]
+
+
+def get_job(job_id: str) -> Job:
+    """The job ``job_id``; UnknownJob (404) when there is none."""
+    if job_id in FIXED:
+        return FIXED[job_id]
+    with session_scope(db_url()) as session:
+        row: ScheduledJob | None = None
+        if job_id.startswith(BRAND_PREFIX):
+            try:
+                row = session.get(ScheduledJob, uuid.UUID(job_id[len(BRAND_PREFIX):]))
+            except ValueError:
+                row = None
+            row = row if row is not None and row.brand_id is not None else None
+        elif job_id.startswith(QUEUE_PREFIX):
+            row = session.execute(select(ScheduledJob).where(
+                ScheduledJob.name == job_id[len(QUEUE_PREFIX):], ScheduledJob.brand_id.is_(None))).scalar_one_or_none()
+        if row is None:
+            raise UnknownJob(f"job_id: no job {job_id!r}; GET /api/v1/jobs lists them")
+        return _row_job(row)

@@ -1,0 +1,313 @@
+"""The operations API (issue 11) against PostgreSQL and a real Prefect server (the test
+harness), with a Prefect Runner executing the flow runs it creates."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+from prefect.client.orchestration import get_client
+from prefect.runner import Runner
+from prefect.states import Crashed, Running
+from sqlalchemy import select, text
+
+from core.db import session_scope
+from core.db.types import utcnow
+from core.jobqueue.examples import PurgeExpiredRegistrationsJob
+from core.riot.models import JobConfiguration
+from core.runs.models import JobExecutionHistory
+from deployments.admin_api import create_app
+from deployments.ops.catalog import FIXED
+from deployments.scheduled_jobs import add_or_update_scheduled_job
+from tests.integration.test_brand_admin_api import TOKEN, body
+from tests.integration.test_brand_jobs import make_brand
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+SEED_DUPLICATES = """SELECT asset_id, snapshot_date, source, COUNT(*) as count
+  FROM asset_rankings GROUP BY asset_id, snapshot_date, source HAVING COUNT(*) > 1"""
+
+
+def _client(headers: dict[str, str] | None = None, wait: float = 120) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(run_wait_seconds=wait)),
+                             base_url="http://ops", headers=headers or {}, timeout=180)
+
+
+@pytest.fixture
+async def api(brand_env) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client({"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def runner(brand_env_module) -> AsyncIterator[Runner]:
+    """A Prefect Runner serving the crypto and smurf-analyzer deployments (polls every second)."""
+    runner = Runner(name=f"ops-test-{uuid.uuid4().hex[:6]}", query_seconds=1, pause_on_shutdown=False)
+    for job_id in ("top-coins-collection", "price-collection", "contract-addresses-collection", "smurf-analyzer"):
+        await runner.add_flow(FIXED[job_id].flow, name=job_id)
+    task = asyncio.create_task(runner.start())
+    await asyncio.sleep(1)
+    yield runner
+    runner.stopping = True
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass
+
+
+@pytest.fixture(scope="module")
+def brand_env_module(pg_url, prefect_harness, coingecko_sandbox, rapidapi_sandbox, smtp_sink,
+                     collectors_sandbox, tmp_path_factory):
+    """What ``brand_env`` sets, for the module-scoped runner (its flow runs inherit os.environ)."""
+    import os
+
+    from tests.conftest import reload_settings
+
+    data = tmp_path_factory.mktemp("ops")
+    env = {"DATABASE_URL": pg_url, "DATA_DIR": str(data / "data"), "STORAGE_URL": (data / "objects").as_uri(),
+           "COINGECKO_BASE_URL": coingecko_sandbox.url, "COINGECKO_API_KEY": "sandbox-cg-key",
+           "COINGECKO_CALLS_PER_MINUTE": "6000", "COINGECKO_RATE_LIMIT_BACKOFF_MS": "10",
+           "SMTP_HOST": smtp_sink.host, "SMTP_PORT": str(smtp_sink.port), "BRAND_ADMIN_TOKEN": TOKEN}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    reload_settings()
+    yield env
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    reload_settings()
+
+
+def _routes() -> list[tuple[str, str]]:
+    """Every (method, path) of the OpenAPI, path parameters filled in."""
+    out = []
+    for path, methods in create_app().openapi()["paths"].items():
+        path = path.replace("{job_id}", "price-collection").replace("{run_id}", str(uuid.uuid4()))
+        out += [(m.upper(), path.replace("{brand_id}", str(uuid.uuid4()))) for m in methods]
+    return out
+
+
+async def test_every_api_route_requires_the_bearer_token(brand_env):
+    routes = _routes()
+    assert len(routes) >= 20
+    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic abc"}):
+        async with _client(headers) as client:
+            for method, path in routes:
+                response = await client.request(method, path, json={})
+                assert response.status_code == 401, (method, path, headers)
+                assert TOKEN not in response.text
+    async with _client() as client:  # the page shell and the docs carry no data
+        assert (await client.get("/admin/scheduled-jobs")).status_code == 200
+        assert "/api/v1/jobs/status/overview" in (await client.get("/openapi.json")).text
+
+
+async def _crash_a_run(job_id: str) -> str:
+    async with get_client() as client:
+        from tasks.prefect_api import deployment_id
+
+        dep = await deployment_id(client, FIXED[job_id].flow, job_id)
+        run = await client.create_flow_run_from_deployment(dep)
+        await client.set_flow_run_state(run.id, Running(), force=True)
+        await client.set_flow_run_state(run.id, Crashed(message="worker killed"), force=True)
+        return str(run.id)
+
+
+async def test_overview_covers_the_five_families_with_rate_limited_and_crashed_runs(api, brand_env):
+    brand, customer = make_brand(brand_env["DATABASE_URL"])
+    created = (await api.post("/api/admin/scheduled-jobs", json=body(brand, customer))).json()
+    await asyncio.to_thread(add_or_update_scheduled_job, PurgeExpiredRegistrationsJob(), "0 3 * * *",
+                            timezone="Europe/Madrid")
+    now = utcnow()
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        session.add(JobExecutionHistory(job_name="match_fetcher", job_type="MATCH_FETCHER", status="RATE_LIMITED",
+                                        started_at=now - timedelta(minutes=3), finished_at=now, duration_ms=1234,
+                                        total_processed=4, items_created=7, metrics={}))
+    crashed = await _crash_a_run("ban-checker")
+
+    response = await api.get("/api/v1/jobs/status/overview")
+    assert response.status_code == 200
+    jobs = {j["id"]: j for j in response.json()["jobs"]}
+    assert {j["family"] for j in jobs.values()} == {"profiles", "riot", "jobqueue", "brands", "crypto"}
+    assert set(FIXED) <= set(jobs)
+    assert jobs[f"brand-job-{created['id']}"]["schedule"] == "0 9 * * *"
+    queue = jobs["scheduled-job-PurgeExpiredRegistrationsJob"]
+    assert (queue["family"], queue["timezone"], queue["active"]) == ("jobqueue", "Europe/Madrid", True)
+    fetcher = jobs["match-fetcher"]
+    assert fetcher["last_run"]["status"] == "RATE_LIMITED"
+    assert fetcher["last_run"]["duration_ms"] == 1234 and fetcher["last_run"]["counts"]["created"] == 7
+    assert (fetcher["runs_24h"], fetcher["rate_limited_24h"], fetcher["failures_24h"]) == (1, 1, 0)
+    ban = jobs["ban-checker"]
+    assert ban["last_run"]["status"] == "CRASHED" and ban["last_run"]["flow_run_id"] == crashed
+    assert ban["last_run"]["flow_run_url"].endswith(f"/runs/flow-run/{crashed}")
+    assert (ban["failures_24h"], ban["crashed_24h"]) == (1, 1)
+    for job in jobs.values():
+        assert {"schedule", "timezone", "active", "next_run", "last_run", "runs_24h", "drift"} <= set(job)
+    assert jobs["smurf-analyzer"]["next_run"] is not None
+
+    again = (await api.get("/api/v1/jobs/status/overview?family=riot")).json()["jobs"]
+    assert {j["family"] for j in again} == {"riot"}
+    assert next(j for j in again if j["id"] == "ban-checker")["crashed_24h"] == 1  # recorded once
+
+
+async def test_executions_are_paged_and_filtered_by_status_and_time(api, brand_env):
+    now = utcnow()
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        for i, status in enumerate(["SUCCESS", "FAILED", "SUCCESS", "PARTIAL", "SUCCESS"]):
+            session.add(JobExecutionHistory(job_name="price_collection", job_type="PRICE_COLLECTION", status=status,
+                                            started_at=now - timedelta(hours=i), finished_at=now - timedelta(hours=i),
+                                            duration_ms=100 + i, metrics={}))
+    page = (await api.get("/api/v1/jobs/price-collection/executions?limit=2&offset=1")).json()
+    assert page["total"] == 5 and [r["duration_ms"] for r in page["items"]] == [101, 102]
+    ok = (await api.get("/api/v1/jobs/price-collection/executions", params={"status": "SUCCESS"})).json()
+    assert ok["total"] == 3
+    since = (now - timedelta(hours=1, minutes=30)).isoformat()
+    recent = (await api.get("/api/v1/jobs/price-collection/executions", params={"since": since})).json()
+    assert recent["total"] == 2
+    bad = await api.get("/api/v1/jobs/price-collection/executions", params={"status": "DONE"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("status:")
+    assert (await api.get("/api/v1/jobs/no-such-job/executions")).status_code == 404
+
+
+async def test_a_config_change_reaches_the_prefect_deployment_at_once(api, brand_env):
+    response = await api.put("/api/v1/jobs/match-fetcher/config", json={
+        "schedule": "*/7 * * * *", "timezone": "Europe/Paris", "active": False,
+        "config": {"discovered_players_per_run": 3, "matches_per_player_per_run": 5,
+                   "target_matches_per_player": 9, "platform": "euw1"}})
+    assert response.status_code == 200, response.text
+    assert response.json()["config"]["platform"] == "euw1"
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("match-fetcher/match-fetcher")
+        [schedule] = await client.read_deployment_schedules(dep.id)
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "*/7 * * * *", "Europe/Paris", False)
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        row = session.execute(select(JobConfiguration).where(JobConfiguration.job_type == "MATCH_FETCHER")).scalar_one()
+        assert (row.schedule, row.timezone, row.is_active, row.config_json["platform"]) == (
+            "*/7 * * * *", "Europe/Paris", False, "euw1")
+    # the seed's six-field cron; the crypto limit becomes the deployment's default parameter
+    response = await api.put("/api/v1/jobs/top-coins-collection/config",
+                             json={"schedule": "0 30 2 * * *", "config": {"limit": 25}})
+    assert response.json()["schedule"] == "30 2 * * *"
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
+    assert dep.parameters == {"limit": 25} and dep.schedules[0].schedule.cron == "30 2 * * *"
+    # a pause in the Prefect UI shows as drift; the next change through the API resumes it
+    async with get_client() as client:
+        from tasks.prefect_api import update_deployment
+
+        await update_deployment(client, dep.id, paused=True)
+    jobs = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
+    assert jobs["top-coins-collection"]["drift"] == ["deployment paused in Prefect while active here"]
+    assert (await api.put("/api/v1/jobs/top-coins-collection/config", json={"active": True})).status_code == 200
+    jobs = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
+    assert jobs["top-coins-collection"]["drift"] == []
+    got = (await api.get("/api/v1/jobs/profile-fetcher/config")).json()
+    assert got["source"] == "cron_job_configs" and got["config"]["batch_size"] >= 1
+
+
+@pytest.mark.parametrize(("path", "payload", "status", "field"), [
+    ("/api/v1/jobs/smurf-analyzer/config", {"schedule": "61 * * * *"}, 422, "schedule"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"schedule": "0 0 31 2 *"}, 422, "schedule"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"timezone": "Mars/Olympus_Mons"}, 422, "timezone"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"config": {"unanalyzed_players_per_run": "many"}}, 422,
+     "config.unanalyzed_players_per_run"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"config": {"min_matches_required": 5, "extra": 1,
+                                                       "unanalyzed_players_per_run": 1}}, 422, "config.extra"),
+    ("/api/v1/jobs/ban-checker/config", {"config": {"ban_check_days": 7, "max_checks_per_run": 5,
+                                                    "platform": "moon1"}}, 422, "config.platform"),
+    ("/api/v1/jobs/price-collection/config", {"config": {"limit": 0}}, 422, "config.limit"),
+    ("/api/v1/jobs/nope/config", {"active": False}, 404, "job_id"),
+    ("/api/v1/jobs/nope/trigger", {}, 404, "job_id"),
+    ("/api/v1/jobs/top-coins-collection/trigger", {"parameters": {"limti": 3}}, 422, "parameters.limti"),
+    ("/api/v1/jobs/collect-top-coins", {"limit": 0}, 422, "limit"),
+    ("/api/v1/jobs/collect-prices", {"limit": "ten"}, 422, "limit"),
+])
+async def test_bad_input_names_the_field_and_writes_nothing(api, brand_env, path, payload, status, field):
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        before = session.execute(text("SELECT job_type, schedule, timezone, is_active, config_json::text "
+                                      "FROM job_configurations ORDER BY job_type")).all()
+    method = api.put if path.endswith("/config") else api.post
+    response = await method(path, json=payload)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert field in (detail if isinstance(detail, str) else str(detail)), detail
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        after = session.execute(text("SELECT job_type, schedule, timezone, is_active, config_json::text "
+                                     "FROM job_configurations ORDER BY job_type")).all()
+    assert after == before
+
+
+async def test_trigger_is_refused_when_inactive_or_at_the_concurrency_limit(api, brand_env):
+    assert (await api.put("/api/v1/jobs/ban-checker/config", json={"active": False})).status_code == 200
+    response = await api.post("/api/v1/jobs/ban-checker/trigger")
+    assert response.status_code == 409 and "inactive" in response.json()["detail"]
+    async with get_client() as client:  # price-collection allows one run at a time
+        from tasks.prefect_api import deployment_id
+
+        dep = await deployment_id(client, FIXED["price-collection"].flow, "price-collection")
+        run = await client.create_flow_run_from_deployment(dep)
+        await client.set_flow_run_state(run.id, Running(), force=True)
+    try:
+        response = await api.post("/api/v1/jobs/price-collection/trigger")
+        assert response.status_code == 409 and "concurrency limit" in response.json()["detail"]
+    finally:
+        async with get_client() as client:
+            await client.delete_flow_run(run.id)
+
+
+async def test_seed_004_commands_verbatim_and_a_trigger_that_completes(api, brand_env, runner):
+    first = await api.post("/api/v1/jobs/collect-top-coins", json={"limit": 10},
+                           headers={"Content-Type": "application/json"})
+    second = await api.post("/api/v1/jobs/collect-top-coins", json={"limit": 10})
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    one, two = first.json(), second.json()
+    assert one["success"] and one["metrics"]["items_processed"] == 10 and one["metrics"]["items_created"] == 10
+    assert two["metrics"]["items_created"] == 0 and two["metrics"]["items_updated"] == 10
+    assert two["flow_run_url"].endswith(two["flow_run_id"])
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        assert session.execute(text(SEED_DUPLICATES)).all() == []
+    prices = await api.post("/api/v1/jobs/collect-prices", json={"limit": 5})
+    assert prices.status_code == 200 and prices.json()["job_name"] == "price_collection"
+    started = await api.post("/api/v1/jobs/collect-contract-addresses?wait=false", json={"limit": 3})
+    assert started.status_code == 202 and started.json()["flow_run_id"]
+
+    triggered = await api.post("/api/v1/jobs/smurf-analyzer/trigger", json={"parameters": {}})
+    assert triggered.status_code == 202
+    flow_run_id = triggered.json()["flow_run_id"]
+    from tasks.prefect_api import wait_for_flow_run
+
+    for run_id in (flow_run_id, started.json()["flow_run_id"]):
+        run = await wait_for_flow_run(uuid.UUID(run_id), 120)
+        assert run.state is not None and run.state.is_completed(), run.state
+    runs = (await api.get("/api/v1/jobs/smurf-analyzer/executions")).json()
+    assert runs["items"][0]["flow_run_id"] == flow_run_id and runs["items"][0]["status"] == "SUCCESS"
+    trends = (await api.get("/api/v1/trends/runs?days=1")).json()["jobs"]
+    assert len(trends["top-coins-collection"]) == 2 and "duration_ms" in trends["smurf-analyzer"][0]
+    coins = (await api.get("/api/v1/trends/coin-prices?days=1")).json()["coins"]
+    assert any(points for points in coins.values())
+
+
+async def test_trends_quota_burn_and_brand_scores(api, brand_env):
+    from core.profiles.models import ApiQuota
+
+    now = utcnow()
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        session.add(ApiQuota(provider="rapidapi", period=now.strftime("%Y-%m"), monthly_limit=500, calls_used=100,
+                             reserved=0))
+        session.add(JobExecutionHistory(job_name="profile_fetcher", job_type="PROFILE_FETCHER", status="SUCCESS",
+                                        started_at=now, finished_at=now, duration_ms=5, quota_remaining=400,
+                                        metrics={}))
+    quota = (await api.get("/api/v1/trends/quota")).json()
+    assert (quota["monthly_limit"], quota["used"], quota["remaining"]) == (500, 100, 400)
+    assert quota["rate_per_day"] > 0 and quota["runs_out_on"] >= now.date().isoformat()
+    assert quota["daily"] == [{"date": now.date().isoformat(), "used": 100}]
+    assert (await api.get("/api/v1/trends/quota?period=2026-13")).status_code == 422
+    scores = (await api.get("/api/v1/trends/brand-scores")).json()
+    assert scores["brands"] == {} or isinstance(scores["brands"], dict)
