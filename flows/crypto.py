@@ -67,12 +67,18 @@ async def price_collection(limit: int | None = None) -> JobResult:
 
 @flow(name="contract-addresses-collection")
 async def contract_addresses_collection(limit: int | None = None) -> JobResult:
-    """Contract addresses per chain of the tracked assets -> ``asset_contracts``."""
+    """Contract addresses per chain of the tracked assets -> ``asset_contracts``.
+
+    Custom metrics carry the seed's names with the seed's meanings: ``assets_processed``
+    (assets whose details were fetched), ``contracts_created`` (contract records upserted,
+    new or not; ``items_created``/``items_updated`` split them), ``assets_skipped`` (assets
+    that failed or have no CoinGecko id)."""
     n = _limit(limit, "limit") or get_settings().crypto_jobs.contract_addresses_collection.limit
 
     async def body(m: JobMetrics) -> None:
-        assets = await load_tracked_assets(n)
-        calls = created = updated = native = 0
+        tracked = await load_tracked_assets(n)
+        assets = [(aid, cg) for aid, cg in tracked if cg and cg.strip()]
+        calls = created = updated = native = fetched_assets = 0
         errors: list[ItemError] = []
         # Chunks: a crash or a rate-limit stop keeps everything stored before it.
         for start in range(0, len(assets), CONTRACTS_CHUNK):
@@ -81,12 +87,13 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
             calls += fetched.api_calls
             created, updated = created + counts["created"], updated + counts["updated"]
             native += counts["native_skipped"]
+            fetched_assets += len(fetched.data)
             errors += fetched.errors
-        m.items_processed = len(assets)
-        m.items_created, m.items_updated = created, updated
-        m.items_skipped = native + len(errors)
-        m.custom = {"assets_processed": len(assets), "contracts_created": created,
-                    "native_platforms_skipped": native, "assets_failed": len(errors),
+        skipped = len(tracked) - fetched_assets
+        m.items_processed = len(tracked)
+        m.items_created, m.items_updated, m.items_skipped = created, updated, skipped
+        m.custom = {"assets_processed": fetched_assets, "contracts_created": created + updated,
+                    "assets_skipped": skipped, "native_platforms_skipped": native,
                     "api_calls": calls, "errors": errors}
 
     return await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,

@@ -107,8 +107,25 @@ async def test_a_coin_that_vanished_is_reported_and_the_rest_stored(app_env, coi
     await top_coins_collection(limit=6)
     coingecko_sandbox.update_knobs(missing_ids=["tether"])
     result = await contract_addresses_collection()
-    assert result.status == "PARTIAL" and result.metrics.custom["assets_failed"] == 1
+    assert result.status == "PARTIAL" and result.metrics.custom["assets_skipped"] == 1
     assert result.metrics.items_created == 3  # usd-coin x2 + chainlink
     with session_scope(app_env["DATABASE_URL"]) as session:
         chains = session.execute(text("SELECT COUNT(*) FROM asset_contracts")).scalar_one()
     assert chains == 3
+
+
+async def test_contract_metrics_have_the_seeds_names_and_meanings(app_env, coingecko_sandbox):
+    await top_coins_collection(limit=6)  # bitcoin, ethereum, tether, solana, usd-coin, chainlink
+    coingecko_sandbox.update_knobs(missing_ids=["tether"])
+    first = await contract_addresses_collection()
+    second = await contract_addresses_collection()
+    seed = ("assets_processed", "contracts_created", "assets_skipped")
+    # processed = assets whose details came back (natives included, they just have no
+    # contract); created = contract records upserted, new or not; skipped = failed assets
+    assert [first.metrics.custom[k] for k in seed] == [5, 3, 1]
+    assert [second.metrics.custom[k] for k in seed] == [5, 3, 1]
+    assert (first.metrics.items_processed, first.metrics.items_created, first.metrics.items_updated,
+            first.metrics.items_skipped) == (6, 3, 0, 1)
+    assert (second.metrics.items_created, second.metrics.items_updated) == (0, 3)
+    [run] = [r for r in history_rows(app_env["DATABASE_URL"]) if r.job_name == "contract_addresses_collection"][:1]
+    assert {k: run.metrics[k] for k in seed} == {"assets_processed": 5, "contracts_created": 3, "assets_skipped": 1}
