@@ -8,7 +8,9 @@ continues where it stopped.
 
 from __future__ import annotations
 
-from prefect import flow
+from typing import Any
+
+from prefect import flow, get_run_logger
 
 from core.riot.config import (
     BanCheckerConfig,
@@ -16,6 +18,7 @@ from core.riot.config import (
     SmurfAnalyzerConfig,
     TrackedPlayerUpdaterConfig,
 )
+from core.riot.players import parse_platform, parse_riot_id
 from core.runs.errors import item_error
 from core.runs.result import JobMetrics, JobResult
 from tasks.riot import (
@@ -26,6 +29,8 @@ from tasks.riot import (
     fetch_player_matches,
     load_job,
     load_players,
+    resolve_riot_id,
+    save_tracked_player,
 )
 from tasks.runs import run_job
 
@@ -117,3 +122,23 @@ async def ban_checker() -> JobResult | None:
             raise result["rate_limited"]
 
     return await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump())
+
+
+@flow(name="add-tracked-player")
+async def add_tracked_player(riot_id: str, platform: str) -> dict[str, Any]:
+    """Track a player by Riot ID (``"gameName#tagLine"``) on ``platform``: the puuid comes from
+    account-v1 on the platform's regional route; the row is inserted or marked tracked.
+
+    Raises ValueError naming ``riot_id`` or ``platform`` for bad input, and
+    ``UnknownRiotIdError`` (a NotFoundError and a ValueError) when no such account exists.
+    """
+    game_name, tag_line = parse_riot_id(riot_id)
+    platform = parse_platform(platform)
+    account = await resolve_riot_id(game_name, tag_line, platform)
+    puuid = account["puuid"]
+    # Riot's spelling of the name and tag, not the caller's.
+    game_name, tag_line = account.get("gameName") or game_name, account.get("tagLine") or tag_line
+    created = await save_tracked_player(puuid, platform, game_name, tag_line)
+    get_run_logger().info("tracking %s#%s on %s (%s)", game_name, tag_line, platform, "new" if created else "known")
+    return {"puuid": puuid, "game_name": game_name, "tag_line": tag_line, "platform": platform,
+            "is_tracked": True, "created": created}

@@ -46,6 +46,18 @@ def players_to_fetch(session: Session, *, tracked: bool, limit: int,
             for p in session.execute(stmt).scalars()]
 
 
+def track_player(session: Session, *, puuid: str, platform: str, game_name: str, tag_line: str) -> bool:
+    """Insert the player as tracked, or mark the known player tracked (name, tag and platform
+    refreshed, fetch progress kept); True when the row is new."""
+    now = utcnow()
+    result = upsert_rows(session, RiotPlayer.__table__, [{
+        "puuid": puuid, "platform": platform, "game_name": game_name, "tag_line": tag_line, "is_tracked": True,
+        "matches_fetched": 0, "next_match_offset": 0, "is_exhausted": False, "discovered_at": now,
+        "updated_at": now}], conflict_columns=["puuid"],
+        update_columns=["platform", "game_name", "tag_line", "is_tracked", "updated_at"])
+    return result.created == 1
+
+
 def known_match_ids(session: Session, match_ids: list[str]) -> set[str]:
     if not match_ids:
         return set()

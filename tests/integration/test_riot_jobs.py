@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from core.db import session_scope
 from core.db.types import utcnow
-from core.errors import ConfigError, JobRunFailed
+from core.errors import ConfigError, JobRunFailed, NotFoundError
 from core.riot.client import reset_pacers
 from core.riot.config import DEFAULT_CONFIGS
 from core.riot.models import (
@@ -18,7 +18,13 @@ from core.riot.models import (
     RiotPlayer,
     SmurfAnalysis,
 )
-from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
+from flows.riot import (
+    add_tracked_player,
+    ban_checker,
+    match_fetcher,
+    smurf_analyzer,
+    tracked_player_updater,
+)
 from sandbox.riot import RiotKnobs, RiotSandbox, create_app, puuid_of
 from sandbox.server import start_in_thread
 from tests.conftest import reload_settings
@@ -248,3 +254,32 @@ async def test_platform_in_the_config_filters_players_and_unset_means_every_plat
     configure(url, "MATCH_FETCHER", discovered_players_per_run=50, matches_per_player_per_run=1,
               target_matches_per_player=1, platform="kr")
     assert (await match_fetcher()).metrics.items_processed == 0  # nobody discovered on kr
+
+
+async def test_add_tracked_player_by_riot_id(riot_env, riot_sandbox):
+    url = riot_env
+    added = await add_tracked_player("Zed Main#EUW", "EUW1")
+    puuid = puuid_of("Zed Main#EUW")
+    assert added == {"puuid": puuid, "game_name": "Zed Main", "tag_line": "EUW", "platform": "euw1",
+                     "is_tracked": True, "created": True}
+    assert "/europe/riot/account/v1/accounts/by-riot-id/Zed Main/EUW" in riot_sandbox.requests
+    with session_scope(url) as session:  # a discovered player becomes tracked, progress kept
+        session.add(RiotPlayer(puuid=puuid_of("Known#KR1"), platform="kr", is_tracked=False, matches_fetched=7,
+                               next_match_offset=7, is_exhausted=False, discovered_at=utcnow(),
+                               updated_at=utcnow()))
+    assert (await add_tracked_player("Known#KR1", "kr"))["created"] is False
+    assert "/asia/riot/account/v1/accounts/by-riot-id/Known/KR1" in riot_sandbox.requests
+    with session_scope(url) as session:
+        rows = {p.puuid: p for p in session.execute(select(RiotPlayer)).scalars()}
+    assert (rows[puuid].is_tracked, rows[puuid].platform, rows[puuid].game_name) == (True, "euw1", "Zed Main")
+    known = rows[puuid_of("Known#KR1")]
+    assert (known.is_tracked, known.matches_fetched, known.tag_line) == (True, 7, "KR1")
+
+    with pytest.raises(ValueError, match="^riot_id: expected 'gameName#tagLine'"):
+        await add_tracked_player("NoTagHere", "na1")
+    riot_sandbox.update_knobs(banned_puuids=[puuid_of("Ghost#NA1")])
+    with pytest.raises(NotFoundError, match=r"^riot_id: no Riot account Ghost#NA1 \(account-v1 answered 404"):
+        await add_tracked_player("Ghost#NA1", "na1")
+    assert count(url, RiotPlayer) == 2
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=1, max_tracked_players=5)
+    assert (await tracked_player_updater()).metrics.items_processed == 2  # both are now tracked
