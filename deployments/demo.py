@@ -40,7 +40,6 @@ def main() -> int:
 
     from core.db import session_scope
     from core.db.migrate import ensure_schema
-    from core.db.types import utcnow
     from core.notify import read_outbox
     from core.profiles import entries, quota
     from core.profiles.models import Profile
@@ -68,7 +67,7 @@ def main() -> int:
         profiles = session.execute(select(func.count()).select_from(Profile)).scalar_one()
         run = session.execute(select(JobExecutionHistory).order_by(
             JobExecutionHistory.id.desc()).limit(1)).scalar_one()
-        state = quota.get_state(session, provider=PROVIDER, period=quota.period_of(utcnow()))
+        state = quota.get_state(session, provider=PROVIDER, period=quota.current_period(session, settings.cron))
     outbox = read_outbox(settings.outbox_dir)
     print("\n== profile_fetcher ==")
     print(f"run status      {run.status} (flow run {run.flow_run_id})")
@@ -78,8 +77,8 @@ def main() -> int:
     if run.error_summary:
         print(f"errors          {run.error_summary}")
     if state:
-        print(f"quota           {state.calls_used}/{state.monthly_limit} used this month "
-              f"({state.period}), {state.remaining} left")
+        print(f"quota           {state.calls_used}/{state.monthly_limit} used this period "
+              f"(since the reset at {state.period}), {state.remaining} left")
     print(f"profiles table  {profiles} rows")
     print(f"objects         {settings.storage_url}/profiles/")
     where = f"SMTP {settings.smtp.host}:{settings.smtp.port}" if settings.smtp.host else (

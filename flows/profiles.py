@@ -128,10 +128,12 @@ async def profile_fetcher(
 
 @flow(name="quota-reset")
 async def quota_reset(monthly_limit: int | None = None, reset_usage: bool = False) -> JobResult:
-    """Start the month's ledger with ``monthly_limit`` (default ``rapidapi.monthlyQuota``).
+    """Open the current quota period's ledger with ``monthly_limit`` (default ``rapidapi.monthlyQuota``).
 
-    Months are separate rows, so a new month starts at zero by itself; ``reset_usage=True``
-    also zeroes the current month's count (e.g. after a plan upgrade).
+    A period runs from one fire of ``cron.quotaResetSchedule`` (in ``cron.timezone``) to the
+    next, and periods are separate rows, so each reset starts at zero by itself, even if
+    this flow did not run; ``reset_usage=True`` also zeroes the current period's count
+    (e.g. after a plan upgrade).
     """
     settings = get_settings()
     started = utcnow()

@@ -68,8 +68,9 @@ async def reserve_and_claim(
     PENDING entries (PENDING -> FETCHING), and give back the part of the reservation that
     found no entry. One task and one commit per batch instead of two of each; a crash in
     between can no longer leave a reservation without its entries."""
-    period = quota.period_of(utcnow())
-    with session_scope(db_url()) as session:
+    settings = get_settings()
+    with session_scope(db_url(settings)) as session:
+        period = quota.current_period(session, settings.cron)
         granted, state = quota.reserve(
             session, provider=provider, period=period, requested=requested,
             monthly_limit=monthly_limit, enforce_limit=respect_quota,
@@ -95,7 +96,7 @@ async def settle_quota(grant: QuotaGrant, used: int) -> int:
 
 @db_task
 async def mark_provider_quota_exhausted(grant: QuotaGrant) -> None:
-    """The provider said the month is spent: make the ledger agree so later runs stop early."""
+    """The provider said the plan is spent: make the ledger agree so later runs stop early."""
     with session_scope(db_url()) as session:
         quota.mark_exhausted(session, provider=grant.provider, period=grant.period)
 
@@ -266,9 +267,10 @@ async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | N
 
 @db_task
 async def start_quota_period(provider: str, monthly_limit: int, reset_usage: bool) -> quota.QuotaState:
-    """Create (or re-limit) the current month's ledger row."""
-    with session_scope(db_url()) as session:
-        return quota.start_period(session, provider=provider, period=quota.period_of(utcnow()),
+    """Create (or re-limit) the current period's ledger row (the period follows the reset schedule)."""
+    settings = get_settings()
+    with session_scope(db_url(settings)) as session:
+        return quota.start_period(session, provider=provider, period=quota.current_period(session, settings.cron),
                                   monthly_limit=monthly_limit, reset_usage=reset_usage)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.db import session_scope
-from core.db.types import utcnow
 from core.profiles import entries, quota
 from core.profiles.models import ApiQuota, Profile, ProfileEntry
 from core.runs.models import JobExecutionHistory
+from core.settings import get_settings
 
 
 def urns(n: int, prefix: str = "ACoAATest") -> list[str]:
@@ -22,11 +22,10 @@ def seed_entries(url: str, values: list[str]) -> None:
 
 def set_quota(url: str, *, limit: int, used: int = 0, provider: str = "rapidapi") -> None:
     with session_scope(url) as session:
-        quota.start_period(session, provider=provider, period=quota.period_of(utcnow()),
-                           monthly_limit=limit, reset_usage=True)
+        period = quota.current_period(session, get_settings().cron)
+        quota.start_period(session, provider=provider, period=period, monthly_limit=limit, reset_usage=True)
         if used:
-            quota.settle(session, provider=provider, period=quota.period_of(utcnow()),
-                         reserved=0, used=used)
+            quota.settle(session, provider=provider, period=period, reserved=0, used=used)
 
 
 def ledger(url: str, provider: str = "rapidapi") -> ApiQuota:

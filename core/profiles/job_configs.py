@@ -49,6 +49,14 @@ def ensure_defaults(session: Session, cron: CronSettings) -> int:
                           conflict_columns=["name"])
 
 
+def reset_schedule(session: Session, cron: CronSettings) -> tuple[str, str]:
+    """(cron, timezone) of the quota reset: the ``quota_reset`` row, or settings if it has none."""
+    row = session.execute(
+        select(CronJobConfig.schedule, CronJobConfig.timezone).where(CronJobConfig.name == QUOTA_RESET)
+    ).one_or_none()
+    return (row.schedule, row.timezone) if row else (cron.quota_reset_schedule, cron.timezone)
+
+
 def load_for_run(session: Session, name: str, cron: CronSettings) -> JobConfig:
     """Read the job's config (inserting defaults if missing) and stamp ``last_run``."""
     ensure_defaults(session, cron)

@@ -47,14 +47,15 @@ class CronJobConfig(Base):
 
 
 class ApiQuota(Base):
-    """The quota ledger: one row per provider and month (``YYYY-MM``, UTC)."""
+    """The quota ledger: one row per provider and reset period, named by the reset's fire
+    time in UTC (``2026-01-15T00:00Z``, see ``core.profiles.quota.period_of``)."""
 
     __tablename__ = "api_quota_ledger"
     __table_args__ = (UniqueConstraint("provider", "period", name="uq_api_quota_provider_period"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     provider: Mapped[str] = mapped_column(String(50))
-    period: Mapped[str] = mapped_column(String(7))
+    period: Mapped[str] = mapped_column(String(32))
     monthly_limit: Mapped[int] = mapped_column(Integer)
     calls_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

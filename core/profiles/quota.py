@@ -1,23 +1,58 @@
-"""The quota ledger: atomic reservations that never grant more than the monthly limit."""
+"""The quota ledger: atomic reservations that never grant more than the period's limit.
+
+One row per provider and period; a period runs from one fire of the quota reset schedule
+(``cron.quotaResetSchedule``) to the next, so a plan renewing on the 15th is one row from
+the 15th to the 14th."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.cron import next_run, previous_run
 from core.db.types import utcnow
 from core.db.upsert import insert_missing, rowcount, upsert_rows
+from core.profiles.job_configs import reset_schedule
 from core.profiles.models import ApiQuota
+from core.profiles.settings import CronSettings
 
 _MAX_CAS_ATTEMPTS = 50
 
 
-def period_of(moment: datetime) -> str:
-    """The ledger month (UTC) that ``moment`` falls in, as ``YYYY-MM``."""
-    return moment.strftime("%Y-%m")
+# A period is named by the quota reset fire time that opened it, in UTC: "2026-01-15T00:00Z".
+# Readable, and it sorts in time order (``ORDER BY period DESC``).
+PERIOD_FORMAT = "%Y-%m-%dT%H:%MZ"
+
+
+def period_of(moment: datetime, *, schedule: str, timezone: str) -> str:
+    """The ledger period ``moment`` falls in: the last fire time of the quota reset cron
+    ``schedule`` (in ``timezone``) at or before ``moment``, as ``YYYY-MM-DDTHH:MMZ`` (UTC).
+
+    With ``"0 0 15 * *"``, Jan 20 and Feb 10 are both in ``2026-01-15T00:00Z``; Feb 15
+    00:00 starts ``2026-02-15T00:00Z``."""
+    return previous_run(schedule, timezone, moment).astimezone(UTC).strftime(PERIOD_FORMAT)
+
+
+def period_window(moment: datetime, *, schedule: str, timezone: str) -> tuple[datetime, datetime]:
+    """(start, end) in UTC of the period ``moment`` falls in: the reset fire times around it."""
+    start = previous_run(schedule, timezone, moment)
+    return start, next_run(schedule, timezone, start)
+
+
+def current_period(session: Session, cron: CronSettings, now: datetime | None = None) -> str:
+    """The period of ``now`` under the ``quota_reset`` job's schedule and timezone (its row in
+    ``cron_job_configs``, inserted from ``cron.quotaResetSchedule``/``cron.timezone``)."""
+    schedule, timezone = reset_schedule(session, cron)
+    return period_of(now or utcnow(), schedule=schedule, timezone=timezone)
+
+
+def current_window(session: Session, cron: CronSettings, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """:func:`period_window` of ``now`` under the quota reset's schedule (see :func:`current_period`)."""
+    schedule, timezone = reset_schedule(session, cron)
+    return period_window(now or utcnow(), schedule=schedule, timezone=timezone)
 
 
 @dataclass(frozen=True)
@@ -41,7 +76,7 @@ def _new_row(provider: str, period: str, monthly_limit: int) -> dict[str, object
 
 
 def ensure_period(session: Session, *, provider: str, period: str, monthly_limit: int) -> None:
-    """Create the month's ledger row if missing (keeps an existing row as it is)."""
+    """Create the period's ledger row if missing (keeps an existing row as it is)."""
     insert_missing(
         session, ApiQuota.__table__, [_new_row(provider, period, monthly_limit)],
         conflict_columns=["provider", "period"],
@@ -134,7 +169,7 @@ def mark_exhausted(session: Session, *, provider: str, period: str) -> None:
 def start_period(
     session: Session, *, provider: str, period: str, monthly_limit: int, reset_usage: bool = False
 ) -> QuotaState:
-    """Open the month's ledger with ``monthly_limit``; optionally zero what it has used."""
+    """Open the period's ledger with ``monthly_limit``; optionally zero what it has used."""
     row = _new_row(provider, period, monthly_limit)
     update_columns = ["monthly_limit", "updated_at"] + (["calls_used"] if reset_usage else [])
     upsert_rows(session, ApiQuota.__table__, [row], conflict_columns=["provider", "period"],

@@ -6,8 +6,8 @@ import asyncio
 import threading
 
 from core.db import session_scope
-from core.db.types import utcnow
 from core.profiles import entries, quota
+from core.settings import get_settings
 from flows.profiles import profile_fetcher
 from tests.factories import entry_rows, history_rows, ledger, seed_entries, set_quota, urns
 
@@ -22,7 +22,8 @@ def test_concurrent_reservations_never_exceed_the_limit(app_env):
         barrier.wait()
         for _ in range(10):
             with session_scope(url) as session:
-                got, _ = quota.reserve(session, provider="rapidapi", period=quota.period_of(utcnow()),
+                got, _ = quota.reserve(session, provider="rapidapi",
+                                       period=quota.current_period(session, get_settings().cron),
                                        requested=3, monthly_limit=100)
             granted.append(got)
 

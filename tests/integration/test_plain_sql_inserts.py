@@ -31,7 +31,7 @@ CUSTOMER = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
 # What an outside writer sends: only the columns it knows about.
 PLAIN_INSERTS = [
     "INSERT INTO profile_entries (urn) VALUES ('ACoAAPlainSql1')",
-    "INSERT INTO api_quota_ledger (provider, period, monthly_limit) VALUES ('other', '2026-01', 10)",
+    "INSERT INTO api_quota_ledger (provider, period, monthly_limit) VALUES ('other', '2026-01-01T00:00Z', 10)",
     "INSERT INTO cron_job_configs (name, job_type, schedule) VALUES ('outside_job', 'OUTSIDE', '0 * * * *')",
     "INSERT INTO jobs (job_type) VALUES ('PurgeExpiredRegistrationsJob')",
     "INSERT INTO registrations (email) VALUES ('someone@example.com')",

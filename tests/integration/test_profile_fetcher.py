@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.db import session_scope
 from core.errors import JobRunFailed
-from core.profiles.models import ProfileEntry
+from core.profiles import quota
+from core.profiles.models import ApiQuota, CronJobConfig, ProfileEntry
+from core.settings import get_settings
 from flows.profiles import profile_fetcher, quota_reset, requeue_failed
 from tests.conftest import reload_settings
 from tests.factories import (
@@ -246,3 +249,53 @@ async def test_quota_reset_opens_the_month(app_env):
     assert result.metrics.custom["quota_remaining"] == 50
     assert (ledger(url).monthly_limit, ledger(url).calls_used) == (50, 0)
     assert history_rows(url)[-1].job_name == "quota_reset"
+
+
+def ledger_rows(url: str) -> dict[str, ApiQuota]:
+    with session_scope(url) as session:
+        return {q.period: q for q in session.execute(select(ApiQuota)).scalars()}
+
+
+async def test_quota_period_follows_a_mid_month_reset_schedule(app_env, monkeypatch):
+    """A plan renewing on the 15th: Jan 20 and Feb 10 spend one period; Feb 15 starts a new
+    one with the full limit (the clock is the only thing mocked)."""
+    url = app_env["DATABASE_URL"]
+    monkeypatch.setenv("CRON_QUOTA_RESET_SCHEDULE", "0 0 15 * *")
+    monkeypatch.setenv("RAPIDAPI_MONTHLY_QUOTA", "5")
+    reload_settings()
+    clock = {"now": datetime(2026, 1, 20, 12, 0, tzinfo=UTC)}
+    monkeypatch.setattr(quota, "utcnow", lambda: clock["now"])
+    seed_entries(url, urns(12))
+
+    first = await profile_fetcher(batch_size=3, max_batches=1)
+    assert first.status == "SUCCESS" and first.metrics.items_processed == 3
+
+    clock["now"] = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)  # a new month, not a new period
+    off_schedule = await quota_reset()  # run by hand mid-period: re-limits, does not reset
+    assert off_schedule.metrics.custom["period"] == "2026-01-15T00:00Z"
+    second = await profile_fetcher(batch_size=3)
+    assert second.status == "PARTIAL" and second.metrics.items_processed == 2
+    assert {p: (q.monthly_limit, q.calls_used, q.reserved) for p, q in ledger_rows(url).items()} == {
+        "2026-01-15T00:00Z": (5, 5, 0)}
+
+    clock["now"] = datetime(2026, 2, 15, 0, 0, tzinfo=UTC)  # the scheduled reset fires
+    reset = await quota_reset()
+    assert reset.metrics.custom["period"] == "2026-02-15T00:00Z"
+    assert reset.metrics.custom["quota_remaining"] == 5
+    third = await profile_fetcher(batch_size=3)
+    assert third.metrics.items_processed == 5
+    assert {p: (q.calls_used, q.reserved) for p, q in ledger_rows(url).items()} == {
+        "2026-01-15T00:00Z": (5, 0), "2026-02-15T00:00Z": (5, 0)}
+    assert history_rows(url)[-1].quota_remaining == 0
+
+
+async def test_quota_period_follows_the_quota_reset_row(app_env):
+    """The quota_reset row of cron_job_configs (schedule, timezone) is what the ledger follows."""
+    url = app_env["DATABASE_URL"]
+    await quota_reset(monthly_limit=7)
+    with session_scope(url) as session:
+        session.execute(update(CronJobConfig).where(CronJobConfig.name == "quota_reset")
+                        .values(schedule="0 6 * * 1", timezone="Asia/Tokyo"))
+    now = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
+    with session_scope(url) as session:
+        assert quota.current_period(session, get_settings().cron, now) == "2026-03-01T21:00Z"

@@ -58,7 +58,18 @@ def _set_defaults(restore: bool) -> None:
 
 def upgrade() -> None:
     _set_defaults(restore=False)
+    # The quota period follows cron.quotaResetSchedule: a period is named by the reset's fire
+    # time in UTC ("2026-01-15T00:00Z") instead of a calendar month ("2026-01"). Old month
+    # rows become the month's first day at 00:00 UTC, the period the default schedule
+    # ("0 0 1 * *", UTC) gives, so a running month keeps its usage.
+    with op.batch_alter_table("api_quota_ledger") as batch:
+        batch.alter_column("period", existing_type=sa.String(7), type_=sa.String(32), existing_nullable=False)
+    op.execute("UPDATE api_quota_ledger SET period = period || '-01T00:00Z' WHERE length(period) = 7")
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM api_quota_ledger WHERE period NOT LIKE '%-01T00:00Z'")
+    op.execute("UPDATE api_quota_ledger SET period = substr(period, 1, 7)")
+    with op.batch_alter_table("api_quota_ledger") as batch:
+        batch.alter_column("period", existing_type=sa.String(32), type_=sa.String(7), existing_nullable=False)
     _set_defaults(restore=True)
