@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from typing import Any
+
+from prefect import flow, get_run_logger
 
 from core.db.types import utcnow
 from core.runs.errors import ItemError
@@ -20,6 +22,7 @@ from tasks.crypto import (
 from tasks.runs import run_job
 
 CONTRACTS_CHUNK = 50
+DEPENDENCY_OF_PRICES = "top-coins-collection"
 
 
 def _limit(value: int | None, name: str) -> int | None:
@@ -47,11 +50,23 @@ async def top_coins_collection(limit: int | None = None) -> JobResult:
 
 @flow(name="price-collection")
 async def price_collection(limit: int | None = None) -> JobResult:
-    """Current USD prices of the tracked assets -> ``asset_prices`` (one row per minute)."""
+    """Current USD prices of the tracked assets -> ``asset_prices`` (one row per minute).
+
+    Prices need the assets that top-coins collection writes: when no asset is tracked yet,
+    ``top-coins-collection`` runs first as a subflow, and the result says so
+    (``custom["ran_dependency"]``, ``custom["dependency_status"]``).
+    """
     n = _limit(limit, "limit") or get_settings().crypto_jobs.price_collection.limit
 
     async def body(m: JobMetrics) -> None:
         assets = await load_tracked_assets(n)
+        dependency: dict[str, Any] = {}
+        if not assets:
+            get_run_logger().info("no tracked asset yet: running %s first", DEPENDENCY_OF_PRICES)
+            first = await top_coins_collection()
+            dependency = {"ran_dependency": DEPENDENCY_OF_PRICES, "dependency_status": first.status,
+                          "dependency_flow_run_id": first.flow_run_id}
+            assets = await load_tracked_assets(n)
         fetched = await fetch_prices([cg for _, cg in assets]) if assets else None
         counts = await store_prices(fetched.data, assets) if fetched else {"created": 0, "updated": 0, "skipped": 0}
         m.items_processed = len(assets)
@@ -60,7 +75,7 @@ async def price_collection(limit: int | None = None) -> JobResult:
         m.custom = {"assets_tracked": len(assets),
                     "prices_collected": len(fetched.data) if fetched else 0,
                     "prices_stored": counts["created"] + counts["updated"],
-                    "api_calls": fetched.api_calls if fetched else 0}
+                    "api_calls": fetched.api_calls if fetched else 0, **dependency}
 
     return await run_job("price_collection", "PRICE_COLLECTION", body, params={"limit": n})
 

@@ -129,3 +129,27 @@ async def test_contract_metrics_have_the_seeds_names_and_meanings(app_env, coing
     assert (second.metrics.items_created, second.metrics.items_updated) == (0, 3)
     [run] = [r for r in history_rows(app_env["DATABASE_URL"]) if r.job_name == "contract_addresses_collection"][:1]
     assert {k: run.metrics[k] for k in seed} == {"assets_processed": 5, "contracts_created": 3, "assets_skipped": 1}
+
+
+async def test_prices_on_an_empty_database_run_top_coins_first_as_a_subflow(app_env):
+    from prefect.client.orchestration import get_client
+
+    url = app_env["DATABASE_URL"]
+    assert count(url, "assets") == 0
+    result = await price_collection(limit=10)
+    assert result.status == "SUCCESS"
+    assert result.metrics.custom["ran_dependency"] == "top-coins-collection"
+    assert result.metrics.custom["dependency_status"] == "SUCCESS"
+    assert (result.metrics.items_processed, result.metrics.items_created) == (10, 10)
+    assert count(url, "assets") == 100 and count(url, "asset_prices") == 10  # top coins' default limit
+
+    runs = {r.job_name: r for r in history_rows(url)}
+    assert set(runs) == {"top_coins_collection", "price_collection"}
+    assert runs["price_collection"].metrics["ran_dependency"] == "top-coins-collection"
+    async with get_client() as client:
+        child = await client.read_flow_run(runs["top_coins_collection"].flow_run_id)
+        parent_task = await client.read_task_run(child.parent_task_run_id)
+    assert str(parent_task.flow_run_id) == result.flow_run_id  # a subflow of the price run
+
+    again = await price_collection(limit=10)
+    assert "ran_dependency" not in again.metrics.custom  # assets exist now: no dependency run
