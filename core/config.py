@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -103,6 +103,18 @@ class SmtpSettings(Section):
     start_tls: bool = Field(False, alias="startTls", **env("SMTP_STARTTLS"))
 
 
+NotifyPolicy = Literal["always", "problems", "failure", "never"]
+NOTIFY_POLICIES: tuple[str, ...] = get_args(NotifyPolicy)
+
+
+def check_policy(value: object, job: str | None = None) -> object:
+    """A notify policy, or ValueError naming the job and the allowed values."""
+    if value not in NOTIFY_POLICIES:
+        where = f"{job}: " if job else ""
+        raise ValueError(f"{where}{value!r} is not a notify policy (one of {', '.join(NOTIFY_POLICIES)})")
+    return value
+
+
 class NotifySettings(Section):
     """Who gets the run e-mails."""
 
@@ -110,6 +122,27 @@ class NotifySettings(Section):
     email_to: str = Field("ops@example.com", alias="emailTo")
     email_from: str = Field("jobpipes@localhost", alias="emailFrom")
     enabled: bool = True
+    policy: NotifyPolicy = Field("problems", description="when jobs without their own policy e-mail")
+    jobs: dict[str, NotifyPolicy] = Field(
+        default_factory=dict, description="job name -> policy; env: 'price_collection=never,ban_checker=always'")
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _one_policy(cls, value: object) -> object:
+        return check_policy(value)
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _job_policies(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if bad := [k for k, eq, _ in pairs if not eq]:
+                raise ValueError(f"{bad[0].strip()!r}: expected job_name=policy")
+            value = {k.strip(): v.strip() for k, _, v in pairs}
+        if isinstance(value, dict):
+            for job, policy in value.items():
+                check_policy(policy, job)
+        return value
 
     @field_validator("email_to", "email_from")
     @classmethod

@@ -1,4 +1,13 @@
-"""Completion e-mails: built as data, then sent over SMTP or written to an outbox folder."""
+"""Run e-mails: when to send one (the notify policy), the message, and its delivery over
+SMTP or into an outbox folder.
+
+Policies: ``always`` (every run), ``problems`` (PARTIAL, FAILED or QUOTA_EXCEEDED: the
+runs someone should look at; the default), ``failure`` (FAILED only), ``never``.
+RATE_LIMITED is not a problem: it is the seeds' graceful stop, and the next run
+continues. A job's policy is ``notify.jobs[<job name>]`` if set, else what the job itself
+declares (the profile fetcher ``always``, as seed 000 asks; brand jobs from
+``brandJobs.notifyOnFailure``), else ``notify.policy``.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +18,29 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from core.config import SmtpSettings
+from core.config import NotifyPolicy, NotifySettings, SmtpSettings
 from core.runs.history import RunRecord
+from core.runs.models import RunStatus
 
 _MAX_ERRORS_LISTED = 50
+
+PROBLEM_STATUSES = frozenset({RunStatus.PARTIAL.value, RunStatus.FAILED.value, RunStatus.QUOTA_EXCEEDED.value})
+
+
+def job_policy(job_name: str, declared: NotifyPolicy | None, settings: NotifySettings) -> NotifyPolicy:
+    """The policy of one job: configured per job, else the job's own, else the default."""
+    return settings.jobs.get(job_name) or declared or settings.policy
+
+
+def should_notify(policy: NotifyPolicy, status: str) -> bool:
+    """Whether a run that ended with ``status`` is e-mailed under ``policy``."""
+    if policy == "always":
+        return True
+    if policy == "problems":
+        return status in PROBLEM_STATUSES
+    if policy == "failure":
+        return status == RunStatus.FAILED.value
+    return False
 
 
 def completion_email(record: RunRecord, *, sender: str, to: str) -> EmailMessage:

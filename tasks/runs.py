@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
+from core.config import NotifyPolicy
 from core.db.types import utcnow
 from core.errors import JobRunFailed, RateLimitedError
+from core.notify import job_policy, should_notify
 from core.runs.errors import join_errors
 from core.runs.history import RunRecord
 from core.runs.models import RunStatus
 from core.runs.result import JobMetrics, JobResult
+from core.settings import get_settings
 from tasks.history import publish_job_result, record_history
 from tasks.notify import notify_completion
-
-NotifyPolicy = Literal["always", "failure", "never"]
 
 
 def current_flow_run_id() -> str | None:
@@ -37,14 +38,18 @@ def log_start(job_name: str, params: dict[str, Any]) -> None:
                                      sort_keys=True, default=str))
 
 
-async def finish_run(record: RunRecord, *, notify: NotifyPolicy = "always") -> JobResult:
-    """Record, publish and announce the run; raise JobRunFailed if it FAILED."""
+async def finish_run(record: RunRecord, *, notify: NotifyPolicy | None = "always") -> JobResult:
+    """Record, publish and announce the run; raise JobRunFailed if it FAILED.
+
+    ``notify`` is the job's own policy (None: ``notify.policy``); ``notify.jobs`` overrides it
+    per job (``core.notify.job_policy``)."""
     logger = get_run_logger()
     result = JobResult.from_record(record)
     await record_history(record)
     await publish_job_result(result, record.metrics.get("errors"))
     failed = record.status == RunStatus.FAILED
-    if notify == "always" or (notify == "failure" and failed):
+    policy = job_policy(record.job_name, notify, get_settings().notify)
+    if should_notify(policy, record.status):
         try:
             await notify_completion(record)
         except Exception as exc:  # noqa: BLE001 - the run happened; a lost e-mail must not undo it
@@ -61,11 +66,12 @@ async def run_job(
     body: Callable[[JobMetrics], Awaitable[None]],
     *,
     params: dict[str, Any],
-    notify: NotifyPolicy = "failure",
+    notify: NotifyPolicy | None = None,
 ) -> JobResult:
     """Run ``body(metrics)``: RATE_LIMITED if it stopped on a 429 (a graceful stop, not a
     failure), FAILED if it raised anything else (error recorded), PARTIAL if it reported
-    per-item ``errors`` in ``metrics.custom``, else SUCCESS."""
+    per-item ``errors`` in ``metrics.custom``, else SUCCESS. By default (``notify=None``)
+    PARTIAL and FAILED runs are e-mailed (``notify.policy``, ``problems``)."""
     started = utcnow()
     log_start(job_name, params)
     metrics = JobMetrics()

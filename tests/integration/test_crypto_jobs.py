@@ -9,6 +9,7 @@ from sqlalchemy import text
 from core.db import session_scope
 from core.db.engine import get_engine
 from flows.crypto import contract_addresses_collection, price_collection, top_coins_collection
+from tests.conftest import reload_settings
 from tests.factories import history_rows
 
 DUPLICATE_CHECKS = {
@@ -153,3 +154,24 @@ async def test_prices_on_an_empty_database_run_top_coins_first_as_a_subflow(app_
 
     again = await price_collection(limit=10)
     assert "ran_dependency" not in again.metrics.custom  # assets exist now: no dependency run
+
+
+async def test_a_partial_run_is_mailed_by_default(app_env, coingecko_sandbox, smtp_sink):
+    await top_coins_collection(limit=6)
+    assert smtp_sink.messages == []  # SUCCESS: quiet
+    coingecko_sandbox.update_knobs(missing_ids=["tether"])
+    result = await contract_addresses_collection()
+    assert result.status == "PARTIAL"
+    [mail] = smtp_sink.messages
+    assert mail["Subject"].startswith("[jobpipes] contract_addresses_collection PARTIAL")
+    assert "tether: HTTP 404" in mail.get_content()
+
+
+async def test_a_job_configured_never_sends_nothing_and_always_sends_every_run(
+        app_env, coingecko_sandbox, smtp_sink, monkeypatch):
+    monkeypatch.setenv("NOTIFY_JOBS", "contract_addresses_collection=never,top_coins_collection=always")
+    reload_settings()
+    await top_coins_collection(limit=6)  # SUCCESS, but configured "always"
+    coingecko_sandbox.update_knobs(missing_ids=["tether"])
+    assert (await contract_addresses_collection()).status == "PARTIAL"  # configured "never"
+    assert [m["Subject"].split()[1:3] for m in smtp_sink.messages] == [["top_coins_collection", "SUCCESS:"]]
