@@ -8,14 +8,18 @@ import uuid
 from prefect import flow, get_run_logger
 
 from core.db.types import utcnow
-from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET
+from core.profiles.entries import ClaimedEntry
+from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, JobConfig
 from core.profiles.tally import RunTally
+from core.runs.errors import item_error
 from core.runs.history import RunRecord
 from core.runs.models import RunStatus
 from core.runs.result import JobResult
 from core.settings import get_settings
 from tasks.profiles import (
+    QuotaGrant,
     add_pending_entries,
+    finished_entries,
     load_job_config,
     mark_provider_quota_exhausted,
     process_profile_batch,
@@ -51,62 +55,30 @@ async def profile_fetcher(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     run_id = current_flow_run_id() or f"local-{uuid.uuid4()}"
-    config = await load_job_config(PROFILE_FETCHER)
-    size = batch_size or config.batch_size
-    respect = config.respect_quota if respect_quota is None else respect_quota
-    if not config.enabled:
-        logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
-        return None
-
-    recovered = await release_stale_entries(settings.cron.fetching_timeout_minutes)
-    if recovered:
-        logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
-
     tally = RunTally()
-    remaining: int | None = None
-    while max_batches is None or tally.batches < max_batches:
-        claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=settings.rapidapi.monthly_quota,
-                                        respect_quota=respect)
-        grant, batch = claim.grant, claim.entries
-        remaining = grant.remaining
-        if claim.quota_granted == 0:
-            if tally.processed == 0:
-                tally.quota_exceeded_at_start = True
-                tally.notes.append("monthly quota exhausted before the run started")
-            else:
-                tally.stopped_by_quota = True
-                tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
-            break
-        if claim.quota_granted < size:
-            logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
-        if not batch:
-            break
-        try:
-            report = await process_profile_batch(batch, grant)
-        except Exception:
-            # Unknown failure inside the batch: give back what is still FETCHING and count
-            # the whole reservation as spent, so the ledger can only over-count.
-            await release_entries([e.id for e in batch], "re-queued: batch task crashed")
-            await settle_quota(grant, grant.granted)
-            raise
-        remaining = report.quota_remaining
-        tally.add_batch(succeeded=report.succeeded, errors=report.errors,
-                        api_calls=report.api_calls, created=report.created, updated=report.updated)
-        if report.provider_quota_exhausted:
-            await mark_provider_quota_exhausted(grant)
-            remaining = 0
-            tally.stopped_by_quota = True
-            if tally.processed == 0:
-                tally.quota_exceeded_at_start = True
-            tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
-            break
-        if report.fatal_error:
-            tally.fatal_error = report.fatal_error
-            break
+    config: JobConfig | None = None
+    size, respect, recovered = batch_size, respect_quota, 0
+    try:
+        config = await load_job_config(PROFILE_FETCHER)
+        size = batch_size or config.batch_size
+        respect = config.respect_quota if respect_quota is None else respect_quota
+        if not config.enabled:
+            logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
+            return None
+        recovered = await release_stale_entries(settings.cron.fetching_timeout_minutes)
+        if recovered:
+            logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
+        await _fetch_batches(tally, run_id, size, respect, max_batches)
+    except Exception as exc:  # noqa: BLE001 - recorded and e-mailed below, then the run fails
+        # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4);
+        # finish_run then raises JobRunFailed, so Prefect marks the flow run Failed.
+        logger.exception("profile_fetcher stopped by an unexpected error")
+        first_line = (str(exc).strip().splitlines() or [""])[0]  # the full traceback is in the log
+        tally.fatal_error = f"unexpected error: {type(exc).__name__}: {first_line}"[:500]
 
     record = RunRecord(
         job_name=PROFILE_FETCHER,
-        job_type=config.job_type,
+        job_type=config.job_type if config else PROFILE_FETCHER.upper(),
         status=tally.status().value,
         started_at=started,
         finished_at=utcnow(),
@@ -117,13 +89,79 @@ async def profile_fetcher(
         items_created=tally.created,
         items_updated=tally.updated,
         api_calls_made=tally.api_calls,
-        quota_remaining=remaining,
+        quota_remaining=tally.quota_remaining,
         error_summary=tally.error_summary(),
         metrics={"batches": tally.batches, "batch_size": size, "respect_quota": respect,
                  "recovered_orphans": recovered, "errors": tally.errors},
-        config_id=config.id,
+        config_id=config.id if config else None,
     )
     return await finish_run(record)
+
+
+async def _fetch_batches(
+    tally: RunTally, run_id: str, size: int, respect: bool, max_batches: int | None
+) -> None:
+    """Reserve, claim and process batches until none are left, the quota runs out, a fatal
+    provider error stops the run or ``max_batches`` is reached; ``tally`` keeps the counts."""
+    logger = get_run_logger()
+    limit = get_settings().rapidapi.monthly_quota
+    while max_batches is None or tally.batches < max_batches:
+        claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=limit, respect_quota=respect)
+        grant, batch = claim.grant, claim.entries
+        tally.quota_remaining = grant.remaining
+        if claim.quota_granted == 0:
+            if tally.processed == 0:
+                tally.quota_exceeded_at_start = True
+                tally.notes.append("monthly quota exhausted before the run started")
+            else:
+                tally.stopped_by_quota = True
+                tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
+            return
+        if claim.quota_granted < size:
+            logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
+        if not batch:
+            return
+        try:
+            report = await process_profile_batch(batch, grant)
+        except Exception:
+            await _give_back(tally, batch, grant)
+            raise
+        tally.quota_remaining = report.quota_remaining
+        tally.add_batch(succeeded=report.succeeded, errors=report.errors,
+                        api_calls=report.api_calls, created=report.created, updated=report.updated)
+        if report.provider_quota_exhausted:
+            await mark_provider_quota_exhausted(grant)
+            tally.quota_remaining = 0
+            tally.stopped_by_quota = True
+            if tally.processed == 0:
+                tally.quota_exceeded_at_start = True
+            tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
+            return
+        if report.fatal_error:
+            tally.fatal_error = report.fatal_error
+            return
+
+
+async def _give_back(tally: RunTally, batch: list[ClaimedEntry], grant: QuotaGrant) -> None:
+    """After an unknown failure inside a batch: entries still FETCHING go back to PENDING,
+    those it finished are counted, and the whole reservation counts as spent (its HTTP calls
+    are unknown), so the ledger can only over-count. Best effort: if the database is what
+    failed, the stale sweep of a later run re-queues the entries."""
+    logger = get_run_logger()
+    ids = [e.id for e in batch]
+    try:
+        released = await release_entries(ids, "re-queued: batch task crashed")
+        done = await finished_entries(ids)
+        errors = [item_error(o.urn, o.error) for o in done if o.error is not None]
+        tally.add_batch(succeeded=len(done) - len(errors), errors=errors, api_calls=0)
+        tally.notes.append(f"a batch of {len(batch)} crashed: {len(done) - len(errors)} completed,"
+                           f" {len(errors)} failed, {released} re-queued; its API calls are not counted")
+    except Exception as exc:  # noqa: BLE001 - keep the original error; this one is logged
+        logger.error("could not re-queue the crashed batch: %s: %s", type(exc).__name__, exc)
+    try:
+        tally.quota_remaining = await settle_quota(grant, grant.granted)
+    except Exception as exc:  # noqa: BLE001
+        logger.error("could not settle the crashed batch's quota: %s: %s", type(exc).__name__, exc)
 
 
 @flow(name="quota-reset")

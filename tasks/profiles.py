@@ -115,6 +115,13 @@ async def release_entries(ids: list[int], reason: str) -> int:
         return entries.release_claimed(session, ids, reason=reason)
 
 
+@db_task
+async def finished_entries(ids: list[int]) -> list[EntryOutcome]:
+    """Which of ``ids`` are COMPLETED or FAILED (what a crashed batch did finish)."""
+    with session_scope(db_url()) as session:
+        return entries.finished(session, ids)
+
+
 @dataclass
 class BatchReport:
     """What a batch did; ``billable_calls`` are the HTTP 200 answers the provider counts."""

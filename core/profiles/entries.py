@@ -116,6 +116,20 @@ def mark_failed(session: Session, failures: Sequence[EntryOutcome]) -> None:
         )
 
 
+def finished(session: Session, ids: Sequence[int]) -> list[EntryOutcome]:
+    """Which of ``ids`` ended COMPLETED (``error`` None) or FAILED (with its message)."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(ProfileEntry.id, ProfileEntry.urn, ProfileEntry.status, ProfileEntry.error_message)
+        .where(ProfileEntry.id.in_(list(ids)),
+               ProfileEntry.status.in_([EntryStatus.COMPLETED.value, EntryStatus.FAILED.value]))
+        .order_by(ProfileEntry.id)
+    ).all()
+    return [EntryOutcome(r.id, r.urn, None if r.status == EntryStatus.COMPLETED.value else (r.error_message or ""))
+            for r in rows]
+
+
 def requeue_failed(session: Session, urns: Sequence[str] | None = None) -> int:
     """FAILED -> PENDING, for all failed entries or just ``urns``. Returns rows re-queued."""
     stmt = update(ProfileEntry).where(ProfileEntry.status == EntryStatus.FAILED.value)

@@ -24,6 +24,7 @@ class RunTally:
     stopped_by_quota: bool = False
     quota_exceeded_at_start: bool = False
     fatal_error: str | None = None
+    quota_remaining: int | None = None  # the ledger after the last reservation or settlement
 
     def add_batch(
         self, *, succeeded: int, errors: list[ItemError], api_calls: int,

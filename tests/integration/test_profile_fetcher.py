@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from core.db import session_scope
+from core.db.engine import get_engine
 from core.errors import JobRunFailed
 from core.profiles import quota
 from core.profiles.models import ApiQuota, CronJobConfig, ProfileEntry
@@ -299,3 +300,89 @@ async def test_quota_period_follows_the_quota_reset_row(app_env):
     now = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
     with session_scope(url) as session:
         assert quota.current_period(session, get_settings().cron, now) == "2026-03-01T21:00Z"
+
+
+def assert_failed_run_recorded(url: str, smtp_sink: object, error: str) -> None:
+    """The run's history row says FAILED with ``error``, and its e-mail went out."""
+    [run] = history_rows(url)
+    assert run.status == "FAILED" and error in run.error_summary
+    [mail] = smtp_sink.messages  # type: ignore[attr-defined]
+    assert "profile_fetcher FAILED" in mail["Subject"] and error in mail.get_content()
+
+
+async def test_an_unexpected_error_in_a_batch_is_recorded_mailed_and_fails_the_run(
+    app_env, moto_s3, monkeypatch, smtp_sink, rapidapi_sandbox,
+):
+    """S3 configured with a misspelt region: botocore raises inside the batch task (not one of
+    our errors). The run still writes its history row and e-mail, gives the entries back and
+    settles its reservation, then fails."""
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(4))
+    set_quota(url, limit=50)
+    for key, value in {"STORAGE_URL": "s3://profiles-bucket/linkedin", "AWS_ENDPOINT_URL": moto_s3,
+                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu west 1"}.items():
+        monkeypatch.setenv(key, value)
+    reload_settings()
+
+    with pytest.raises(JobRunFailed, match="unexpected error: InvalidRegionError"):
+        await profile_fetcher(batch_size=3)
+
+    rows = entry_rows(url)
+    assert {r.status for r in rows.values()} == {"PENDING"}
+    assert sum("batch task crashed" in (r.error_message or "") for r in rows.values()) == 3
+    q = ledger(url)
+    assert (q.reserved, q.calls_used) == (0, 3)  # the crashed grant counts as spent, never lost
+    assert_failed_run_recorded(url, smtp_sink, "InvalidRegionError")
+    [run] = history_rows(url)
+    assert (run.total_processed, run.quota_remaining) == (0, 47)
+    assert "a batch of 3 crashed: 0 completed, 0 failed, 3 re-queued" in run.error_summary
+    assert rapidapi_sandbox.stats()["total_requests"] == 0
+
+
+@pytest.fixture
+def ledger_fails_once(app_env):
+    """A real database error: the first UPDATE of the ledger that changes ``calls_used``
+    (the batch settling its grant) raises inside PostgreSQL; later ones go through."""
+    engine = get_engine(app_env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SEQUENCE ledger_fault_seq"))
+        conn.execute(text("""
+            CREATE FUNCTION ledger_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.calls_used <> OLD.calls_used THEN
+                    IF nextval('ledger_fault_seq') = 1 THEN
+                        RAISE EXCEPTION 'could not extend file: No space left on device';
+                    END IF;
+                END IF;
+                RETURN NEW;
+            END $$"""))
+        conn.execute(text("CREATE TRIGGER ledger_fault BEFORE UPDATE ON api_quota_ledger"
+                          " FOR EACH ROW EXECUTE FUNCTION ledger_fault()"))
+    yield
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER ledger_fault ON api_quota_ledger"))
+        conn.execute(text("DROP FUNCTION ledger_fault()"))
+        conn.execute(text("DROP SEQUENCE ledger_fault_seq"))
+
+
+async def test_a_database_error_after_the_fetches_is_recorded_mailed_and_settled(
+    app_env, ledger_fails_once, smtp_sink,
+):
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(5))
+    set_quota(url, limit=50)
+
+    with pytest.raises(JobRunFailed, match="No space left on device"):
+        await profile_fetcher(batch_size=2)
+
+    statuses = sorted(r.status for r in entry_rows(url).values())
+    assert statuses == ["COMPLETED", "COMPLETED", "PENDING", "PENDING", "PENDING"]
+    assert len(profile_rows(url)) == 2
+    q = ledger(url)
+    assert (q.reserved, q.calls_used) == (0, 2)
+    assert_failed_run_recorded(url, smtp_sink, "No space left on device")
+    [run] = history_rows(url)
+    assert run.error_summary.startswith("unexpected error: ")
+    assert "a batch of 2 crashed: 2 completed, 0 failed, 0 re-queued" in run.error_summary
+    assert (run.total_processed, run.successful_count, run.quota_remaining) == (2, 2, 48)
