@@ -1,4 +1,5 @@
-"""Riot match pipelines (seed 001): tracked players, match fetcher, smurf analyzer, ban checker.
+"""Riot match pipelines (seed 001): tracked players, match fetcher, smurf analyzer, ban checker,
+and adding tracked players by Riot ID.
 
 Each job reads and validates its ``job_configurations`` row, runs through ``run_job`` and
 records ``api_requests_made``, ``records_created`` and ``records_updated``. A 429 stops the
@@ -23,8 +24,11 @@ from core.runs.errors import item_error
 from core.runs.result import JobMetrics, JobResult
 from tasks.riot import (
     PlayerReport,
+    RankReport,
     analyze_players,
     check_bans,
+    collect_ranks,
+    due_for_analysis,
     due_for_ban_check,
     fetch_player_matches,
     load_job,
@@ -87,17 +91,24 @@ async def match_fetcher() -> JobResult | None:
 
 @flow(name="smurf-analyzer")
 async def smurf_analyzer() -> JobResult | None:
-    """Score players with enough stored matches; no API calls (SMURF_ANALYZER)."""
+    """Score players with enough stored matches (SMURF_ANALYZER): first a rank snapshot of each
+    (one league-v4 call, unless ``collect_ranks`` is false), then pandas over matches and ranks."""
     active, config = await load_job("SMURF_ANALYZER")
     assert isinstance(config, SmurfAnalyzerConfig)
     if not active:
         return None
 
     async def body(m: JobMetrics) -> None:
-        counts = await analyze_players(config.min_matches_required, config.unanalyzed_players_per_run)
+        players = await due_for_analysis(config.min_matches_required, config.unanalyzed_players_per_run)
+        ranks = await collect_ranks(players) if config.collect_ranks and players else RankReport()
+        # Analysed even when the rank collection stopped: stored snapshots still count.
+        counts = await analyze_players([p.puuid for p in players], config.thresholds, config.weights)
         m.items_processed, m.items_created, m.items_updated = counts["analyzed"], counts["created"], counts["updated"]
-        m.custom = {"flagged": counts["flagged"], "api_requests_made": 0,
-                    "records_created": counts["created"], "records_updated": counts["updated"]}
+        m.custom = {"flagged": counts["flagged"], "api_calls": ranks.api_calls, "api_requests_made": ranks.api_calls,
+                    "rank_snapshots": ranks.snapshots, "records_created": counts["created"],
+                    "records_updated": counts["updated"], "errors": ranks.errors}
+        if ranks.stopped is not None:
+            raise ranks.stopped
 
     return await run_job("smurf_analyzer", "SMURF_ANALYZER", body, params=config.model_dump())
 

@@ -13,12 +13,13 @@ from core.db import session_scope
 from core.db.types import utcnow
 from core.errors import NotFoundError, ProviderError, RateLimitedError
 from core.riot import repo
-from core.riot.analysis import Thresholds, explain, player_signals
+from core.riot.analysis import Thresholds, Weights, explain, player_signals
 from core.riot.bans import ban_verdict
 from core.riot.client import RiotClient, account_region
 from core.riot.config import load_config
 from core.riot.players import UnknownRiotIdError
 from core.riot.repo import PlayerRef, PlayerToFetch
+from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from tasks._common import db_task, db_url
 
@@ -81,7 +82,7 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
 @task(name="resolve-riot-id", cache_policy=NO_CACHE)
 async def resolve_riot_id(game_name: str, tag_line: str, platform: str) -> dict[str, Any]:
     """account-v1 by Riot ID on the platform's regional route: ``{puuid, gameName, tagLine}``."""
-    async with RiotClient(get_settings().riot) as client:
+    async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
         try:
             return await client.account_by_riot_id(platform, game_name, tag_line)
         except NotFoundError as exc:
@@ -104,14 +105,57 @@ async def load_players(tracked: bool, limit: int, platform: str | None = None) -
 
 
 @db_task
-async def analyze_players(min_matches: int, limit: int) -> dict[str, int]:
-    """Score every due player from stored matches; store signals, thresholds and verdicts."""
-    thresholds = Thresholds()
+async def due_for_analysis(min_matches: int, limit: int) -> list[PlayerRef]:
+    """Players with at least ``min_matches`` stored and no analysis newer than their data."""
     with session_scope(db_url()) as session:
-        frame = repo.matches_frame(session, min_matches=min_matches, limit=limit)
-        scored = player_signals(frame, thresholds)
+        return repo.due_for_analysis(session, min_matches=min_matches, limit=limit)
+
+
+@dataclass
+class RankReport:
+    api_calls: int = 0
+    snapshots: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+    stopped: ProviderError | None = field(default=None, repr=False)  # a 429 or 401/403
+
+
+@task(name="collect-ranks", cache_policy=NO_CACHE)
+async def collect_ranks(players: list[PlayerRef]) -> RankReport:
+    """Snapshot each player's league-v4 entries (platform host), one transaction per player.
+    A 429 or 401/403 stops the collection (reported); other errors are per-player."""
+    report = RankReport()
+    url = db_url()
+    async with RiotClient(get_settings().riot, limits_url=url) as client:
+        try:
+            for player in players:
+                if not player.platform:
+                    report.errors.append(item_error(player.puuid, "no platform known (riot_players)"))
+                    continue
+                try:
+                    entries = await client.league_entries(player.platform, player.puuid)
+                except ProviderError as exc:
+                    if isinstance(exc, RateLimitedError) or exc.fatal:
+                        report.stopped = exc
+                        break
+                    report.errors.append(item_error(player.puuid, f"league-v4: {exc}"))
+                    continue
+                with session_scope(url) as session:
+                    report.snapshots += repo.save_rank_snapshots(session, player.puuid, entries, utcnow())
+        finally:
+            report.api_calls = client.api_calls
+    return report
+
+
+@db_task
+async def analyze_players(puuids: list[str], thresholds: Thresholds, weights: Weights) -> dict[str, int]:
+    """Score these players from their stored matches and rank snapshots; store each signal's
+    evidence, the thresholds and the verdict."""
+    with session_scope(db_url()) as session:
+        now = utcnow()
+        scored = player_signals(repo.matches_frame(session, puuids), thresholds, weights,
+                                ranks=repo.ranks_frame(session, puuids), now=now)
         rows = [{"puuid": r["puuid"], "games": int(r["games"]), "score": float(r["score"]),
-                 "is_flagged": bool(r["is_flagged"]), **explain(r, thresholds), "analyzed_at": utcnow()}
+                 "is_flagged": bool(r["is_flagged"]), **explain(r, thresholds, weights), "analyzed_at": now}
                 for _, r in scored.iterrows()]
         result = repo.save_analyses(session, rows)
     return {"analyzed": len(rows), "flagged": sum(r["is_flagged"] for r in rows),
@@ -147,6 +191,7 @@ async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
                 repo.record_ban_check(session, puuid, verdict, {
                     "reason": reason, "platform": platform, "account": account,
                     "summoner": summoner, "league_entries": league})
+                repo.save_rank_snapshots(session, puuid, league or [], utcnow())  # free rank history
             verdicts[puuid] = verdict
         return {"verdicts": verdicts, "api_calls": client.api_calls, "rate_limited": stopped}
 

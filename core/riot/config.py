@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, field_errors
+from core.riot.analysis import Thresholds, Weights
 from core.riot.client import PLATFORM_REGION
 from core.riot.models import JobConfiguration
 
@@ -44,6 +45,10 @@ class MatchFetcherConfig(_Platform):
 class SmurfAnalyzerConfig(_Config):
     unanalyzed_players_per_run: int = Field(ge=1)
     min_matches_required: int = Field(ge=1)
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="when each signal fires")
+    weights: Weights = Field(default_factory=Weights, description="what each fired signal adds to the score")
+    collect_ranks: bool = Field(True, description="snapshot league-v4 entries of the analysed players first "
+                                                  "(one call each); false: no API call, stored snapshots only")
 
 
 class BanCheckerConfig(_Platform):

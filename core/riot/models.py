@@ -99,6 +99,23 @@ class SmurfAnalysis(Base):
     analyzed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RiotRankSnapshot(Base):
+    """A player's league-v4 entry in one queue at one moment (rank climb, level against tier)."""
+
+    __tablename__ = "riot_rank_snapshots"
+    __table_args__ = (UniqueConstraint("puuid", "queue", "captured_at", name="uq_riot_rank_snapshots"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    puuid: Mapped[str] = mapped_column(String(78))
+    queue: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str] = mapped_column(String(20))
+    rank: Mapped[str] = mapped_column(String(4))
+    league_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    losses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+
+
 class BanCheck(Base):
     """One ban check of a flagged player, with the API answers it was based on."""
 

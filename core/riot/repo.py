@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from core.db.types import utcnow
 from core.db.upsert import UpsertResult, insert_missing, upsert_rows
-from core.riot.models import BanCheck, RiotMatch, RiotMatchParticipant, RiotPlayer, SmurfAnalysis
+from core.riot.models import (
+    BanCheck,
+    RiotMatch,
+    RiotMatchParticipant,
+    RiotPlayer,
+    RiotRankSnapshot,
+    SmurfAnalysis,
+)
 
 
 @dataclass(frozen=True)
@@ -101,16 +108,23 @@ def advance_player(session: Session, puuid: str, *, stored: int, next_offset: in
                     .execution_options(synchronize_session=False))
 
 
-def matches_frame(session: Session, *, min_matches: int, limit: int) -> pd.DataFrame:
-    """Participant rows of players with enough matches and no analysis newer than their data."""
+def due_for_analysis(session: Session, *, min_matches: int, limit: int) -> list[PlayerRef]:
+    """Players with enough matches and no analysis newer than their data, with their platform
+    (empty when no riot_players row says it)."""
     counts = (select(RiotMatchParticipant.puuid, func.count().label("n"),
                      func.max(RiotMatch.fetched_at).label("latest"))
               .join(RiotMatch, RiotMatch.match_id == RiotMatchParticipant.match_id)
               .group_by(RiotMatchParticipant.puuid).having(func.count() >= min_matches).subquery())
-    due = (select(counts.c.puuid).outerjoin(SmurfAnalysis, SmurfAnalysis.puuid == counts.c.puuid)
+    due = (select(counts.c.puuid, RiotPlayer.platform)
+           .outerjoin(SmurfAnalysis, SmurfAnalysis.puuid == counts.c.puuid)
+           .outerjoin(RiotPlayer, RiotPlayer.puuid == counts.c.puuid)
            .where(or_(SmurfAnalysis.puuid.is_(None), SmurfAnalysis.analyzed_at < counts.c.latest))
            .order_by(counts.c.puuid).limit(limit))
-    puuids = list(session.execute(due).scalars())
+    return [PlayerRef(puuid, platform or "") for puuid, platform in session.execute(due).all()]
+
+
+def matches_frame(session: Session, puuids: list[str]) -> pd.DataFrame:
+    """Participant rows of these players, oldest match first."""
     if not puuids:
         return pd.DataFrame()
     rows = session.execute(
@@ -120,6 +134,29 @@ def matches_frame(session: Session, *, min_matches: int, limit: int) -> pd.DataF
         .join(RiotMatch, RiotMatch.match_id == RiotMatchParticipant.match_id)
         .where(RiotMatchParticipant.puuid.in_(puuids)).order_by(RiotMatch.game_creation)).all()
     return pd.DataFrame([r._asdict() for r in rows])
+
+
+def save_rank_snapshots(session: Session, puuid: str, entries: list[dict[str, Any]], captured_at: datetime) -> int:
+    """One snapshot per league-v4 entry (queue); returns rows written."""
+    return upsert_rows(session, RiotRankSnapshot.__table__, [{
+        "puuid": puuid, "queue": e["queueType"], "tier": e["tier"], "rank": e.get("rank") or "I",
+        "league_points": e.get("leaguePoints") or 0, "wins": e.get("wins") or 0, "losses": e.get("losses") or 0,
+        "captured_at": captured_at} for e in entries if e.get("queueType") and e.get("tier")],
+        conflict_columns=["puuid", "queue", "captured_at"]).written
+
+
+def ranks_frame(session: Session, puuids: list[str]) -> pd.DataFrame:
+    """Every rank snapshot of these players, oldest first."""
+    if not puuids:
+        return pd.DataFrame()
+    rows = session.execute(
+        select(RiotRankSnapshot.puuid, RiotRankSnapshot.queue, RiotRankSnapshot.tier, RiotRankSnapshot.rank,
+               RiotRankSnapshot.captured_at)
+        .where(RiotRankSnapshot.puuid.in_(puuids)).order_by(RiotRankSnapshot.captured_at)).all()
+    frame = pd.DataFrame([r._asdict() for r in rows])
+    if not frame.empty:
+        frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
+    return frame
 
 
 def save_analyses(session: Session, rows: list[dict[str, Any]]) -> UpsertResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select, update
 
@@ -16,6 +18,7 @@ from core.riot.models import (
     RiotMatch,
     RiotMatchParticipant,
     RiotPlayer,
+    RiotRankSnapshot,
     SmurfAnalysis,
 )
 from flows.riot import (
@@ -25,7 +28,7 @@ from flows.riot import (
     smurf_analyzer,
     tracked_player_updater,
 )
-from sandbox.riot import RiotKnobs, RiotSandbox, create_app, puuid_of
+from sandbox.riot import RiotKnobs, RiotSandbox, create_app, level_of, plays_like_smurf, puuid_of
 from sandbox.server import start_in_thread
 from tests.conftest import reload_settings
 from tests.factories import history_rows
@@ -159,12 +162,13 @@ async def test_analyzer_flags_with_evidence_and_ban_checker_records_verdicts(rio
     puuids = track(url, *[f"Sus{i}#NA1" for i in range(6)])
     await tracked_player_updater()
     analyzed = await smurf_analyzer()
-    assert analyzed.metrics.items_processed >= 1 and analyzed.metrics.custom["api_requests_made"] == 0
+    n = analyzed.metrics.items_processed
+    assert n >= 1 and analyzed.metrics.custom["api_requests_made"] == n  # one league-v4 call each
     with session_scope(url) as session:
         rows = {a.puuid: a for a in session.execute(select(SmurfAnalysis)).scalars()}
     assert set(rows) <= set(puuids) and rows
     one = next(iter(rows.values()))
-    assert set(one.signals) == {"win_rate", "kda", "cs_per_minute", "low_level"}
+    assert set(one.signals) == {"win_rate", "kda", "cs_per_minute", "low_level", "rank_climb", "level_vs_tier"}
     assert one.thresholds["kda"] == 3.5 and one.score == pytest.approx(
         sum(s["weight"] for s in one.signals.values() if s["fired"]))
     again = await smurf_analyzer()
@@ -283,3 +287,40 @@ async def test_add_tracked_player_by_riot_id(riot_env, riot_sandbox):
     assert count(url, RiotPlayer) == 2
     configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=1, max_tracked_players=5)
     assert (await tracked_player_updater()).metrics.items_processed == 2  # both are now tracked
+
+
+async def test_analyzer_snapshots_ranks_and_explains_the_rank_signals(riot_env, riot_sandbox):
+    url = riot_env
+    names = [f"Rank{i}#NA1" for i in range(100)]
+    smurf_name = next(n for n in names if plays_like_smurf(puuid_of(n)))
+    normal_name = next(n for n in names if not plays_like_smurf(puuid_of(n)))
+    smurf, normal = track(url, smurf_name, normal_name)
+    configure(url, "TRACKED_PLAYER_UPDATER", max_new_matches_per_player=10, max_tracked_players=2)
+    await tracked_player_updater()
+    with session_scope(url) as session:  # the smurf was Silver five days ago
+        session.add(RiotRankSnapshot(puuid=smurf, queue="RANKED_SOLO_5x5", tier="SILVER", rank="IV",
+                                     league_points=0, wins=5, losses=5, captured_at=utcnow() - timedelta(days=5)))
+    configure(url, "SMURF_ANALYZER", min_matches_required=10, unanalyzed_players_per_run=10,
+              thresholds={"rank_climb_divisions": 8, "rank_climb_window_days": 7}, weights={"rank_climb": 0.4})
+    analyzed = await smurf_analyzer()
+    assert analyzed.status == "SUCCESS" and analyzed.metrics.items_processed == 2
+    assert analyzed.metrics.custom["api_requests_made"] == 2 and analyzed.metrics.custom["rank_snapshots"] == 2
+    assert f"/na1/lol/league/v4/entries/by-puuid/{smurf}" in riot_sandbox.requests
+    with session_scope(url) as session:
+        rows = {a.puuid: a for a in session.execute(select(SmurfAnalysis)).scalars()}
+        latest = session.execute(select(RiotRankSnapshot).where(RiotRankSnapshot.puuid == smurf)
+                                 .order_by(RiotRankSnapshot.captured_at.desc())).scalars().first()
+    assert count(url, RiotRankSnapshot) == 3 and latest.tier == "DIAMOND"
+    climb, versus = rows[smurf].signals["rank_climb"], rows[smurf].signals["level_vs_tier"]
+    assert climb["fired"] and climb["from"] == "SILVER IV" and climb["to"] == f"DIAMOND {latest.rank}"
+    assert climb["value"] >= 16 and climb["weight"] == 0.4 and climb["snapshots"] == 2
+    assert versus == {"value": level_of(smurf), "tier": f"DIAMOND {latest.rank}", "fired": True, "weight": 0.2}
+    assert rows[smurf].thresholds["rank_climb_divisions"] == 8 and rows[smurf].is_flagged
+    assert not rows[normal].signals["rank_climb"]["fired"] and not rows[normal].signals["level_vs_tier"]["fired"]
+    assert rows[normal].signals["rank_climb"]["value"] == 0  # one snapshot: no climb yet
+
+    configure(url, "SMURF_ANALYZER", collect_ranks=False)
+    with session_scope(url) as session:
+        session.execute(update(SmurfAnalysis).values(analyzed_at=utcnow() - timedelta(days=1)))
+    again = await smurf_analyzer()  # re-analysed from stored snapshots, no API call
+    assert again.metrics.items_processed == 2 and again.metrics.custom["api_requests_made"] == 0
