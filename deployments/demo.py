@@ -3,8 +3,10 @@
 Starts the RapidAPI and CoinGecko sandboxes, queues pending URNs (two of them troublesome
 on purpose), runs ``profile_fetcher`` once on Prefect's ephemeral API and prints what
 happened (entry statuses, API calls, quota left, where the objects and the e-mail went);
-then runs the three crypto jobs, the four Riot jobs and a brand data_collection_and_scoring
-run with its per-brand schedule, and prints what each did.
+then runs the three crypto jobs, the four Riot jobs, a brand data_collection_and_scoring
+run with its per-brand schedule, and the application job queue (jobs started in a
+transaction, a worker, progress, a scheduled job; ``deployments.demo_jobqueue``), and
+prints what each did.
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ def main() -> int:
     crypto_ok = _crypto_demo()
     riot_ok = _riot_demo()
     brand_ok = _brand_demo()
-    return 0 if (summary is not None or run.status != "FAILED") and crypto_ok and riot_ok and brand_ok else 1
+    from deployments import demo_jobqueue
+
+    jobs_ok = demo_jobqueue.run()
+    return 0 if (summary is not None or run.status != "FAILED") and crypto_ok and riot_ok and brand_ok \
+        and jobs_ok else 1
 
 
 DEMO_CUSTOMER = "9b1f3a52-0000-4000-8000-00000000de70"

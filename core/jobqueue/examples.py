@@ -1,7 +1,9 @@
-"""The seed's example jobs: SendEmailJob (SMTP) and PurgeExpiredRegistrationsJob."""
+"""The seed's example jobs: SendEmailJob (SMTP) and PurgeExpiredRegistrationsJob, plus
+BuildReportJob, a job that reports its progress page by page (used by ``make demo``)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -25,6 +27,21 @@ class SendEmailJob(BaseModel):
 
 class PurgeExpiredRegistrationsJob(BaseModel):
     max_expire_time: timedelta = Field(timedelta(days=30), description="older than this is deleted")
+
+
+class BuildReportJob(BaseModel):
+    title: str = Field("Monthly registrations", min_length=1, max_length=200)
+    pages: int = Field(5, ge=1, le=1000)
+    seconds_per_page: float = Field(0.3, ge=0, le=60)
+
+
+@job_handler(BuildReportJob)
+async def build_report(job: BuildReportJob, progress: JobProgress) -> None:
+    """Render ``pages`` pages (a sleep each), reporting progress after every page."""
+    await progress.report(f"{job.title}: starting", 0)
+    for page in range(1, job.pages + 1):
+        await asyncio.sleep(job.seconds_per_page)
+        await progress.report(f"{job.title}: page {page} of {job.pages}", round(100 * page / job.pages))
 
 
 @job_handler(SendEmailJob)
