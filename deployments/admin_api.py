@@ -63,8 +63,7 @@ def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
     add_error_handlers(app)
     secured = [Depends(require_token)]
     for module in (routes_jobs, routes_crypto, routes_riot, routes_trends):
-        if module.router is not None:
-            app.include_router(module.router, dependencies=secured)
+        app.include_router(module.router, dependencies=secured)
     app.include_router(_brand_router(), dependencies=secured)
     _add_page(app)
     return app

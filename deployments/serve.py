@@ -24,8 +24,9 @@ from deployments.schedules import configured_schedules
 from flows.brands import brand_job
 from flows.jobqueue import enqueue_scheduled_job
 from flows.profiles import add_profile_entries, requeue_failed
+from flows.riot import add_tracked_player
 
-_UNSCHEDULED: list[Flow[..., Any]] = [requeue_failed, add_profile_entries]
+_UNSCHEDULED: list[Flow[..., Any]] = [requeue_failed, add_profile_entries, add_tracked_player]
 
 
 def _defaults(settings: Settings) -> dict[str, JobSettings]:

@@ -129,9 +129,9 @@ async def read_deployment_or_none(client: PrefectClient, name: str) -> Deploymen
 
 
 def deployment_concurrency(deployment: DeploymentResponse) -> int | None:
-    if deployment.global_concurrency_limit is not None:
-        return deployment.global_concurrency_limit.limit
-    return deployment.concurrency_limit
+    """The deployment's concurrency limit (Prefect keeps it as a global concurrency limit)."""
+    limit = deployment.global_concurrency_limit
+    return limit.limit if limit is not None else None
 
 
 async def update_deployment(client: PrefectClient, deployment: uuid.UUID, *,

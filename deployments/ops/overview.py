@@ -17,7 +17,12 @@ from core.db.types import utcnow
 from deployments.ops.catalog import FixedJob, Job, ScheduledRowJob, all_jobs, scheduled_rows
 from deployments.ops.configs import JobSettings, read_settings
 from deployments.ops.runs import record_crashed, summaries
-from tasks.prefect_api import deployment_concurrency, next_scheduled_runs, read_deployment_or_none
+from tasks.prefect_api import (
+    deployment_concurrency,
+    flow_run_url,
+    next_scheduled_runs,
+    read_deployment_or_none,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -92,4 +97,5 @@ async def overview(family: str | None = None) -> dict[str, Any]:
             "drift": _drift(s, dep, sched),
             **stats[job.id],
         })
-    return {"generated_at": now.isoformat(), "jobs": items}
+    ui = flow_run_url("-")
+    return {"generated_at": now.isoformat(), "prefect_ui_url": ui.split("/runs/")[0] if ui else None, "jobs": items}

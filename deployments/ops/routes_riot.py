@@ -1,35 +1,50 @@
-"""``POST /api/v1/riot/tracked-players``: track a player by Riot ID, through the flow
-``flows.riot.add_tracked_player(riot_id, platform)`` when this checkout has it (the route is
-absent otherwise: ``router`` is None)."""
+"""``POST /api/v1/riot/tracked-players``: track a player by Riot ID through the flow
+``flows.riot.add_tracked_player(riot_id, platform)`` (a flow run, in this process).
+
+201 with the player (``created`` false when it was tracked already); 422 naming ``riot_id`` or
+``platform`` for bad input (checked before any call); 404 when Riot knows no such account;
+429 when Riot rate-limits (``Retry-After`` passed on); 502 when Riot fails otherwise.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import ConfigError
-from flows import riot as riot_flows
+from core.errors import ConfigError, NotFoundError, ProviderError, RateLimitedError
+from core.riot.players import parse_platform, parse_riot_id
+from flows.riot import add_tracked_player
 
-router: APIRouter | None = None
-_add: Any = getattr(riot_flows, "add_tracked_player", None)
+router = APIRouter(prefix="/api/v1/riot", tags=["riot (seed 001)"])
 
 
 class TrackedPlayer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    riot_id: str = Field(min_length=3, max_length=60, examples=["Faker#KR1"])
-    platform: str = Field(min_length=2, max_length=8, examples=["na1"])
+    riot_id: str = Field(max_length=60, examples=["Faker#KR1"], description="gameName#tagLine")
+    platform: str = Field(max_length=8, examples=["na1"], description="platform routing value")
 
 
-if _add is not None:
-    router = APIRouter(prefix="/api/v1/riot", tags=["riot (seed 001)"])
-
-    @router.post("/tracked-players", status_code=201, summary="Track a player by Riot ID (name#tag) on a platform")
-    async def add_tracked_player(body: TrackedPlayer) -> Any:
-        try:
-            result = await _add(riot_id=body.riot_id, platform=body.platform)
-        except ValueError as exc:  # the flow's validation: the message names the field
-            raise ConfigError(str(exc)) from None
-        return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+@router.post("/tracked-players", status_code=201, summary="Track a player by Riot ID (gameName#tagLine) on a platform")
+async def add_player(body: TrackedPlayer) -> Any:
+    try:
+        parse_riot_id(body.riot_id)
+        parse_platform(body.platform)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return await add_tracked_player(riot_id=body.riot_id, platform=body.platform)
+    except NotFoundError as exc:
+        detail = str(exc) if str(exc).startswith("riot_id") else f"riot_id: {exc}"
+        return JSONResponse({"detail": detail}, status_code=404)
+    except RateLimitedError as exc:
+        retry = getattr(exc, "retry_after", None)
+        return JSONResponse({"detail": f"Riot rate limit: {exc}"}, status_code=429,
+                            headers={"Retry-After": str(int(retry))} if retry else None)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    except ProviderError as exc:
+        return JSONResponse({"detail": f"Riot API: {exc}"}, status_code=502)

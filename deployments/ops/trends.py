@@ -79,18 +79,18 @@ def quota(period: str | None = None) -> dict[str, Any]:
 def brand_scores(brand_id: Any = None, limit: int = 50) -> dict[str, Any]:
     """Per brand (own and competitors): visibility, share of voice and sentiment per scored run."""
     brand: uuid.UUID | None = parse_uuid(brand_id, "brand_id") if brand_id else None
-    query = (select(BrandScoreAggregate, JobRun.finished_at).join(JobRun, JobRun.id == BrandScoreAggregate.job_run_id)
+    query = (select(BrandScoreAggregate, JobRun.started_at).join(JobRun, JobRun.id == BrandScoreAggregate.job_run_id)
              .order_by(BrandScoreAggregate.computed_at.desc()).limit(limit * 10))
     if brand is not None:
         query = query.where(BrandScoreAggregate.brand_id == brand)
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     own: set[str] = set()
     with session_scope(db_url()) as session:
-        for score, finished in reversed(session.execute(query).all()):
+        for score, started in reversed(session.execute(query).all()):
             if score.is_own_brand:
                 own.add(score.brand_name)
             series[score.brand_name].append({
-                "t": (finished or score.computed_at).isoformat(), "job_run_id": str(score.job_run_id),
+                "t": (started or score.computed_at).isoformat(), "job_run_id": str(score.job_run_id),
                 "visibility": score.visibility, "share_of_voice": score.share_of_voice,
                 "sentiment": score.average_sentiment, "average_position": score.average_position})
     return {"brand_id": str(brand) if brand else None, "own_brands": sorted(own),

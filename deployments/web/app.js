@@ -154,12 +154,13 @@ function renderQuota(q) {
   if (q.monthly_limit === null) { note.textContent = "(no ledger this month)"; Charts.empty($("#chart-quota"), "no quota ledger yet"); return; }
   note.textContent = `${q.used} / ${q.monthly_limit} used, ${q.rate_per_day}/day` +
     (q.runs_out_on ? ` — runs out on ${q.runs_out_on}${q.runs_out_this_month ? "" : " (after this month ends)"}` : " — not burning");
-  const used = q.daily.map((d) => ({x: new Date(d.date + "T12:00:00Z"), y: d.used}));
   const now = new Date();
+  const used = [{x: new Date(q.period + "-01T00:00:00Z"), y: 0}].concat(
+    q.daily.map((d) => ({x: new Date(d.date + "T12:00:00Z"), y: d.used})).filter((p) => p.x < now));
   used.push({x: now, y: q.used});
   const extra = [];
   if (q.runs_out_on) {
-    const end = new Date(Math.min(new Date(q.runs_out_on + "T23:59:00Z"), new Date(q.month_ends_on + "T23:59:00Z")));
+    const end = new Date(Math.min(new Date(q.runs_out_on + "T23:59:00Z"), new Date(q.month_ends_on + "T23:59:59Z")));
     const projected = Math.min(q.monthly_limit, q.used + q.rate_per_day * (end - now) / 86400e3);
     extra.push({name: "projection", of: "calls used", points: [{x: now, y: q.used}, {x: end, y: projected}]});
   }
@@ -289,8 +290,7 @@ async function start() {
   await loadBrands();
   if (scheduled) {
     const any = await api("GET", "/api/v1/jobs/status/overview?family=brands");
-    const url = any.jobs.map((j) => j.last_run && j.last_run.flow_run_url).find(Boolean);
-    prefectUi = url ? url.split("/runs/")[0] : "";
+    prefectUi = any.prefect_ui_url || "";
     await loadScheduled();
   } else {
     await Promise.all([loadOverview(), loadTrends()]);

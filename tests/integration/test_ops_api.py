@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import httpx
@@ -35,6 +35,31 @@ SEED_DUPLICATES = """SELECT asset_id, snapshot_date, source, COUNT(*) as count
 def _client(headers: dict[str, str] | None = None, wait: float = 120) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(run_wait_seconds=wait)),
                              base_url="http://ops", headers=headers or {}, timeout=180)
+
+
+@pytest.fixture(scope="session")
+def riot_api_sandbox() -> Iterator[object]:
+    from sandbox.riot import RiotSandbox
+    from sandbox.riot import create_app as riot_app
+    from sandbox.server import start_in_thread
+
+    sandbox = RiotSandbox()
+    with start_in_thread(riot_app(sandbox)) as server:
+        sandbox.url = server.url  # type: ignore[attr-defined]
+        yield sandbox
+
+
+@pytest.fixture
+def riot_env(brand_env, riot_api_sandbox, monkeypatch) -> dict[str, str]:
+    """brand_env plus the Riot sandbox (the tracked-players route calls account-v1)."""
+    from core.riot.client import reset_pacers
+    from tests.conftest import reload_settings
+
+    monkeypatch.setenv("RIOT_BASE_URL_TEMPLATE", riot_api_sandbox.url + "/{route}")  # type: ignore[attr-defined]
+    monkeypatch.setenv("RIOT_API_KEY", "RGAPI-sandbox")
+    reload_settings()
+    reset_pacers()
+    return brand_env
 
 
 @pytest.fixture
@@ -311,3 +336,28 @@ async def test_trends_quota_burn_and_brand_scores(api, brand_env):
     assert (await api.get("/api/v1/trends/quota?period=2026-13")).status_code == 422
     scores = (await api.get("/api/v1/trends/brand-scores")).json()
     assert scores["brands"] == {} or isinstance(scores["brands"], dict)
+
+
+async def test_a_tracked_player_is_added_by_riot_id(api, riot_env, riot_api_sandbox):
+    from core.riot.models import RiotPlayer
+    from sandbox.riot import puuid_of
+
+    response = await api.post("/api/v1/riot/tracked-players", json={"riot_id": "Zed Main#EUW", "platform": "euw1"})
+    assert response.status_code == 201, response.text
+    assert response.json() | {"created": True} == {"puuid": puuid_of("Zed Main#EUW"), "game_name": "Zed Main",
+                                                   "tag_line": "EUW", "platform": "euw1", "is_tracked": True,
+                                                   "created": True}
+    again = await api.post("/api/v1/riot/tracked-players", json={"riot_id": "Zed Main#EUW", "platform": "euw1"})
+    assert again.status_code == 201 and again.json()["created"] is False
+    bad = await api.post("/api/v1/riot/tracked-players", json={"riot_id": "NoTagHere", "platform": "na1"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("riot_id:")
+    bad = await api.post("/api/v1/riot/tracked-players", json={"riot_id": "Some One#NA1", "platform": "moon"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("platform:")
+    riot_api_sandbox.update_knobs(banned_puuids=[puuid_of("Ghost#NA1")])  # type: ignore[attr-defined]
+    try:
+        missing = await api.post("/api/v1/riot/tracked-players", json={"riot_id": "Ghost#NA1", "platform": "na1"})
+    finally:
+        riot_api_sandbox.reset()  # type: ignore[attr-defined]
+    assert missing.status_code == 404 and missing.json()["detail"].startswith("riot_id: no Riot account")
+    with session_scope(riot_env["DATABASE_URL"]) as session:
+        assert [p.is_tracked for p in session.execute(select(RiotPlayer)).scalars()] == [True]
