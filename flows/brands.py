@@ -220,6 +220,8 @@ async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUI
         result: dict[str, Any] = await retrying(attempt)
     except Exception as exc:
         set_run(run_id, JobRunStatus.FAILED, {"attempts": m.custom["attempts"], **stages}, error_of(exc))
+        # A failed run still reports what its stages did: counts, API calls, item errors (e-mail).
+        _job_metrics("data_collection_and_scoring", stages, m)
         if isinstance(exc, TimeoutError):
             raise RunTimedOut(error_of(exc)) from None
         raise

@@ -95,21 +95,24 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
         assets = [(aid, cg) for aid, cg in tracked if cg and cg.strip()]
         calls = created = updated = native = fetched_assets = 0
         errors: list[ItemError] = []
-        # Chunks: a crash or a rate-limit stop keeps everything stored before it.
-        for start in range(0, len(assets), CONTRACTS_CHUNK):
-            fetched = await fetch_coin_details(assets[start : start + CONTRACTS_CHUNK])
-            counts = await store_contracts(fetched.data)
-            calls += fetched.api_calls
-            created, updated = created + counts["created"], updated + counts["updated"]
-            native += counts["native_skipped"]
-            fetched_assets += len(fetched.data)
-            errors += fetched.errors
-        skipped = len(tracked) - fetched_assets
-        m.items_processed = len(tracked)
-        m.items_created, m.items_updated, m.items_skipped = created, updated, skipped
-        m.custom = {"assets_processed": fetched_assets, "contracts_created": created + updated,
-                    "assets_skipped": skipped, "native_platforms_skipped": native,
-                    "api_calls": calls, "errors": errors}
+        # Chunks: a crash or a rate-limit stop keeps everything stored before it, and the run
+        # still reports it (with the item errors so far) in its history row and e-mail.
+        try:
+            for start in range(0, len(assets), CONTRACTS_CHUNK):
+                fetched = await fetch_coin_details(assets[start : start + CONTRACTS_CHUNK])
+                counts = await store_contracts(fetched.data)
+                calls += fetched.api_calls
+                created, updated = created + counts["created"], updated + counts["updated"]
+                native += counts["native_skipped"]
+                fetched_assets += len(fetched.data)
+                errors += fetched.errors
+        finally:
+            skipped = len(tracked) - fetched_assets
+            m.items_processed = len(tracked)
+            m.items_created, m.items_updated, m.items_skipped = created, updated, skipped
+            m.custom = {"assets_processed": fetched_assets, "contracts_created": created + updated,
+                        "assets_skipped": skipped, "native_platforms_skipped": native,
+                        "api_calls": calls, "errors": errors}
 
     return await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,
                          params={"limit": n})

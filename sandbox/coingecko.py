@@ -37,6 +37,7 @@ class CoinGeckoKnobs(BaseModel):
     latency_ms: float = 0
     coin_count: int = 300
     missing_ids: list[str] = Field(default_factory=list)
+    revoke_key_after: int | None = None  # total requests after which every key is refused (401)
 
 
 def _rng(key: str) -> random.Random:
@@ -110,7 +111,8 @@ class CoinGeckoSandbox:
         if k.latency_ms:
             await asyncio.sleep(k.latency_ms / 1000)
         demo, pro = request.headers.get("x-cg-demo-api-key"), request.headers.get("x-cg-pro-api-key")
-        if not (demo in k.demo_keys or pro in k.pro_keys):
+        revoked = k.revoke_key_after is not None and self.total > k.revoke_key_after
+        if revoked or not (demo in k.demo_keys or pro in k.pro_keys):
             return self._reply({"status": {"error_code": 10002, "error_message":
                                 "API Key Missing or invalid"}}, 401)
         now = time.monotonic()
