@@ -7,7 +7,7 @@ endif
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -17,8 +17,22 @@ install:
 demo: install
 	$(UV) run python -m deployments.demo
 
-test: lint
+test: lint browser
 	$(UV) run pytest -q
+
+# The operator page's tests drive Debian's Chromium through Playwright (never `playwright
+# install`). Installed here when missing and possible (root or passwordless sudo); without it
+# the browser tests skip, except under CI=true where they fail.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+			sudo apt-get install -y -q chromium >/dev/null || \
+			{ sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium >/dev/null; }; \
+		fi; \
+		test -x $(CHROMIUM) || echo "chromium not installed: the browser tests will skip (fail under CI=true)"; }
 
 lint: install
 	$(UV) run ruff check .
