@@ -82,10 +82,13 @@ async def execute_job(job_id: str, job_type: str, attempt: int) -> str:
     url = db_url(settings)
     jid = uuid.UUID(job_id)
     with session_scope(url) as session:
-        repo.set_prefect_run(session, jid, attempt, flow_run_id=_str(flow_run.get_id()),
-                             task_run_id=_str(task_run.get_id()))
+        owned = repo.set_prefect_run(session, jid, attempt, flow_run_id=_str(flow_run.get_id()),
+                                     task_run_id=_str(task_run.get_id()))
         row = session.get(Job, jid)
         data = dict(row.job_data) if row else {}
+    if not owned:  # presumed dead before it even started: another attempt owns the job now
+        log.warning("job %s attempt %d was re-queued before it started; not running it", job_id, attempt)
+        return job_id
     try:
         kind = get_job_type(job_type)
         job = parse_job(kind, data)

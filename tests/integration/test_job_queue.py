@@ -266,7 +266,7 @@ def test_a_restarted_worker_reloads_its_running_jobs(queue_env):
         wait_for(lambda: markers("start", "reload") == 1)
     finally:
         kill(first)
-    again = start_worker_process("same-name", env)  # no clock games: it knows its jobs died
+    again = start_worker_process("same-name", env)  # no clock games: the heartbeat went stale
     try:
         wait_for(all_finished(url, 1), timeout=90)
     finally:
