@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Index, String, func
+from sqlalchemy import Boolean, Float, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, IdType
@@ -18,6 +18,7 @@ class RateLimitKey(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     windows: Mapped[str] = mapped_column(String(200))
+    learned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 

@@ -9,6 +9,7 @@ RateLimitedError (``retry_after``, ``limit_type``) and continue on their next ru
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,7 @@ import httpx
 from core.errors import ConfigError
 from core.http.limiter import SlidingWindowPacer, parse_windows
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedWindowLimiter
+from core.http.shared_limiter import SharedBudget
 from core.riot.settings import RiotSettings
 
 PLATFORM_REGION = {
@@ -82,10 +83,7 @@ class RiotClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
-    def _pacer(self, *key: str, default: str) -> SlidingWindowPacer | SharedWindowLimiter:
-        if self._limits_url:
-            return SharedWindowLimiter(self._limits_url, ":".join(("riot", self._key_id, *key)),
-                                       parse_windows(default), sleep=self._sleep)
+    def _pacer(self, *key: str, default: str) -> SlidingWindowPacer:
         full = (self._key_id, *key)
         pacer = _PACERS.get(full)
         if pacer is None:
@@ -98,18 +96,40 @@ class RiotClient:
         return pacer
 
     async def _get(self, route: str, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        app = self._pacer(route, default=self._settings.app_rate_limit)
-        per_method = self._pacer(route, method, default=_DEFAULT_METHOD_LIMIT)
         url = self._settings.base_url_template.format(route=route) + path
+        if self._limits_url:  # one budget per key with every process on the app database
+            app_key, method_key = f"riot:{self._key_id}:{route}", f"riot:{self._key_id}:{route}:{method}"
+            budget = SharedBudget(self._limits_url, {app_key: parse_windows(self._settings.app_rate_limit),
+                                                     method_key: parse_windows(_DEFAULT_METHOD_LIMIT)},
+                                  sleep=self._sleep)
+
+            async def acquire() -> float:
+                return await budget.acquire()
+
+            async def observe(response: httpx.Response) -> None:
+                h = response.headers
+                await asyncio.to_thread(budget.observe, app_key, h.get("x-app-rate-limit"),
+                                        h.get("x-app-rate-limit-count"))
+                await asyncio.to_thread(budget.observe, method_key, h.get("x-method-rate-limit"),
+                                        h.get("x-method-rate-limit-count"))
+        else:
+            app = self._pacer(route, default=self._settings.app_rate_limit)
+            per_method = self._pacer(route, method, default=_DEFAULT_METHOD_LIMIT)
+
+            async def acquire() -> float:
+                return await app.acquire() + await per_method.acquire()
+
+            async def observe(response: httpx.Response) -> None:
+                app.observe(response.headers.get("x-app-rate-limit"),
+                            response.headers.get("x-app-rate-limit-count"))
+                per_method.observe(response.headers.get("x-method-rate-limit"),
+                                   response.headers.get("x-method-rate-limit-count"))
 
         async def send() -> httpx.Response:
-            self.waited_seconds += await app.acquire()
-            self.waited_seconds += await per_method.acquire()
+            self.waited_seconds += await acquire()
             self.api_calls += 1
             response = await self._http.get(url, params=params)
-            app.observe(response.headers.get("x-app-rate-limit"), response.headers.get("x-app-rate-limit-count"))
-            per_method.observe(response.headers.get("x-method-rate-limit"),
-                               response.headers.get("x-method-rate-limit-count"))
+            await observe(response)
             return response
 
         response, _ = await send_with_retries(send, policy=self._policy, message=_message, sleep=self._sleep)

@@ -68,6 +68,7 @@ def db_url(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> str:
 
 def test_processes_on_one_key_share_one_budget(db_url: str) -> None:
     key = f"test:{uuid.uuid4().hex[:8]}"
+    SharedWindowLimiter(db_url, key, [(4, 1.0)]).observe("4:1,10:3", None)  # a key whose limits are known
     elapsed, latencies = _run_processes(db_url, key, processes=3, each=8)
     times = _permits(db_url, key)
     assert len(times) == 24
@@ -91,10 +92,21 @@ async def test_what_one_process_learns_from_headers_binds_the_next(db_url: str) 
     with session_scope(db_url) as session:
         assert session.execute(select(RateLimitKey.windows).where(RateLimitKey.key == key)).scalar() == "2:10"
     fresh = SharedWindowLimiter(db_url, key, [(100, 1.0)])  # a new process, configured with the default
-    assert fresh.reserve() > 5  # not blind: it waits for the window the others learned
-    assert fresh.windows == [(2, 10.0)]
+    assert fresh.reserve()[0] > 5  # not blind: it waits for the window the others learned
+    assert fresh.windows[key] == [(2, 10.0)]
 
 
 def test_a_limit_without_windows_is_refused(db_url: str) -> None:
     with pytest.raises(ValueError, match="no window"):
         SharedWindowLimiter(db_url, "riot:abc", [])
+
+
+async def test_an_unlearned_key_sends_one_request_until_the_provider_describes_its_limits(db_url: str) -> None:
+    key = f"test:{uuid.uuid4().hex[:8]}"
+    limiter = SharedWindowLimiter(db_url, key, [(100, 1.0)])  # a generous default, not yet confirmed
+    assert limiter.reserve()[0] == 0
+    delay, permit, _ = limiter.reserve()
+    assert delay > 0.9 and permit is None  # probing: the second request waits for the first answer
+    limiter.observe("100:1", "1:1")  # the answer arrives: the default was right
+    waiting = SharedWindowLimiter(db_url, key, [(100, 1.0)])
+    assert [waiting.reserve()[0] for _ in range(5)] == [0.0] * 5

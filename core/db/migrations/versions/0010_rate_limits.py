@@ -21,6 +21,7 @@ def upgrade() -> None:
         "rate_limit_keys",
         sa.Column("key", sa.String(200), primary_key=True),
         sa.Column("windows", sa.String(200), nullable=False),
+        sa.Column("learned", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_table(
