@@ -164,7 +164,7 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         m.custom["result"] = result
 
     return await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
-                         notify="failure" if settings.notify_on_failure else "never")
+                         notify=None if settings.notify_on_failure else "never")  # None: notify.policy (problems)
 
 
 async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUID, meta: JobMetadata,

@@ -256,3 +256,15 @@ async def test_a_run_left_open_by_a_killed_flow_run_is_closed_by_the_next_run(br
     assert by_id[stale_id].status == "failed"
     assert "ended CRASHED (process exited with -9)" in by_id[stale_id].error_message
     assert [r.status for i, r in by_id.items() if i != stale_id] == ["completed"]
+
+
+async def test_a_partial_brand_run_is_mailed_by_default(brand_env, collectors_sandbox, smtp_sink):
+    """Issue 12 item 15: PARTIAL runs are not silent, brand jobs included."""
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url)
+    smtp_sink.clear()
+    collectors_sandbox.update_knobs(fail_collectors=["perplexity"])
+    result = await brand_job(brand_id, customer_id, "data_collection", metadata={"collectors": ["chatgpt", "perplexity"]})
+    assert result.status == "PARTIAL"
+    [mail] = [m for m in smtp_sink.messages if "brand_data_collection" in m["Subject"]]
+    assert "PARTIAL" in mail["Subject"] and "perplexity" in mail.get_content()
