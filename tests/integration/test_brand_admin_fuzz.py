@@ -5,6 +5,7 @@ test API (no runner: the seed-004 routes do not wait, they answer 202)."""
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -18,5 +19,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(run_wait_sec
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_request_makes_the_admin_api_fail_with_a_server_error(case, riot_env):
+@pytest.mark.usefixtures("riot_env")
+def test_no_request_makes_the_admin_api_fail_with_a_server_error(case):
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=[not_a_server_error])

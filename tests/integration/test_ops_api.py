@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
@@ -37,6 +38,20 @@ def _client(headers: dict[str, str] | None = None, wait: float = 120) -> httpx.A
                              base_url="http://ops", headers=headers or {}, timeout=180)
 
 
+@contextmanager
+def job_configurations_kept(url: str) -> Iterator[None]:
+    """``job_configurations`` is seeded by migrations, not emptied between tests: put it back."""
+    table = JobConfiguration.__table__
+    with session_scope(url) as session:
+        saved = [dict(row._mapping) for row in session.execute(table.select())]
+    try:
+        yield
+    finally:
+        with session_scope(url) as session:
+            session.execute(table.delete())
+            session.execute(table.insert(), saved)
+
+
 @pytest.fixture(scope="session")
 def riot_api_sandbox() -> Iterator[object]:
     from sandbox.riot import RiotSandbox
@@ -50,7 +65,7 @@ def riot_api_sandbox() -> Iterator[object]:
 
 
 @pytest.fixture
-def riot_env(brand_env, riot_api_sandbox, monkeypatch) -> dict[str, str]:
+def riot_env(brand_env, riot_api_sandbox, monkeypatch) -> Iterator[dict[str, str]]:
     """brand_env plus the Riot sandbox (the tracked-players route calls account-v1)."""
     from core.riot.client import reset_pacers
     from tests.conftest import reload_settings
@@ -59,13 +74,15 @@ def riot_env(brand_env, riot_api_sandbox, monkeypatch) -> dict[str, str]:
     monkeypatch.setenv("RIOT_API_KEY", "RGAPI-sandbox")
     reload_settings()
     reset_pacers()
-    return brand_env
+    with job_configurations_kept(brand_env["DATABASE_URL"]):
+        yield brand_env
 
 
 @pytest.fixture
 async def api(brand_env) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client({"Authorization": f"Bearer {TOKEN}"}) as client:
-        yield client
+    with job_configurations_kept(brand_env["DATABASE_URL"]):
+        async with _client({"Authorization": f"Bearer {TOKEN}"}) as client:
+            yield client
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -255,6 +272,7 @@ async def test_a_config_change_reaches_the_prefect_deployment_at_once(api, brand
     ("/api/v1/jobs/collect-prices", {"limit": "ten"}, 422, "limit"),
 ])
 async def test_bad_input_names_the_field_and_writes_nothing(api, brand_env, path, payload, status, field):
+    assert (await api.get("/api/v1/jobs/price-collection/config")).status_code == 200  # default rows written
     with session_scope(brand_env["DATABASE_URL"]) as session:
         before = session.execute(text("SELECT job_type, schedule, timezone, is_active, config_json::text "
                                       "FROM job_configurations ORDER BY job_type")).all()
