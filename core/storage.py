@@ -37,6 +37,8 @@ class ObjectStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def list_keys(self, prefix: str) -> list[str]: ...
+
 
 class LocalObjectStore:
     """Files under a root folder; each write is atomic (temp file + rename)."""
@@ -76,3 +78,12 @@ class LocalObjectStore:
 
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Keys starting with ``prefix`` (e.g. ``profiles/<urn>-``), sorted."""
+        folder, _, start = prefix.rpartition("/")
+        base = self.root / safe_key(folder) if folder else self.root
+        if not base.is_dir():
+            return []
+        return sorted(f"{folder}/{p.name}" if folder else p.name for p in base.iterdir()
+                      if p.is_file() and p.name.startswith(start) and not p.name.startswith(".tmp-"))

@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from core.db.types import utcnow
 from core.profiles.entries import ClaimedEntry
 from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, JobConfig
+from core.profiles.quota import PROVIDER
 from core.profiles.tally import RunTally
 from core.runs.errors import item_error
 from core.runs.history import RunRecord
@@ -23,6 +24,7 @@ from tasks.profiles import (
     load_job_config,
     mark_provider_quota_exhausted,
     process_profile_batch,
+    release_dead_claims,
     release_entries,
     release_stale_entries,
     requeue_failed_entries,
@@ -31,8 +33,6 @@ from tasks.profiles import (
     start_quota_period,
 )
 from tasks.runs import current_flow_run_id, finish_run, log_start
-
-PROVIDER = "rapidapi"
 
 
 @flow(name="profile-fetcher")
@@ -65,6 +65,9 @@ async def profile_fetcher(
         if not config.enabled:
             logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
             return None
+        dead = await release_dead_claims(run_id)  # runs Prefect shows ended: released at once
+        if dead:
+            logger.warning("released the claims of %d ended runs: %s", len(dead), dead)
         recovered = await release_stale_entries(settings.cron.fetching_timeout_minutes)
         if recovered:
             logger.warning("re-queued %d entries orphaned by an earlier run", recovered)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState, RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
@@ -107,3 +108,22 @@ async def describe_run(flow_run_id: str) -> CrashedRun:
                       state=state.type.value if state else "UNKNOWN",
                       message=(state.message if state and state.message else "") or "",
                       parameters=dict(run.parameters or {}), started_at=run.start_time)
+
+
+ENDED_STATES = frozenset({"CRASHED", "FAILED", "CANCELLED", "COMPLETED"})
+"""A run in one of these states holds nothing any more: whatever it still claims is released."""
+
+
+async def run_states(flow_run_ids: list[str]) -> dict[str, str]:
+    """The state type of each flow run Prefect knows (ids that are not flow runs are skipped)."""
+    ids: list[uuid.UUID] = []
+    for run_id in flow_run_ids:
+        try:
+            ids.append(uuid.UUID(run_id))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    return {str(r.id): r.state.type.value for r in runs if r.state is not None}

@@ -4,18 +4,26 @@ One task per batch: fetch -> store raw -> clean -> store cleaned -> upsert -> fi
 Inside it, fetches run with bounded concurrency (``rapidapi.concurrency``). The database is
 written once per batch in one transaction; if that fails, entry by entry, so that one bad row
 fails only its entry. An entry that could not be written at all stays FETCHING and the stale
-sweep of a later run puts it back to PENDING: nothing is lost."""
+sweep of a later run puts it back to PENDING: nothing is lost. A run that died (SIGKILL, a
+lost machine) is released at once by ``release_run_claims``: the next run, or the
+``release-crashed-run`` flow, adopts what it fetched and gives back the rest.
+
+Over 300 lines on purpose: the batch task, the small database tasks around it and the crash
+release share the object-key layout and the write path; split, the family would have two
+homes in ``tasks/``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
 
 from core.db import session_scope
 from core.db.types import utcnow
@@ -31,6 +39,7 @@ from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
 from tasks._common import db_task, db_url
+from tasks.crash_watch import ENDED_STATES, run_states
 from tasks.storage import open_store
 
 
@@ -205,30 +214,43 @@ async def _discard(store: ObjectStore, *keys: str) -> None:
 
 
 def _write(url: str, done: list[_Fetched], failed: list[_Fetched], skipped: list[_Fetched],
-           reason: str) -> UpsertResult:
+           reason: str, settle: tuple[QuotaGrant, int] | None = None) -> tuple[UpsertResult, int | None]:
+    """One transaction: profiles, entry statuses and, with ``settle``, the batch's grant, so
+    a run that dies at any moment leaves either all of it or none of it (then its entries
+    are still FETCHING and still reserved: ``release_run_claims`` knows what to give back)."""
     with session_scope(url) as session:
         counts = upsert_rows(session, Profile.__table__, [f.row for f in done if f.row],
                              conflict_columns=["urn"])
         entries.mark_completed(session, [(f.entry.id, f.row["fetched_at"]) for f in done if f.row])
         entries.mark_failed(session, [EntryOutcome(f.entry.id, f.entry.urn, f.error) for f in failed])
         entries.release_claimed(session, [f.entry.id for f in skipped], reason=reason)
-    return counts
+        remaining = None
+        if settle is not None:
+            grant, used = settle
+            remaining = quota.settle(session, provider=grant.provider, period=grant.period,
+                                     reserved=grant.granted, used=used).remaining
+    return counts, remaining
 
 
-async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report: BatchReport) -> None:
+async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report: BatchReport,
+                   grant: QuotaGrant | None = None) -> bool:
+    """Write the batch; returns whether ``grant`` was settled with it (else the caller settles)."""
     done = [r for r in results if r.row is not None]
     failed = [r for r in results if r.error is not None]
     skipped = [r for r in results if r.skipped]
     reason = f"not fetched: run stopped ({report.fatal_error})"
     counts = UpsertResult()
+    settled = False
     try:
-        counts = _write(url, done, failed, skipped, reason)
+        counts, report.quota_remaining = _write(url, done, failed, skipped, reason,
+                                                settle=(grant, report.billable_calls) if grant is not None else None)
+        settled = grant is not None
     except Exception as exc:  # noqa: BLE001 - fall back to one transaction per entry
         logger = get_run_logger()
         logger.warning("batch write failed (%s); writing entry by entry", type(exc).__name__)
         for fetched in results:
             try:
-                one = _write(url, [fetched] if fetched.row else [], [fetched] if fetched.error else [],
+                one, _ = _write(url, [fetched] if fetched.row else [], [fetched] if fetched.error else [],
                              [fetched] if fetched.skipped else [], reason)
                 counts.created += one.created
                 counts.updated += one.updated
@@ -245,6 +267,7 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
     report.created, report.updated = counts.created, counts.updated
     report.errors = [item_error(r.entry.urn, r.error) for r in results if r.error]
     report.released = len(skipped)
+    return settled
 
 
 @task(name="process-profile-batch", cache_policy=NO_CACHE)
@@ -262,8 +285,8 @@ async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | N
         results = await asyncio.gather(
             *(_fetch_one(e, client, store, gate, stop, report) for e in batch)
         )
-    await _persist(db_url(settings), list(results), store, report)
-    if grant is not None:
+    settled = await _persist(db_url(settings), list(results), store, report, grant)
+    if grant is not None and not settled:
         report.quota_remaining = settle_in_session(grant, report.billable_calls)
     get_run_logger().info(
         "batch of %d: %d completed, %d failed, %d released, %d API calls",
@@ -293,3 +316,77 @@ async def requeue_failed_entries(urns: list[str] | None) -> int:
     """FAILED entries (all, or only ``urns``) back to PENDING; returns how many."""
     with session_scope(db_url()) as session:
         return entries.requeue_failed(session, urns)
+
+
+async def release_run_claims(run_id: str) -> dict[str, int]:
+    """Release what dead run ``run_id`` held: its FETCHING entries and its quota reservation.
+
+    Objects prove a fetch: an entry whose raw document the run stored (and no profile row
+    points to) was answered and billed, so it is adopted (profile upserted, entry COMPLETED,
+    the call counted as used); any other entry goes back to PENDING and its share of the
+    reservation is given back. Leftover objects of the run are removed. Only call this for a
+    run that has ended: a live run would lose its batch.
+    """
+    settings = get_settings()
+    url, store = db_url(settings), open_store(settings.storage_url)
+    with session_scope(url) as session:
+        before = entries.finished_by_run(session, run_id)
+        claimed = entries.claimed_by_run(session, run_id)
+        known = {r.urn: (r.raw_s3_key, r.cleaned_s3_key) for r in session.execute(
+            select(Profile.urn, Profile.raw_s3_key, Profile.cleaned_s3_key)
+            .where(Profile.urn.in_([e.urn for e in claimed])))}
+    if not claimed:
+        return {f"entries_{k}_before": v for k, v in before.items()}
+    adopted: list[dict[str, Any]] = []
+    orphans: list[str] = []
+    for entry in claimed:
+        keys = [k for k in await store.list_keys(f"profiles/{entry.urn}-") if k not in known.get(entry.urn, ())]
+        raws = sorted((k for k in keys if k.endswith("-raw.json")), key=_stamp)
+        if raws:
+            raw_key = raws[-1]
+            cleaned_key = raw_key.removesuffix("-raw.json") + "-cleaned.json"
+            try:
+                cleaned = json.loads(await store.get_bytes(cleaned_key)) if cleaned_key in keys else None
+                if cleaned is None:  # the run died between the two writes: clean the raw again
+                    cleaned = clean_profile(json.loads(await store.get_bytes(raw_key)))
+                    await store.put_bytes(cleaned_key, dump_json(cleaned))
+                fetched_at = datetime.fromtimestamp(_stamp(raw_key), UTC)
+                adopted.append(profile_row(entry.urn, cleaned, raw_key=raw_key, cleaned_key=cleaned_key,
+                                           fetched_at=fetched_at) | {"entry_id": entry.id})
+                keys = [k for k in keys if k not in (raw_key, cleaned_key)]
+            except (JobError, ValueError):
+                adopted.append({"entry_id": entry.id, "billed_only": True})
+        orphans += keys
+    rows = [r for r in adopted if "urn" in r]
+    billed = {r["entry_id"] for r in adopted}
+    with session_scope(url) as session:
+        if rows:
+            upsert_rows(session, Profile.__table__, [{k: v for k, v in r.items() if k != "entry_id"} for r in rows],
+                        conflict_columns=["urn"])
+            entries.mark_completed(session, [(r["entry_id"], r["fetched_at"]) for r in rows])
+        released = entries.release_claimed(session, [e.id for e in claimed if e.id not in {r["entry_id"] for r in rows}],
+                                           reason="re-queued: its run crashed")
+        period = quota.reserved_period(session, provider=quota.PROVIDER)
+        if period is not None:
+            quota.settle(session, provider=quota.PROVIDER, period=period, reserved=len(claimed), used=len(billed))
+    await _discard(store, *orphans)
+    return {**{f"entries_{k}_before": v for k, v in before.items()}, "entries_adopted": len(rows), "entries_released": released, "billable_calls_recovered": len(billed),
+            "quota_released": len(claimed) - len(billed), "orphan_objects_removed": len(orphans)}
+
+
+def _stamp(key: str) -> int:
+    """The unix time in ``profiles/<urn>-<unix_ts>-raw.json``."""
+    return int(key.rsplit("-", 2)[-2])
+
+
+@db_task
+async def release_dead_claims(own_run_id: str) -> dict[str, dict[str, int]]:
+    """Before a run starts: release the claims of every other run Prefect shows has ended
+    (crashed, failed, cancelled), at once rather than after ``fetchingTimeoutMinutes``."""
+    with session_scope(db_url()) as session:
+        others = [c for c in entries.claimants(session) if c != own_run_id]
+    released: dict[str, dict[str, int]] = {}
+    for run_id, state in (await run_states(others)).items():
+        if state in ENDED_STATES:
+            released[run_id] = await release_run_claims(run_id)
+    return released

@@ -1,5 +1,8 @@
 """Release what a crashed run held, in every family, and write its CRASHED history row.
 
+Job-queue jobs are not released here: every jobs worker recovers a dead run's jobs by
+liveness (``core.jobqueue.recovery``) within a few heartbeats.
+
 A run is keyed by its Prefect flow run id everywhere it holds something: profile entries it
 claimed (``claimed_by``), brand job runs (``flow_run_id``). Releasing is idempotent: a second
 call finds nothing left and writes no second history row.
@@ -18,6 +21,7 @@ from core.runs.history import RunRecord
 from core.runs.models import RunStatus
 from tasks._common import db_task, db_url
 from tasks.crash_watch import CrashedRun
+from tasks.profiles import release_run_claims
 
 
 @db_task
@@ -25,7 +29,7 @@ async def release_run(run: CrashedRun) -> dict[str, Any]:
     """Free the run's claims and close its rows in one transaction; returns what was released."""
     now = utcnow()
     message = f"the Prefect flow run {run.state.lower()}: {run.message or 'no message'}"
-    released: dict[str, Any] = {}
+    released: dict[str, Any] = dict(await release_run_claims(run.flow_run_id))
     with session_scope(db_url()) as session:
         released["brand_job_runs_closed"] = brands_repo.close_runs_of_flow_run(
             session, run.flow_run_id, status=JobRunStatus.FAILED, error=message)

@@ -58,6 +58,19 @@ class S3ObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.delete_object, Bucket=self._name, Key=self._full(key))
 
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Keys starting with ``prefix`` (relative to this store's prefix), sorted."""
+        full = f"{self._prefix}/{prefix}" if self._prefix else prefix
+        keys: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            pages = await asyncio.to_thread(lambda: list(paginator.paginate(Bucket=self._name, Prefix=full)))
+        except Exception as exc:  # botocore raises many unrelated types
+            raise StorageError(f"cannot list {prefix} in {self.url}: {exc}") from exc
+        for page in pages:
+            keys += [o["Key"][len(self._prefix) + 1:] if self._prefix else o["Key"] for o in page.get("Contents", [])]
+        return sorted(keys)
+
 
 @lru_cache(maxsize=8)
 def open_store(url: str) -> ObjectStore:

@@ -96,7 +96,7 @@ def mark_completed(session: Session, fetched: Sequence[tuple[int, datetime]]) ->
     session.execute(
         update(table)
         .where(table.c.id == bindparam("entry_id"))
-        .values(status=EntryStatus.COMPLETED.value, error_message=None, claimed_by=None,
+        .values(status=EntryStatus.COMPLETED.value, error_message=None,  # claimed_by: who finished it
                 fetch_count=table.c.fetch_count + 1, last_fetched_at=bindparam("fetched_at"),
                 updated_at=bindparam("now")),
         [{"entry_id": i, "fetched_at": at, "now": utcnow()} for i, at in fetched],
@@ -111,7 +111,7 @@ def mark_failed(session: Session, failures: Sequence[EntryOutcome]) -> None:
             update(ProfileEntry)
             .where(ProfileEntry.id == outcome.id)
             .values(status=EntryStatus.FAILED.value, error_message=(outcome.error or "")[:2000],
-                    claimed_by=None, updated_at=now)
+                    updated_at=now)  # claimed_by stays: the run that finished it
             .execution_options(synchronize_session=False)
         )
 
@@ -147,3 +147,30 @@ def count_by_status(session: Session) -> dict[str, int]:
         select(ProfileEntry.status, func.count()).group_by(ProfileEntry.status)
     ).all()
     return {status: count for status, count in rows}
+
+
+def claimed_by_run(session: Session, run_id: str) -> list[ClaimedEntry]:
+    """The entries run ``run_id`` still holds FETCHING (what it was working on when it stopped)."""
+    rows = session.execute(
+        select(ProfileEntry.id, ProfileEntry.urn, ProfileEntry.fetch_count)
+        .where(ProfileEntry.status == EntryStatus.FETCHING.value, ProfileEntry.claimed_by == run_id)
+        .order_by(ProfileEntry.id)).all()
+    return [ClaimedEntry(r.id, r.urn, r.fetch_count) for r in rows]
+
+
+def claimants(session: Session) -> list[str]:
+    """Every run that holds FETCHING entries now."""
+    return sorted(c for c in session.execute(
+        select(ProfileEntry.claimed_by).where(ProfileEntry.status == EntryStatus.FETCHING.value,
+                                              ProfileEntry.claimed_by.is_not(None)).distinct()).scalars() if c)
+
+
+def finished_by_run(session: Session, run_id: str) -> dict[str, int]:
+    """How many entries run ``run_id`` completed and failed (``claimed_by`` names the finisher)."""
+    rows = session.execute(
+        select(ProfileEntry.status, func.count()).where(
+            ProfileEntry.claimed_by == run_id,
+            ProfileEntry.status.in_([EntryStatus.COMPLETED.value, EntryStatus.FAILED.value]))
+        .group_by(ProfileEntry.status)).all()
+    return {str(status).lower(): int(n) for status, n in rows}
+

@@ -19,6 +19,7 @@ from core.profiles.job_configs import reset_schedule
 from core.profiles.models import ApiQuota
 from core.profiles.settings import CronSettings
 
+PROVIDER = "rapidapi"  # the ledger rows of the RapidAPI plan
 _MAX_CAS_ATTEMPTS = 50
 
 
@@ -178,3 +179,11 @@ def start_period(
     state = get_state(session, provider=provider, period=period)
     assert state is not None
     return state
+
+
+def reserved_period(session: Session, *, provider: str) -> str | None:
+    """The latest period that holds a reservation (where a crashed run's grant sits)."""
+    return session.execute(
+        select(ApiQuota.period).where(ApiQuota.provider == provider, ApiQuota.reserved > 0)
+        .order_by(ApiQuota.period.desc()).limit(1)).scalar()
+

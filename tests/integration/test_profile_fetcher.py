@@ -342,8 +342,9 @@ async def test_an_unexpected_error_in_a_batch_is_recorded_mailed_and_fails_the_r
 
 @pytest.fixture
 def ledger_fails_once(app_env):
-    """A real database error: the first UPDATE of the ledger that changes ``calls_used``
-    (the batch settling its grant) raises inside PostgreSQL; later ones go through."""
+    """A real database error: the first two UPDATEs of the ledger that change ``calls_used``
+    raise inside PostgreSQL (the batch's one write with its settlement, rolled back whole,
+    then the settlement after the entry-by-entry fallback); later ones go through."""
     engine = get_engine(app_env["DATABASE_URL"])
     with engine.begin() as conn:
         conn.execute(text("CREATE SEQUENCE ledger_fault_seq"))
@@ -351,7 +352,7 @@ def ledger_fails_once(app_env):
             CREATE FUNCTION ledger_fault() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 IF NEW.calls_used <> OLD.calls_used THEN
-                    IF nextval('ledger_fault_seq') = 1 THEN
+                    IF nextval('ledger_fault_seq') <= 2 THEN
                         RAISE EXCEPTION 'could not extend file: No space left on device';
                     END IF;
                 END IF;
