@@ -17,8 +17,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from sqlalchemy import func, select
+
 from core.db import session_scope
 from core.db.migrate import ensure_schema
+from core.profiles.models import CronJobConfig
+from core.riot.models import JobConfiguration
 from core.settings import Settings, get_settings
 from deployments.ops.configs import ensure_job_rows
 from deployments.ops.sync import apply_all
@@ -29,7 +33,14 @@ def write_defaults(settings: Settings) -> int:
     """Insert the missing config rows (the first deploy); returns how many."""
     ensure_schema(settings.database_url)
     with session_scope(settings.database_url) as session:
-        return ensure_job_rows(session, settings)
+        count = select(func.count()).select_from
+
+        def rows() -> int:
+            return sum(session.execute(count(t)).scalar_one() for t in (CronJobConfig, JobConfiguration))
+
+        before = rows()
+        ensure_job_rows(session, settings)
+        return rows() - before
 
 
 async def apply(settings: Settings) -> list[str]:

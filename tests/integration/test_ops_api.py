@@ -379,3 +379,42 @@ async def test_a_tracked_player_is_added_by_riot_id(api, riot_env, riot_api_sand
     assert missing.status_code == 404 and missing.json()["detail"].startswith("riot_id: no Riot account")
     with session_scope(riot_env["DATABASE_URL"]) as session:
         assert [p.is_tracked for p in session.execute(select(RiotPlayer)).scalars()] == [True]
+
+
+async def test_the_first_deploy_writes_the_defaults_and_later_ones_apply_the_rows(api, brand_env, monkeypatch):
+    from core.profiles.models import CronJobConfig
+    from deployments.deploy import apply
+    from deployments.ops.configs import read_settings
+    from deployments.serve import build_deployments
+    from tests.conftest import reload_settings
+
+    monkeypatch.setenv("TOP_COINS_COLLECTION_SCHEDULE", "0 30 2 * * *")  # the seed's variables: defaults only
+    monkeypatch.setenv("PRICE_COLLECTION_ENABLED", "false")
+    reload_settings()
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        session.execute(JobConfiguration.__table__.delete().where(JobConfiguration.job_type.in_(
+            ["TOP_COINS_COLLECTION", "PRICE_COLLECTION", "CONTRACT_ADDRESSES_COLLECTION"])))
+        session.execute(CronJobConfig.__table__.delete())
+    from core.settings import get_settings
+
+    lines = await apply(get_settings())
+    assert lines[0] == "config tables: 5 default row(s) written"
+    rows = read_settings()
+    assert (rows["top-coins-collection"].schedule, rows["price-collection"].active) == ("30 2 * * *", False)
+    # an operator's change sticks: the variables no longer matter, every deploy applies the row
+    assert (await api.put("/api/v1/jobs/top-coins-collection/config", json={"schedule": "5 5 * * *"})).status_code == 200
+    async with get_client() as client:  # e.g. `prefect deploy` put prefect.yaml's schedule back
+        from tasks.prefect_api import set_primary_schedule
+
+        dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
+        await set_primary_schedule(client, dep.id, cron="0 0 * * *", timezone="UTC", active=True)
+    lines = await apply(get_settings())
+    assert lines[0] == "config tables: 0 default row(s) written"
+    assert "top-coins-collection/top-coins-collection: 5 5 * * * (UTC) active" in lines
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
+    assert dep.schedules[0].schedule.cron == "5 5 * * *"
+    # deployments.serve schedules from the same rows
+    served = {d.name: d for d in await asyncio.to_thread(build_deployments, get_settings(), read_settings())}
+    assert served["top-coins-collection"].schedules[0].schedule.cron == "5 5 * * *"
+    assert served["price-collection"].schedules[0].active is False
