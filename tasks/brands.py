@@ -111,7 +111,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
                 repo.save_answer(session, row)
             counts["successful_executions" if row["status"] == AnswerStatus.COMPLETED else "failed_executions"] += 1
 
-    async with CollectorClient(settings.collectors) as client:
+    async with CollectorClient(settings.collectors, limits_url=db_url(settings)) as client:
         if parallel:  # a fatal error (rejected key) cancels the answers still in flight
             try:
                 async with asyncio.TaskGroup() as group:

@@ -33,7 +33,7 @@ class Fetched:
 @task(cache_policy=NO_CACHE)
 async def fetch_top_coins(limit: int) -> Fetched:
     """GET /coins/markets for the top ``limit`` coins by market cap."""
-    async with CoinGeckoClient(get_settings().coingecko) as client:
+    async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
         try:
             coins = await client.coins_markets(limit)
         except JobError as exc:
@@ -67,7 +67,7 @@ async def load_tracked_assets(limit: int | None) -> list[tuple[int, str]]:
 @task(cache_policy=NO_CACHE)
 async def fetch_prices(coin_ids: list[str]) -> Fetched:
     """GET /simple/price for ``coin_ids`` (100 ids per call)."""
-    async with CoinGeckoClient(get_settings().coingecko) as client:
+    async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
         return Fetched(await client.simple_price(coin_ids), client.api_calls)
 
 
@@ -87,7 +87,7 @@ async def fetch_coin_details(assets: list[tuple[int, str]], concurrency: int = 4
     gate = asyncio.Semaphore(concurrency)
     details: list[tuple[int, dict[str, Any]]] = []
     errors: list[ItemError] = []
-    async with CoinGeckoClient(get_settings().coingecko) as client:
+    async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
 
         async def one(asset_id: int, coin_id: str) -> None:
             async with gate:

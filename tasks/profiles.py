@@ -281,7 +281,7 @@ async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | N
     report = BatchReport()
     gate = asyncio.Semaphore(settings.rapidapi.concurrency)
     stop = asyncio.Event()
-    async with RapidApiClient(settings.rapidapi) as client:
+    async with RapidApiClient(settings.rapidapi, limits_url=db_url(settings)) as client:
         results = await asyncio.gather(
             *(_fetch_one(e, client, store, gate, stop, report) for e in batch)
         )

@@ -6,6 +6,7 @@ Overviews come through SerpAPI (a second call when the overview arrives as a ``p
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from core.brands.citations import Citation, domain_of
 from core.brands.settings import CollectorsSettings
 from core.errors import ConfigError, MalformedResponseError, ProviderError
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.http.shared_limiter import SharedWindowLimiter
 
 COLLECTORS = ("chatgpt", "google_aio", "perplexity")
 _QUERY_KEY = "collectors.serpapi_key"  # request extension: add SerpAPI's api_key in the transport
@@ -97,9 +99,13 @@ class CollectorClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
+        limits_url: str | None = None,
     ) -> None:
+        """``limits_url``: the app database; with ``requestsPerMinute`` set, each provider key's
+        budget is shared by every process on that database (``core.http.shared_limiter``)."""
         self._settings = settings
         self._sleep = sleep
+        self._limits_url = limits_url if settings.requests_per_minute else None
         self._policy = RetryPolicy(settings.max_retries, settings.backoff_ms, settings.backoff_max_ms,
                                    transient_retries=settings.max_retries)
         self._keys = {
@@ -136,7 +142,15 @@ class CollectorClient:
 
     async def _call(self, collector: str, method: str, url: str, **kwargs: Any) -> tuple[Any, int]:
         """One API call with retries; returns (JSON body, attempts). Errors name the collector."""
+        limiter = None
+        if self._limits_url:
+            key = f"collectors:{collector}:" + hashlib.sha256(self._key(collector).encode()).hexdigest()[:12]
+            limiter = SharedWindowLimiter(self._limits_url, key, [(self._settings.requests_per_minute, 60.0)],
+                                          sleep=self._sleep, configured=True)
+
         async def send() -> httpx.Response:
+            if limiter is not None:
+                await limiter.acquire()
             self.api_calls += 1
             return await self._http.request(method, url, **kwargs)
 

@@ -25,6 +25,8 @@ class CollectorsSettings(Section):
     backoff_ms: int = Field(1000, alias="backoffMs", ge=0)
     backoff_max_ms: int = Field(8000, alias="backoffMaxMs", ge=0)
     concurrency: int = Field(4, ge=1, le=64, description="answers collected at once within one run")
+    requests_per_minute: int = Field(0, alias="requestsPerMinute", ge=0, le=100_000,
+                                     description="each provider key's plan limit; 0 = none configured")
 
     _urls = field_validator("openai_base_url", "perplexity_base_url", "serpapi_base_url")(http_url)
 

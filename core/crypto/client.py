@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +13,7 @@ import httpx
 from core.crypto.settings import CoinGeckoSettings
 from core.errors import MalformedResponseError
 from core.http.retry import RetryPolicy, Sleep, pause, send_with_retries, shared_ssl_context
+from core.http.shared_limiter import SharedWindowLimiter
 
 MARKETS_PAGE_MAX = 250
 PRICE_IDS_PER_CALL = 100
@@ -40,12 +42,14 @@ class _Pacer:
         self._lock = asyncio.Lock()
         self._sleep = sleep
 
-    async def wait(self) -> None:
+    async def acquire(self) -> float:
         async with self._lock:
             now = time.monotonic()
             if self._next > now:
                 await self._sleep(self._next - now)
+            waited = max(0.0, self._next - now)
             self._next = max(now, self._next) + self._interval
+            return waited
 
 
 class CoinGeckoClient:
@@ -57,9 +61,16 @@ class CoinGeckoClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
+        limits_url: str | None = None,
     ) -> None:
+        """``limits_url``: the app database; when given, ``callsPerMinute`` is one budget for
+        every process using the key (``core.http.shared_limiter``), else per client."""
         self._sleep = sleep
-        self._pacer = _Pacer(settings.calls_per_minute, sleep or pause)
+        self._pacer: _Pacer | SharedWindowLimiter = _Pacer(settings.calls_per_minute, sleep or pause)
+        if limits_url:
+            key = "coingecko:" + hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:12]
+            self._pacer = SharedWindowLimiter(limits_url, key, [(settings.calls_per_minute, 60.0)],
+                                              sleep=sleep, configured=True)
         self._policy = RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
                                    settings.rate_limit_backoff_max_ms, transient_retries=1)
         self._http = httpx.AsyncClient(
@@ -80,7 +91,7 @@ class CoinGeckoClient:
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         async def send() -> httpx.Response:
-            await self._pacer.wait()
+            await self._pacer.acquire()
             self.api_calls += 1
             return await self._http.get(path.lstrip("/"), params=params)
 

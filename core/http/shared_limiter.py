@@ -63,7 +63,11 @@ class SharedBudget:
     ``observe(key, limits_header, counts_header)`` with the response's headers.
     """
 
-    def __init__(self, url: str, keys: Mapping[str, list[Window]], *, sleep: Sleep | None = None) -> None:
+    def __init__(self, url: str, keys: Mapping[str, list[Window]], *, sleep: Sleep | None = None,
+                 configured: bool = False) -> None:
+        """``configured``: the windows given are the provider's plan, not a guess to be
+        corrected by headers (CoinGecko's calls per minute, RapidAPI's per-second limit):
+        they are in force at once, and a changed configuration replaces the stored ones."""
         for key, windows in keys.items():
             if not windows:
                 raise ValueError(f"rate limit {key!r}: no window given")
@@ -73,6 +77,7 @@ class SharedBudget:
         self._keys = sorted(keys)  # a fixed lock order: no deadlock between budgets sharing keys
         self._defaults = {key: format_windows(w) for key, w in keys.items()}
         self._sleep = sleep or asyncio.sleep
+        self._configured = configured
         self.windows: dict[str, list[Window]] = {key: list(w) for key, w in keys.items()}
 
     # -- in the database -------------------------------------------------------------
@@ -89,10 +94,15 @@ class SharedBudget:
         row = session.execute(select(RateLimitKey.windows, RateLimitKey.learned)
                               .where(RateLimitKey.key == key)).first()
         if row is None:
-            session.execute(insert(RateLimitKey).values(key=key, windows=self._defaults[key], learned=False))
-            stored, learned = self._defaults[key], False
+            session.execute(insert(RateLimitKey).values(key=key, windows=self._defaults[key],
+                                                        learned=self._configured))
+            stored, learned = self._defaults[key], self._configured
         else:
             stored, learned = row
+            if self._configured and (stored, learned) != (self._defaults[key], True):
+                session.execute(update(RateLimitKey).where(RateLimitKey.key == key).values(
+                    windows=self._defaults[key], learned=True, updated_at=func.now()))
+                stored, learned = self._defaults[key], True
         self.windows[key] = parse_windows(stored) or self.windows[key]
         return (self.windows[key] if learned else _PROBE), f"{key}={learned}:{stored}"
 
@@ -107,7 +117,7 @@ class SharedBudget:
         with session_scope(self._url) as session:
             rows = {key: f"{key}={learned}:{windows}" for key, learned, windows in session.execute(
                 select(RateLimitKey.key, RateLimitKey.learned, RateLimitKey.windows)
-                .where(RateLimitKey.key.in_(self._keys))).tuples()}
+                .where(RateLimitKey.key.in_(self._keys)))}
         return "|".join(rows.get(key, f"{key}=?") for key in self._keys)
 
     def cancel(self, permits: list[int]) -> None:
@@ -205,8 +215,9 @@ class SharedBudget:
 class SharedWindowLimiter(SharedBudget):
     """A budget of one key, with the interface of :class:`core.http.limiter.SlidingWindowPacer`."""
 
-    def __init__(self, url: str, key: str, default_windows: list[Window], *, sleep: Sleep | None = None) -> None:
-        super().__init__(url, {key: default_windows}, sleep=sleep)
+    def __init__(self, url: str, key: str, default_windows: list[Window], *, sleep: Sleep | None = None,
+                 configured: bool = False) -> None:
+        super().__init__(url, {key: default_windows}, sleep=sleep, configured=configured)
         self.key = key
 
     def observe(self, limits_header: str | None, counts_header: str | None) -> None:  # type: ignore[override]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 
 from core.errors import MalformedResponseError
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.http.shared_limiter import SharedWindowLimiter
 from core.profiles.cleaning import validate_urn
 from core.profiles.settings import RapidApiSettings
 
@@ -54,9 +56,17 @@ class RapidApiClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
+        limits_url: str | None = None,
     ) -> None:
+        """``limits_url``: the app database; with ``requestsPerSecond`` set, every process on
+        that database shares the key's per-second budget (``core.http.shared_limiter``)."""
         self._settings = settings
         self._sleep = sleep
+        self._limiter = None
+        if limits_url and settings.requests_per_second:
+            key = "rapidapi:" + hashlib.sha256(settings.key.get_secret_value().encode()).hexdigest()[:12]
+            self._limiter = SharedWindowLimiter(limits_url, key, [(settings.requests_per_second, 1.0)],
+                                                sleep=sleep, configured=True)
         self._policy = RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
                                    settings.rate_limit_backoff_max_ms, settings.transient_error_retries)
         self._http = httpx.AsyncClient(
@@ -84,8 +94,13 @@ class RapidApiClient:
     async def fetch_profile(self, urn: str) -> FetchResult:
         """GET the profile of ``urn``; raises a ProviderError subclass on failure."""
         params = {"username": validate_urn(urn)}
+        async def send() -> httpx.Response:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            return await self._http.get(self._settings.profile_path, params=params)
+
         response, attempts = await send_with_retries(
-            lambda: self._http.get(self._settings.profile_path, params=params),
+            send,
             policy=self._policy, message=_message, sleep=self._sleep,
             quota_exhausted=lambda _r, text: "MONTHLY" in text.upper(),
         )

@@ -38,5 +38,7 @@ class RapidApiSettings(Section):
     rate_limit_backoff_ms: int = Field(1000, alias="rateLimitBackoffMs", ge=0)
     rate_limit_backoff_max_ms: int = Field(8000, alias="rateLimitBackoffMaxMs", ge=0)
     transient_error_retries: int = Field(1, alias="transientErrorRetries", ge=0, le=10)
+    requests_per_second: int = Field(0, alias="requestsPerSecond", ge=0, le=10_000,
+                                     description="the plan's per-second limit; 0 = none configured")
 
     _url = field_validator("base_url")(http_url)
