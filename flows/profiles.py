@@ -30,6 +30,7 @@ from tasks.profiles import (
     requeue_failed_entries,
     reserve_and_claim,
     settle_quota,
+    start_parallel_runs,
     start_quota_period,
 )
 from tasks.runs import current_flow_run_id, finish_run, log_start
@@ -40,12 +41,16 @@ async def profile_fetcher(
     batch_size: int | None = None,
     respect_quota: bool | None = None,
     max_batches: int | None = None,
+    parallel_runs: int = 1,
 ) -> JobResult | None:
     """Fetch pending profiles batch by batch until none are left or the quota runs out.
 
     ``batch_size`` and ``respect_quota`` default to the job's ``cron_job_configs`` row;
-    ``max_batches`` bounds one run (None: until done). Returns the run's JobResult, or
-    None when the job is disabled in ``cron_job_configs``.
+    ``max_batches`` bounds one run (None: until done). ``parallel_runs`` > 1 (from a
+    deployment) first starts that many - 1 more runs of the deployment, which the pool's
+    other workers pick up: runs claim disjoint entries and share the quota ledger and the
+    RapidAPI budget, so each worker adds throughput until the provider's limit binds.
+    Returns the run's JobResult, or None when the job is disabled in ``cron_job_configs``.
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -54,6 +59,10 @@ async def profile_fetcher(
                                 "max_batches": max_batches})
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not 1 <= parallel_runs <= 16:
+        raise ValueError(f"parallel_runs must be within 1..16, got {parallel_runs}")
+    helpers = await start_parallel_runs(parallel_runs - 1, {"batch_size": batch_size, "respect_quota": respect_quota,
+                                                            "max_batches": max_batches})
     run_id = current_flow_run_id() or f"local-{uuid.uuid4()}"
     tally = RunTally()
     config: JobConfig | None = None
@@ -95,7 +104,7 @@ async def profile_fetcher(
         quota_remaining=tally.quota_remaining,
         error_summary=tally.error_summary(),
         metrics={"batches": tally.batches, "batch_size": size, "respect_quota": respect,
-                 "recovered_orphans": recovered, "errors": tally.errors},
+                 "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors},
         config_id=config.id if config else None,
     )
     return await finish_run(record)

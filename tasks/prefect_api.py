@@ -109,6 +109,14 @@ async def ensure_concurrency_limit(name: str, limit: int) -> None:
             await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit))
 
 
+def deployment_name() -> str | None:
+    """``flow/deployment`` of the current flow run, or None when it runs outside a deployment."""
+    from prefect.runtime import deployment, flow_run
+
+    name = deployment.get_name()
+    return f"{flow_run.get_flow_name()}/{name}" if name else None
+
+
 async def trigger_deployment(name: str, parameters: dict[str, Any], *, tags: list[str]) -> FlowRun:
     """Create a flow run of deployment ``name`` (``flow/deployment``) for a worker; returns at once."""
     flow_run = run_deployment(name, parameters=parameters, timeout=0, tags=tags)

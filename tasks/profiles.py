@@ -40,6 +40,7 @@ from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
 from tasks._common import db_task, db_url
 from tasks.crash_watch import ENDED_STATES, run_states
+from tasks.prefect_api import deployment_name, trigger_deployment
 from tasks.storage import open_store
 
 
@@ -390,3 +391,15 @@ async def release_dead_claims(own_run_id: str) -> dict[str, dict[str, int]]:
         if state in ENDED_STATES:
             released[run_id] = await release_run_claims(run_id)
     return released
+
+
+async def start_parallel_runs(count: int, parameters: dict[str, Any]) -> list[str]:
+    """Start ``count`` more runs of this run's deployment (none outside a deployment)."""
+    name = deployment_name()
+    if count < 1 or name is None:
+        return []
+    runs = [await trigger_deployment(name, {**parameters, "parallel_runs": 1}, tags=["jobpipes", "parallel"])
+            for _ in range(count)]
+    get_run_logger().info("started %d parallel runs of %s", len(runs), name)
+    return [str(r.id) for r in runs]
+

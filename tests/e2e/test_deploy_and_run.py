@@ -207,7 +207,7 @@ def test_deploy_with_the_cli_and_run_profile_fetcher_on_a_process_worker(
         [schedule] = deployment.schedules
         assert isinstance(schedule.schedule, CronSchedule), schedule.schedule
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (cron, "UTC", True)
-    assert fetcher.global_concurrency_limit is not None and fetcher.global_concurrency_limit.limit == 1
+    assert fetcher.global_concurrency_limit is not None and fetcher.global_concurrency_limit.limit == 4
 
     timings.mark("assertions")
     print(f"\ne2e timings (s): {timings.marks}; total from server start {timings.total}")
