@@ -7,6 +7,7 @@ disagreement is listed in ``drift`` (e.g. a deployment paused in the Prefect UI)
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,14 @@ from prefect.client.orchestration import get_client
 
 from core.cron import next_run
 from core.db.types import utcnow
-from deployments.ops.catalog import FixedJob, Job, ScheduledRowJob, all_jobs, scheduled_rows
+from deployments.ops.catalog import (
+    FIXED_JOBS,
+    FixedJob,
+    Job,
+    ScheduledRowJob,
+    all_jobs,
+    scheduled_rows,
+)
 from deployments.ops.configs import JobSettings, read_settings
 from deployments.ops.runs import record_crashed, summaries
 from tasks.prefect_api import (
@@ -60,18 +68,16 @@ def _job_settings(jobs: list[Job]) -> dict[str, JobSettings]:
 
 async def overview(family: str | None = None) -> dict[str, Any]:
     jobs = all_jobs(family)
-    await record_crashed()
     now = utcnow()
     settings = _job_settings(jobs)
-    deployments: dict[str, Any] = {}
-    schedules: dict[str, dict[str, Any]] = {}
+    names = sorted({j.deployment for j in jobs} | {j.deployment for j in FIXED_JOBS})
     async with get_client() as client:
-        for name in sorted({j.deployment for j in jobs}):
-            deployments[name] = dep = await read_deployment_or_none(client, name)
-            schedules[name] = {s.slug or "": s for s in (dep.schedules if dep else [])}
-        next_runs = await next_scheduled_runs(client, [d.id for n, d in deployments.items()
-                                                       if d is not None and n.split("/")[0] in {
-                                                           j.id for j in jobs if isinstance(j, FixedJob)}])
+        found = await asyncio.gather(*(read_deployment_or_none(client, name) for name in names))
+        deployments: dict[str, Any] = dict(zip(names, found, strict=True))
+        fixed = {deployments[j.deployment].id: j for j in FIXED_JOBS if deployments[j.deployment] is not None}
+        next_runs = await next_scheduled_runs(client, list(fixed))
+    await record_crashed(fixed)
+    schedules = {name: {s.slug or "": s for s in (dep.schedules if dep else [])} for name, dep in deployments.items()}
     stats = summaries(jobs, now)
     items = []
     for job in jobs:

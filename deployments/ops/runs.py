@@ -8,6 +8,7 @@ crashed writes no history row itself: ``record_crashed`` adds one with status ``
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,15 +112,19 @@ def summaries(jobs: list[Job], now: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-async def record_crashed(days: int = 7) -> int:
-    """One CRASHED history row per crashed flow run of a fixed job that has none yet."""
-    by_deployment: dict[uuid.UUID | None, FixedJob] = {}
+async def fixed_deployments() -> dict[uuid.UUID, FixedJob]:
+    """Deployment id -> fixed job, for the fixed jobs deployed in Prefect (read concurrently)."""
     async with get_client() as client:
-        for fixed in FIXED_JOBS:
-            found = await read_deployment_or_none(client, fixed.deployment)
-            if found is not None:
-                by_deployment[found.id] = fixed
-        runs = await crashed_runs(client, [d for d in by_deployment if d], utcnow() - timedelta(days=days))
+        found = await asyncio.gather(*(read_deployment_or_none(client, job.deployment) for job in FIXED_JOBS))
+    return {dep.id: job for dep, job in zip(found, FIXED_JOBS, strict=True) if dep is not None}
+
+
+async def record_crashed(by_deployment: dict[uuid.UUID, FixedJob] | None = None, days: int = 7) -> int:
+    """One CRASHED history row per crashed flow run of a fixed job that has none yet."""
+    if by_deployment is None:
+        by_deployment = await fixed_deployments()
+    async with get_client() as client:
+        runs = await crashed_runs(client, list(by_deployment), utcnow() - timedelta(days=days))
     if not runs:
         return 0
     added = 0
@@ -127,7 +132,7 @@ async def record_crashed(days: int = 7) -> int:
         known = set(session.execute(select(JobExecutionHistory.flow_run_id).where(
             JobExecutionHistory.flow_run_id.in_([str(r.id) for r in runs]))).scalars())
         for run in runs:
-            job = by_deployment.get(run.deployment_id)
+            job = by_deployment.get(run.deployment_id) if run.deployment_id else None
             if job is None or str(run.id) in known:
                 continue
             started = run.start_time or run.expected_start_time or utcnow()

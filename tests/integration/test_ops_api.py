@@ -418,3 +418,35 @@ async def test_the_first_deploy_writes_the_defaults_and_later_ones_apply_the_row
     served = {d.name: d for d in await asyncio.to_thread(build_deployments, get_settings(), read_settings())}
     assert served["top-coins-collection"].schedules[0].schedule.cron == "5 5 * * *"
     assert served["price-collection"].schedules[0].active is False
+
+
+async def test_brand_and_queue_jobs_through_the_jobs_routes(api, brand_env):
+    brand, customer = make_brand(brand_env["DATABASE_URL"])
+    created = (await api.post("/api/admin/scheduled-jobs", json=body(brand, customer))).json()
+    await asyncio.to_thread(add_or_update_scheduled_job, PurgeExpiredRegistrationsJob(), "0 3 * * *")
+    brand_job, queue_job = f"brand-job-{created['id']}", "scheduled-job-PurgeExpiredRegistrationsJob"
+    assert {j["id"] for j in (await api.get("/api/v1/jobs")).json()} >= {brand_job, queue_job}
+
+    changed = await api.put(f"/api/v1/jobs/{brand_job}/config", json={"schedule": "30 6 * * *", "active": False})
+    assert changed.status_code == 200 and (changed.json()["schedule"], changed.json()["active"]) == ("30 6 * * *", False)
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("brand-job/brand-job")
+        [schedule] = [s for s in await client.read_deployment_schedules(dep.id) if s.slug == brand_job]
+    assert (schedule.schedule.cron, schedule.active) == ("30 6 * * *", False)
+    assert (await api.post(f"/api/v1/jobs/{brand_job}/trigger")).status_code == 409  # inactive
+    assert (await api.put(f"/api/v1/jobs/{brand_job}/config", json={"active": True})).status_code == 200
+    started = await api.post(f"/api/v1/jobs/{brand_job}/trigger")
+    assert started.status_code == 202 and started.json()["job_run_id"]
+    runs = (await api.get(f"/api/v1/jobs/{brand_job}/executions")).json()
+    assert runs["total"] == 1 and runs["items"][0]["flow_run_id"] == started.json()["flow_run_id"]
+    bad = await api.put(f"/api/v1/jobs/{brand_job}/config", json={"schedule": "61 * * * *"})
+    assert bad.status_code == 422 and "cron_expression" in bad.json()["detail"]
+
+    queue = await api.put(f"/api/v1/jobs/{queue_job}/config", json={"schedule": "0 4 * * *", "timezone": "Asia/Tokyo"})
+    assert queue.status_code == 200 and queue.json()["timezone"] == "Asia/Tokyo"
+    bad = await api.put(f"/api/v1/jobs/{queue_job}/config", json={"timezone": "Nowhere/City"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("timezone:")
+    started = await api.post(f"/api/v1/jobs/{queue_job}/trigger")
+    assert started.status_code == 202 and started.json()["parameters"] == {"name": "PurgeExpiredRegistrationsJob"}
+    bad = await api.post(f"/api/v1/jobs/{queue_job}/trigger", json={"parameters": {"x": 1}})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("parameters:")
