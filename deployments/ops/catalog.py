@@ -57,7 +57,7 @@ class FixedJob:
 
 FIXED_JOBS: tuple[FixedJob, ...] = (
     FixedJob("profile-fetcher", "profiles", profile_fetcher, "cron_job_configs", "profile_fetcher",
-             "LinkedIn profile fetcher", 1),
+             "LinkedIn profile fetcher", 4),
     FixedJob("quota-reset", "profiles", quota_reset, "cron_job_configs", "quota_reset", "RapidAPI quota reset"),
     FixedJob("tracked-player-updater", "riot", tracked_player_updater, "job_configurations",
              "TRACKED_PLAYER_UPDATER", "Tracked player updater", 1),
