@@ -17,8 +17,12 @@ import uuid
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient, get_client
+from pydantic import ValidationError
 
-from core.errors import ConfigError
+from core.db import session_scope
+from core.db.scheduled_jobs import ScheduledJob
+from core.errors import ConfigError, field_errors
+from core.jobqueue.registry import UnknownJobType, get_job_type
 from deployments import brand_admin
 from deployments.ops.catalog import FIXED_JOBS, FixedJob, Job, ScheduledRowJob
 from deployments.ops.configs import (
@@ -28,6 +32,8 @@ from deployments.ops.configs import (
     validate_change,
     write_settings,
 )
+from deployments.scheduled_jobs import add_or_update_scheduled_job
+from tasks._common import db_url
 from tasks.prefect_api import (
     deployment_id,
     read_deployment_or_none,
@@ -75,10 +81,6 @@ async def job_config(job: Job) -> dict[str, Any]:
 
 
 def _queue_view(job: ScheduledRowJob) -> dict[str, Any]:
-    from core.db import session_scope
-    from core.db.scheduled_jobs import ScheduledJob
-    from tasks._common import db_url
-
     with session_scope(db_url()) as session:
         row = session.get(ScheduledJob, job.row_id)
         if row is None:
@@ -110,12 +112,6 @@ async def change_config(job: Job, *, schedule: str | None = None, timezone: str 
 
 async def _change_queue_job(job: ScheduledRowJob, schedule: str | None, timezone: str | None,
                             active: bool | None, config: dict[str, Any] | None) -> dict[str, Any]:
-    from pydantic import ValidationError
-
-    from core.errors import field_errors
-    from core.jobqueue.registry import UnknownJobType, get_job_type
-    from deployments.scheduled_jobs import add_or_update_scheduled_job
-
     current = _queue_view(job)
     try:
         kind = get_job_type(job.job_type)

@@ -123,62 +123,6 @@ async function loadExecutions(jobId) {
   }
 }
 
-/* ---------------- trends ---------------- */
-async function loadTrends() {
-  const days = $("#trend-days").value;
-  const [runs, quota, prices] = await Promise.all([api("GET", `/api/v1/trends/runs?days=${days}`),
-    api("GET", "/api/v1/trends/quota"), api("GET", `/api/v1/trends/coin-prices?days=${days}`)]);
-  const jobs = Object.entries(runs.jobs);
-  const bad = new Set(["FAILED", "CRASHED"]);
-  Charts.bars($("#chart-runs"), jobs.map(([name, points]) => ({label: name, value: points.length,
-    bad: points.filter((p) => bad.has(p.status)).length})));
-  Charts.line($("#chart-durations"), jobs.map(([name, points]) => ({name, points: points.map((p) =>
-    ({x: new Date(p.t), y: p.duration_ms, bad: bad.has(p.status)}))})), {yMin: 0});
-  renderQuota(quota);
-  const box = $("#chart-prices");
-  box.innerHTML = "";
-  const coins = Object.entries(prices.coins).filter(([, points]) => points.length);
-  if (!coins.length) Charts.empty(box, "no prices collected yet");
-  for (const [symbol, points] of coins) {
-    const div = document.createElement("div");
-    div.className = "chart";
-    box.appendChild(div);
-    Charts.line(div, [{name: symbol, points: points.map((p) => ({x: new Date(p.t), y: p.price_usd}))}],
-      {width: 240, height: 120});
-  }
-  await loadScores();
-}
-
-function renderQuota(q) {
-  const note = $("#quota-note");
-  if (q.monthly_limit === null) { note.textContent = "(no ledger this month)"; Charts.empty($("#chart-quota"), "no quota ledger yet"); return; }
-  note.textContent = `${q.used} / ${q.monthly_limit} used, ${q.rate_per_day}/day` +
-    (q.runs_out_on ? ` — runs out on ${q.runs_out_on}${q.runs_out_this_month ? "" : " (after this month ends)"}` : " — not burning");
-  const now = new Date();
-  const used = [{x: new Date(q.period + "-01T00:00:00Z"), y: 0}].concat(
-    q.daily.map((d) => ({x: new Date(d.date + "T12:00:00Z"), y: d.used})).filter((p) => p.x < now));
-  used.push({x: now, y: q.used});
-  const extra = [];
-  if (q.runs_out_on) {
-    const end = new Date(Math.min(new Date(q.runs_out_on + "T23:59:00Z"), new Date(q.month_ends_on + "T23:59:59Z")));
-    const projected = Math.min(q.monthly_limit, q.used + q.rate_per_day * (end - now) / 86400e3);
-    extra.push({name: "projection", of: "calls used", points: [{x: now, y: q.used}, {x: end, y: projected}]});
-  }
-  Charts.line($("#chart-quota"), [{name: "calls used", points: used}], {yMin: 0, extra,
-    hlines: [{y: q.monthly_limit, label: `limit ${q.monthly_limit}`}]});
-}
-
-async function loadScores() {
-  const brand = $("#score-brand").value;
-  const data = await api("GET", `/api/v1/trends/brand-scores${brand ? `?brand_id=${brand}` : ""}`);
-  const series = (key) => Object.entries(data.brands).map(([name, points]) => ({
-    name: data.own_brands.includes(name) ? `${name} (brand)` : name,
-    points: points.map((p) => ({x: new Date(p.t), y: p[key]}))}));
-  Charts.line($("#chart-visibility"), series("visibility"), {yMin: 0, yMax: 1, width: 320, height: 180});
-  Charts.line($("#chart-sov"), series("share_of_voice"), {yMin: 0, yMax: 1, width: 320, height: 180});
-  Charts.line($("#chart-sentiment"), series("sentiment"), {yMin: -1, yMax: 1, width: 320, height: 180});
-}
-
 /* ---------------- brand scheduled jobs (seed 003) ---------------- */
 function option(select, value, label) {
   const o = document.createElement("option");

@@ -1,0 +1,171 @@
+"""Each job's configuration through the operations API: the config tables as the source of
+every schedule, applied to Prefect at once; bad input; the first deploy's defaults; brand and
+job-queue jobs through the same routes. PostgreSQL and the Prefect test server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from sqlalchemy import select, text
+
+from core.db import session_scope
+from core.jobqueue.examples import PurgeExpiredRegistrationsJob
+from core.riot.models import JobConfiguration
+from deployments.scheduled_jobs import add_or_update_scheduled_job
+from tests.integration.test_brand_admin_api import body
+from tests.integration.test_brand_jobs import make_brand
+from tests.integration.test_ops_api import TOKEN, _client, job_configurations_kept
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture
+async def api(brand_env) -> AsyncIterator[httpx.AsyncClient]:
+    with job_configurations_kept(brand_env["DATABASE_URL"]):
+        async with _client({"Authorization": f"Bearer {TOKEN}"}) as client:
+            yield client
+
+
+async def test_a_config_change_reaches_the_prefect_deployment_at_once(api, brand_env):
+    response = await api.put("/api/v1/jobs/match-fetcher/config", json={
+        "schedule": "*/7 * * * *", "timezone": "Europe/Paris", "active": False,
+        "config": {"discovered_players_per_run": 3, "matches_per_player_per_run": 5,
+                   "target_matches_per_player": 9, "platform": "euw1"}})
+    assert response.status_code == 200, response.text
+    assert response.json()["config"]["platform"] == "euw1"
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("match-fetcher/match-fetcher")
+        [schedule] = await client.read_deployment_schedules(dep.id)
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "*/7 * * * *", "Europe/Paris", False)
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        row = session.execute(select(JobConfiguration).where(JobConfiguration.job_type == "MATCH_FETCHER")).scalar_one()
+        assert (row.schedule, row.timezone, row.is_active, row.config_json["platform"]) == (
+            "*/7 * * * *", "Europe/Paris", False, "euw1")
+    # the seed's six-field cron; the crypto limit becomes the deployment's default parameter
+    response = await api.put("/api/v1/jobs/top-coins-collection/config",
+                             json={"schedule": "0 30 2 * * *", "config": {"limit": 25}})
+    assert response.json()["schedule"] == "30 2 * * *"
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
+    assert dep.parameters == {"limit": 25} and dep.schedules[0].schedule.cron == "30 2 * * *"
+    # a pause in the Prefect UI shows as drift; the next change through the API resumes it
+    async with get_client() as client:
+        from tasks.prefect_api import update_deployment
+
+        await update_deployment(client, dep.id, paused=True)
+    jobs = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
+    assert jobs["top-coins-collection"]["drift"] == ["deployment paused in Prefect while active here"]
+    assert (await api.put("/api/v1/jobs/top-coins-collection/config", json={"active": True})).status_code == 200
+    jobs = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
+    assert jobs["top-coins-collection"]["drift"] == []
+    got = (await api.get("/api/v1/jobs/profile-fetcher/config")).json()
+    assert got["source"] == "cron_job_configs" and got["config"]["batch_size"] >= 1
+
+
+@pytest.mark.parametrize(("path", "payload", "status", "field"), [
+    ("/api/v1/jobs/smurf-analyzer/config", {"schedule": "61 * * * *"}, 422, "schedule"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"schedule": "0 0 31 2 *"}, 422, "schedule"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"timezone": "Mars/Olympus_Mons"}, 422, "timezone"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"config": {"unanalyzed_players_per_run": "many"}}, 422,
+     "config.unanalyzed_players_per_run"),
+    ("/api/v1/jobs/smurf-analyzer/config", {"config": {"min_matches_required": 5, "extra": 1,
+                                                       "unanalyzed_players_per_run": 1}}, 422, "config.extra"),
+    ("/api/v1/jobs/ban-checker/config", {"config": {"ban_check_days": 7, "max_checks_per_run": 5,
+                                                    "platform": "moon1"}}, 422, "config.platform"),
+    ("/api/v1/jobs/price-collection/config", {"config": {"limit": 0}}, 422, "config.limit"),
+    ("/api/v1/jobs/nope/config", {"active": False}, 404, "job_id"),
+    ("/api/v1/jobs/nope/trigger", {}, 404, "job_id"),
+    ("/api/v1/jobs/top-coins-collection/trigger", {"parameters": {"limti": 3}}, 422, "parameters.limti"),
+    ("/api/v1/jobs/collect-top-coins", {"limit": 0}, 422, "limit"),
+    ("/api/v1/jobs/collect-prices", {"limit": "ten"}, 422, "limit"),
+])
+async def test_bad_input_names_the_field_and_writes_nothing(api, brand_env, path, payload, status, field):
+    assert (await api.get("/api/v1/jobs/price-collection/config")).status_code == 200  # default rows written
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        before = session.execute(text("SELECT job_type, schedule, timezone, is_active, config_json::text "
+                                      "FROM job_configurations ORDER BY job_type")).all()
+    method = api.put if path.endswith("/config") else api.post
+    response = await method(path, json=payload)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert field in (detail if isinstance(detail, str) else str(detail)), detail
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        after = session.execute(text("SELECT job_type, schedule, timezone, is_active, config_json::text "
+                                     "FROM job_configurations ORDER BY job_type")).all()
+    assert after == before
+
+
+async def test_the_first_deploy_writes_the_defaults_and_later_ones_apply_the_rows(api, brand_env, monkeypatch):
+    from core.profiles.models import CronJobConfig
+    from deployments.deploy import apply
+    from deployments.ops.configs import read_settings
+    from deployments.serve import build_deployments
+    from tests.conftest import reload_settings
+
+    monkeypatch.setenv("TOP_COINS_COLLECTION_SCHEDULE", "0 30 2 * * *")  # the seed's variables: defaults only
+    monkeypatch.setenv("PRICE_COLLECTION_ENABLED", "false")
+    reload_settings()
+    with session_scope(brand_env["DATABASE_URL"]) as session:
+        session.execute(JobConfiguration.__table__.delete().where(JobConfiguration.job_type.in_(
+            ["TOP_COINS_COLLECTION", "PRICE_COLLECTION", "CONTRACT_ADDRESSES_COLLECTION"])))
+        session.execute(CronJobConfig.__table__.delete())
+    from core.settings import get_settings
+
+    lines = await apply(get_settings())
+    assert lines[0] == "config tables: 5 default row(s) written"
+    rows = read_settings()
+    assert (rows["top-coins-collection"].schedule, rows["price-collection"].active) == ("30 2 * * *", False)
+    # an operator's change sticks: the variables no longer matter, every deploy applies the row
+    assert (await api.put("/api/v1/jobs/top-coins-collection/config", json={"schedule": "5 5 * * *"})).status_code == 200
+    async with get_client() as client:  # e.g. `prefect deploy` put prefect.yaml's schedule back
+        from tasks.prefect_api import set_primary_schedule
+
+        dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
+        await set_primary_schedule(client, dep.id, cron="0 0 * * *", timezone="UTC", active=True)
+    lines = await apply(get_settings())
+    assert lines[0] == "config tables: 0 default row(s) written"
+    assert "top-coins-collection/top-coins-collection: 5 5 * * * (UTC) active" in lines
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
+    assert dep.schedules[0].schedule.cron == "5 5 * * *"
+    # deployments.serve schedules from the same rows
+    served = {d.name: d for d in await asyncio.to_thread(build_deployments, get_settings(), read_settings())}
+    assert served["top-coins-collection"].schedules[0].schedule.cron == "5 5 * * *"
+    assert served["price-collection"].schedules[0].active is False
+
+
+async def test_brand_and_queue_jobs_through_the_jobs_routes(api, brand_env):
+    brand, customer = make_brand(brand_env["DATABASE_URL"])
+    created = (await api.post("/api/admin/scheduled-jobs", json=body(brand, customer))).json()
+    await asyncio.to_thread(add_or_update_scheduled_job, PurgeExpiredRegistrationsJob(), "0 3 * * *")
+    brand_job, queue_job = f"brand-job-{created['id']}", "scheduled-job-PurgeExpiredRegistrationsJob"
+    assert {j["id"] for j in (await api.get("/api/v1/jobs")).json()} >= {brand_job, queue_job}
+
+    changed = await api.put(f"/api/v1/jobs/{brand_job}/config", json={"schedule": "30 6 * * *", "active": False})
+    assert changed.status_code == 200 and (changed.json()["schedule"], changed.json()["active"]) == ("30 6 * * *", False)
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("brand-job/brand-job")
+        [schedule] = [s for s in await client.read_deployment_schedules(dep.id) if s.slug == brand_job]
+    assert (schedule.schedule.cron, schedule.active) == ("30 6 * * *", False)
+    assert (await api.post(f"/api/v1/jobs/{brand_job}/trigger")).status_code == 409  # inactive
+    assert (await api.put(f"/api/v1/jobs/{brand_job}/config", json={"active": True})).status_code == 200
+    started = await api.post(f"/api/v1/jobs/{brand_job}/trigger")
+    assert started.status_code == 202 and started.json()["job_run_id"]
+    runs = (await api.get(f"/api/v1/jobs/{brand_job}/executions")).json()
+    assert runs["total"] == 1 and runs["items"][0]["flow_run_id"] == started.json()["flow_run_id"]
+    bad = await api.put(f"/api/v1/jobs/{brand_job}/config", json={"schedule": "61 * * * *"})
+    assert bad.status_code == 422 and "cron_expression" in bad.json()["detail"]
+
+    queue = await api.put(f"/api/v1/jobs/{queue_job}/config", json={"schedule": "0 4 * * *", "timezone": "Asia/Tokyo"})
+    assert queue.status_code == 200 and queue.json()["timezone"] == "Asia/Tokyo"
+    bad = await api.put(f"/api/v1/jobs/{queue_job}/config", json={"timezone": "Nowhere/City"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("timezone:")
+    started = await api.post(f"/api/v1/jobs/{queue_job}/trigger")
+    assert started.status_code == 202 and started.json()["parameters"] == {"name": "PurgeExpiredRegistrationsJob"}
+    bad = await api.post(f"/api/v1/jobs/{queue_job}/trigger", json={"parameters": {"x": 1}})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("parameters:")
