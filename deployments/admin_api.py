@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,7 +56,7 @@ class ScheduledJobUpdate(BaseModel):
 
 def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
     """The app; ``run_wait_seconds`` bounds how long the seed-004 routes wait for a run."""
-    app = FastAPI(title="jobpipes operations", version="2.0",
+    app = FastAPI(title="jobpipes operations", version="2.0", docs_url=None, redoc_url=None,
                   description="Every job of the five families: status, executions, trigger, configuration "
                               "(the config tables are the source of each schedule), seed-004 commands, "
                               "brand scheduled jobs (seed 003), trends. Bearer token on every route.")
@@ -70,7 +71,16 @@ def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
 
 
 def _add_page(app: FastAPI) -> None:
+    """The operator page and the API docs, both from files served here (no CDN: offline)."""
     app.mount("/admin/static", StaticFiles(directory=WEB), name="static")
+    swagger = "/admin/static/vendor/swagger-ui"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API docs",
+                                   swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{swagger}/swagger-ui.css",
+                                   swagger_favicon_url=f"{swagger}/favicon-32x32.png")
 
     @app.get("/admin", include_in_schema=False)
     @app.get("/admin/scheduled-jobs", include_in_schema=False)

@@ -124,6 +124,8 @@ async def test_operator_page_in_chromium(chromium, server, brand_env):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        outside: list[str] = []  # offline: nothing but this server is asked for anything
+        page.on("request", lambda request: None if request.url.startswith(server) else outside.append(request.url))
         await page.goto(f"{server}/admin/scheduled-jobs")
         await page.fill("#token", TOKEN)
         await page.click("#token-form button")
@@ -186,5 +188,8 @@ async def test_operator_page_in_chromium(chromium, server, brand_env):
         await page.locator("[data-testid=runs-profile-fetcher]").click()
         await expect(page.locator("#executions tbody tr")).to_have_count(6)
         await page.screenshot(path=str(SHOTS / "jobs-and-trends.png"), full_page=True)
+
+        await page.goto(f"{server}/docs")  # the API docs, from the vendored Swagger UI
+        await expect(page.get_by_text("/api/v1/jobs/status/overview").first).to_be_visible()
         await browser.close()
-    assert errors == []
+    assert errors == [] and outside == []
