@@ -126,6 +126,8 @@ def get_job(job_id: str) -> Job:
     """The job ``job_id``; UnknownJob (404) when there is none."""
     if job_id in FIXED:
         return FIXED[job_id]
+    if "\x00" in job_id or len(job_id) > 300:  # never a job; PostgreSQL refuses NUL in text
+        raise UnknownJob(f"job_id: no job {job_id[:80]!r}")
     with session_scope(db_url()) as session:
         row: ScheduledJob | None = None
         if job_id.startswith(BRAND_PREFIX):

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from deployments.ops import catalog, overview, runs, sync, trigger
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
-JobId = Annotated[str, Field(max_length=300)]
 
 
 class TriggerBody(BaseModel):
@@ -46,7 +45,7 @@ async def status_overview(family: str | None = None) -> dict[str, Any]:
 
 
 @router.get("/{job_id}/executions", summary="A job's runs, newest first, paged")
-async def executions(job_id: str, status: Annotated[str | None, Query(max_length=40)] = None,
+async def executions(job_id: str, status: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z_]+$")] = None,
                      since: datetime | None = None, until: datetime | None = None,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50,
                      offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
