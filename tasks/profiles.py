@@ -158,6 +158,11 @@ class _Fetched:
     skipped: bool = False
 
 
+def _mark_requested(url: str, entry_id: int) -> None:
+    with session_scope(url) as session:
+        entries.mark_requested(session, entry_id)
+
+
 async def _fetch_one(
     entry: ClaimedEntry,
     client: RapidApiClient,
@@ -165,12 +170,16 @@ async def _fetch_one(
     gate: asyncio.Semaphore,
     stop: asyncio.Event,
     report: BatchReport,
+    url: str,
 ) -> _Fetched:
     async with gate:
         if stop.is_set():
             return _Fetched(entry, skipped=True)
         try:
             validate_urn(entry.urn)
+            # Durable before the request leaves: if this process dies before the answer is
+            # stored, the release of the run still counts the call the provider billed.
+            await asyncio.to_thread(_mark_requested, url, entry.id)
             result = await client.fetch_profile(entry.urn)
         except ProviderError as exc:
             report.api_calls += exc.attempts
@@ -284,7 +293,7 @@ async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | N
     stop = asyncio.Event()
     async with RapidApiClient(settings.rapidapi, limits_url=db_url(settings)) as client:
         results = await asyncio.gather(
-            *(_fetch_one(e, client, store, gate, stop, report) for e in batch)
+            *(_fetch_one(e, client, store, gate, stop, report, db_url(settings)) for e in batch)
         )
     settled = await _persist(db_url(settings), list(results), store, report, grant)
     if grant is not None and not settled:
@@ -324,8 +333,9 @@ async def release_run_claims(run_id: str) -> dict[str, int]:
 
     Objects prove a fetch: an entry whose raw document the run stored (and no profile row
     points to) was answered and billed, so it is adopted (profile upserted, entry COMPLETED,
-    the call counted as used); any other entry goes back to PENDING and its share of the
-    reservation is given back. Leftover objects of the run are removed. Only call this for a
+    the call counted as used). An entry whose request was sent (``requested_at``) but whose
+    answer never got stored was billed too: it goes back to PENDING and its call counts as
+    used. Any other entry goes back to PENDING and its share of the reservation is given back. Leftover objects of the run are removed. Only call this for a
     run that has ended: a live run would lose its batch.
     """
     settings = get_settings()
@@ -333,6 +343,7 @@ async def release_run_claims(run_id: str) -> dict[str, int]:
     with session_scope(url) as session:
         before = entries.finished_by_run(session, run_id)
         claimed = entries.claimed_by_run(session, run_id)
+        requested = entries.requested_by_run(session, run_id)
         known = {r.urn: (r.raw_s3_key, r.cleaned_s3_key) for r in session.execute(
             select(Profile.urn, Profile.raw_s3_key, Profile.cleaned_s3_key)
             .where(Profile.urn.in_([e.urn for e in claimed])))}
@@ -359,7 +370,7 @@ async def release_run_claims(run_id: str) -> dict[str, int]:
                 adopted.append({"entry_id": entry.id, "billed_only": True})
         orphans += keys
     rows = [r for r in adopted if "urn" in r]
-    billed = {r["entry_id"] for r in adopted}
+    billed = {r["entry_id"] for r in adopted} | requested  # answered, or sent and never answered to us
     with session_scope(url) as session:
         if rows:
             upsert_rows(session, Profile.__table__, [{k: v for k, v in r.items() if k != "entry_id"} for r in rows],

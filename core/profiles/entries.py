@@ -54,7 +54,8 @@ def claim_pending(session: Session, *, limit: int, claimed_by: str) -> list[Clai
     """
     rows = claim_oldest(
         session, ProfileEntry, where=[ProfileEntry.status == EntryStatus.PENDING.value], limit=limit,
-        values={"status": EntryStatus.FETCHING.value, "claimed_by": claimed_by, "updated_at": utcnow()},
+        values={"status": EntryStatus.FETCHING.value, "claimed_by": claimed_by, "requested_at": None,
+                "updated_at": utcnow()},
         returning=[ProfileEntry.id, ProfileEntry.urn, ProfileEntry.fetch_count],
     )
     return [ClaimedEntry(r.id, r.urn, r.fetch_count) for r in rows]
@@ -173,4 +174,17 @@ def finished_by_run(session: Session, run_id: str) -> dict[str, int]:
             ProfileEntry.status.in_([EntryStatus.COMPLETED.value, EntryStatus.FAILED.value]))
         .group_by(ProfileEntry.status)).all()
     return {str(status).lower(): int(n) for status, n in rows}
+
+
+def mark_requested(session: Session, entry_id: int) -> None:
+    """The claiming run is about to send this entry's request (committed before it is sent)."""
+    session.execute(update(ProfileEntry).where(ProfileEntry.id == entry_id)
+                    .values(requested_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def requested_by_run(session: Session, run_id: str) -> set[int]:
+    """Ids of the FETCHING entries of ``run_id`` whose request was sent."""
+    return set(session.execute(select(ProfileEntry.id).where(
+        ProfileEntry.status == EntryStatus.FETCHING.value, ProfileEntry.claimed_by == run_id,
+        ProfileEntry.requested_at.is_not(None))).scalars())
 

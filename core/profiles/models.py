@@ -76,6 +76,8 @@ class ProfileEntry(Base):
     fetch_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Set, durably, just before the claiming run sends the request: what a dead run billed.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 

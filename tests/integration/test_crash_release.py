@@ -39,8 +39,9 @@ def _stand_in() -> None:
     """Only to own a flow run named like the real one."""
 
 
-async def _dead_run(url: str, objects: Path, names: list[str], answered: int) -> str:
-    """A Crashed flow run that had claimed ``names`` and stored objects for ``answered`` of them."""
+async def _dead_run(url: str, objects: Path, names: list[str], answered: int, unanswered: int = 0) -> str:
+    """A Crashed flow run that had claimed ``names``, stored objects for ``answered`` of them and
+    sent the request of ``unanswered`` more, whose answers it never stored."""
     async with get_client() as client:
         flow_id = await client.create_flow(_stand_in)
         run = await client.create_flow_run(_stand_in, parameters={})
@@ -54,6 +55,8 @@ async def _dead_run(url: str, objects: Path, names: list[str], answered: int) ->
         assert granted == len(names)
         claimed = entries.claim_pending(session, limit=len(names), claimed_by=run_id)
         assert len(claimed) == len(names)
+        for entry in claimed[:answered + unanswered]:
+            entries.mark_requested(session, entry.id)
     from core.db.types import utcnow
     for urn in names[:answered]:
         raw_key, cleaned_key = object_keys(urn, utcnow())
@@ -71,7 +74,7 @@ async def test_the_release_flow_adopts_what_was_fetched_and_gives_back_the_rest(
     names = urns(5, prefix="ACoAACrash")
     seed_entries(url, names)
     set_quota(url, limit=100)
-    run_id = await _dead_run(url, objects, names, answered=3)
+    run_id = await _dead_run(url, objects, names, answered=3, unanswered=1)
 
     released = await release_crashed_run(f"prefect.flow-run.{run_id}")  # as the automation passes it
 
@@ -80,7 +83,7 @@ async def test_the_release_flow_adopts_what_was_fetched_and_gives_back_the_rest(
     assert sorted(rows[u].status for u in names) == ["COMPLETED"] * 3 + ["PENDING"] * 2
     assert set(profile_rows(url)) == set(names[:3])  # nothing answered is fetched twice
     q = ledger(url)
-    assert (q.reserved, q.calls_used) == (0, 3)  # billed calls used, the rest given back
+    assert (q.reserved, q.calls_used) == (0, 4)  # billed calls (3 answered, 1 sent) used, the rest given back
     stored = sorted(p.name for p in objects.rglob("*.json"))
     assert len(stored) == 6 and all(p.raw_s3_key.split("/")[-1] in stored for p in profile_rows(url).values())
     [crashed] = [h for h in history_rows(url) if h.flow_run_id == run_id]
