@@ -7,7 +7,7 @@ endif
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser demo test lint bench down clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -45,5 +45,9 @@ bench: install
 	$(UV) run python -m bench.jobqueue_bench
 	$(UV) run python -m bench.brand_collection_bench
 
-clean:
+# The long-lived local Prefect server that `make demo` and the README's examples use.
+down:
+	@test -f .data/prefect/server.json && $(UV) run python -m deployments.local_server down || true
+
+clean: down
 	rm -rf .data

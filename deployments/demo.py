@@ -1,7 +1,8 @@
 """`make demo`: the jobs end to end on the embedded defaults.
 
 Starts the RapidAPI and CoinGecko sandboxes, queues pending URNs (two of them troublesome
-on purpose), runs ``profile_fetcher`` once on Prefect's ephemeral API and prints what
+on purpose), runs ``profile_fetcher`` once on a long-lived local Prefect server
+(``deployments.local_server``) and prints what
 happened (entry statuses, API calls, quota left, where the objects and the e-mail went);
 then runs the three crypto jobs, the four Riot jobs, a brand data_collection_and_scoring
 run with its per-brand schedule, and the application job queue (jobs started in a
@@ -27,6 +28,13 @@ def _port_free(port: int) -> bool:
 
 
 def main() -> int:
+    from deployments.local_server import use
+
+    # Before Prefect is imported: every flow below talks to one long-lived local server
+    # instead of starting an ephemeral API (``make down`` stops it).
+    api_url = use()
+    print(f"Prefect API {api_url} (UI {api_url.removesuffix('/api')}); `make down` stops the local server")
+
     from sandbox.rapidapi import RapidApiKnobs, RapidApiSandbox, create_app
     from sandbox.server import start_in_thread
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.db import session_scope
 from core.db.types import utcnow
@@ -160,6 +160,10 @@ class _Fetched:
 
 def _mark_requested(url: str, entry_id: int) -> None:
     with session_scope(url) as session:
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            # Durable against this process dying (what the mark is for) without waiting for
+            # the WAL flush: only a crash of the database server itself could lose it.
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         entries.mark_requested(session, entry_id)
 
 

@@ -1,29 +1,69 @@
-"""Run Alembic migrations from code, once per process and URL."""
+"""Run Alembic migrations from code, once per process and URL.
+
+Start-up matters (every flow run is a fresh process): Alembic is imported only when a
+database is actually behind, and a database already at head is recognised by one query of
+``alembic_version`` against the newest revision found in the versions folder.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from core.config import PROJECT_ROOT
-from core.db.engine import normalize_url
+from core.db.engine import get_engine, normalize_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS = PROJECT_ROOT / "core" / "db" / "migrations"
 _done: set[str] = set()
 _lock = threading.Lock()
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*"([^"]*)"', re.M)
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "core" / "db" / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["url"] = url
     return cfg
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The one revision no other revision names as its parent (read from the files, no Alembic)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text()))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision"))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations: expected one head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def _at_head(url: str) -> bool:
+    try:
+        with get_engine(url).connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    except DBAPIError:  # no alembic_version table yet: a new database
+        return False
 
 
 def ensure_schema(url: str) -> None:
@@ -32,5 +72,6 @@ def ensure_schema(url: str) -> None:
     with _lock:
         if key in _done:
             return
-        upgrade(url)
+        if not _at_head(url):
+            upgrade(url)
         _done.add(key)
