@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -31,16 +32,18 @@ from prefect.client.schemas.filters import (
     TaskRunFilter,
     TaskRunFilterId,
 )
+from prefect.runtime import flow_run
 
 from core.db import session_scope
 from core.jobqueue import repo
 from core.jobqueue.recovery import dead_run_reason
-from core.jobqueue.registry import load_modules, registered
+from core.jobqueue.registry import get_job_type, load_modules, registered
+from core.jobqueue.writer import JobWriter
 from core.settings import Settings, get_settings
 from deployments.scheduled_jobs import sync_all_schedules
 from flows.jobqueue import jobs_worker_session
 from tasks._common import db_url
-from tasks.jobqueue import ACTIVE_WORKERS, execute_job
+from tasks.jobqueue import ACTIVE_WORKERS, execute_batch, execute_job
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
@@ -52,6 +55,10 @@ class JobsWorker:
         self.name = name or self.cfg.name or socket.gethostname()
         self.url = db_url(self.settings)
         self.in_flight: Counter[str] = Counter()
+        self.writer = JobWriter(self.url, heartbeat_seconds=self.cfg.heartbeat_seconds)
+        self._claimed: dict[int, list[repo.ClaimedJob]] = {}  # key -> jobs handed to one task run
+        self._keys = itertools.count()
+        self._hints: set[str] = set()  # types NOTIFYed, or left with work by a full claim
         self._tasks: set[asyncio.Task[object]] = set()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -87,32 +94,62 @@ class JobsWorker:
         return requeued, failed
 
     # --- dispatch -------------------------------------------------------------------------
-    def claim_available(self) -> list[repo.ClaimedJob]:
-        """Claim as many Pending jobs as the per-type and per-worker limits allow."""
+    def claim_available(self, flow_run_id: str | None = None) -> list[list[repo.ClaimedJob]]:
+        """Claim as many Pending jobs as the per-type and per-worker limits allow: a list of
+        groups, each run by one task run (one job in per-job mode, a batch in batch mode).
+
+        The types tried are those NOTIFYed or left with work by the last claim; without
+        such hints (polling, SQLite) one query lists the types with Pending jobs."""
         free_total = self.cfg.max_parallel - sum(self.in_flight.values())
-        claimed: list[repo.ClaimedJob] = []
+        groups: list[list[repo.ClaimedJob]] = []
         if free_total <= 0:
-            return claimed
-        with session_scope(self.url) as session:
-            types = [t for t in repo.pending_types(session) if t in set(registered())]
-        for job_type in types:
-            free = min(free_total - len(claimed), self.cfg.limit_for(job_type) - self.in_flight[job_type])
+            return groups
+        known = set(registered())
+        hints, self._hints = self._hints & known, set()
+        if not hints:
+            with session_scope(self.url) as session:
+                hints = {t for t in repo.pending_types(session) if t in known}
+        for job_type in sorted(hints):
+            batch = self.mode_of(job_type) == "batch"
+            free = min(free_total, self.cfg.limit_for(job_type) - self.in_flight[job_type],
+                       self.cfg.batch_size if batch else free_total)
             if free <= 0:
+                self._hints.add(job_type)  # still has work once a slot frees
                 continue
             with session_scope(self.url) as session:
-                claimed += repo.claim(session, job_type=job_type, limit=free, worker=self.name,
-                                      type_limit=self.cfg.limit_for(job_type))
-        return claimed
+                jobs = repo.claim(session, job_type=job_type, limit=free, worker=self.name,
+                                  type_limit=self.cfg.limit_for(job_type), flow_run_id=flow_run_id)
+            if len(jobs) == free:
+                self._hints.add(job_type)
+            self.writer.track((j.id, j.attempts) for j in jobs)
+            free_total -= len(jobs)
+            groups += [jobs] if batch and jobs else [[j] for j in jobs]
+        return groups
 
-    def _start(self, job: repo.ClaimedJob) -> None:
-        self.in_flight[job.job_type] += 1
+    def mode_of(self, job_type: str) -> str:
+        return self.cfg.mode_for(job_type, get_job_type(job_type).mode)
+
+    def take(self, key: int) -> list[repo.ClaimedJob]:
+        """The claimed jobs handed to a task run under ``key`` (see ``tasks.jobqueue``)."""
+        return self._claimed.pop(key)
+
+    def _start(self, jobs: list[repo.ClaimedJob]) -> None:
+        job_type = jobs[0].job_type
+        self.in_flight[job_type] += len(jobs)
+        key = next(self._keys)
+        self._claimed[key] = jobs
 
         async def run() -> None:
             try:
-                await execute_job(job_id=str(job.id), job_type=job.job_type, attempt=job.attempts,
-                                  return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
+                if self.mode_of(job_type) == "batch":
+                    await execute_batch(job_type=job_type, size=len(jobs), key=key, worker=self.name,
+                                        return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
+                else:
+                    await execute_job(job_id=str(jobs[0].id), job_type=job_type, key=key, worker=self.name,
+                                      return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
             finally:
-                self.in_flight[job.job_type] -= 1
+                self._claimed.pop(key, None)
+                self.in_flight[job_type] -= len(jobs)
                 self._wake.set()
 
         task = asyncio.create_task(run())
@@ -130,7 +167,8 @@ class JobsWorker:
             try:
                 async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {repo.NOTIFY_CHANNEL}")
-                    async for _ in conn.notifies():
+                    async for notify in conn.notifies():
+                        self._hints.add(notify.payload)
                         self._wake.set()
             except Exception as exc:  # noqa: BLE001 - fall back to polling until it reconnects
                 log.warning("LISTEN failed (%s); polling", exc)
@@ -157,12 +195,13 @@ class JobsWorker:
         """Inside a ``jobs-worker-session`` flow run: claim and run jobs until idle."""
         started = 0
         idle_since = time.monotonic()
+        session_run = str(flow_run.get_id() or "") or None
         while not self._stop.is_set():
             await self._housekeeping()
-            claimed = self.claim_available()
-            for job in claimed:
-                self._start(job)
-            started += len(claimed)
+            claimed = self.claim_available(session_run)
+            for jobs in claimed:
+                self._start(jobs)
+            started += sum(len(jobs) for jobs in claimed)
             if claimed or self._tasks:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= self.session_idle_seconds:
@@ -197,6 +236,7 @@ class JobsWorker:
             ACTIVE_WORKERS.pop(self.name, None)
             if listener:
                 listener.cancel()
+            await asyncio.to_thread(self.writer.close)
 
 
 async def _prefect_states(jobs: list[repo.RunningJob]) -> tuple[dict[str, str], dict[str, str]]:

@@ -1,44 +1,52 @@
-"""Execute one claimed application job as a Prefect task run (seed 002)."""
+"""Execute claimed application jobs as Prefect task runs (seed 002): one task run per job
+(``execute-job``, per-job mode) or one per claimed batch (``execute-job-batch``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
-import uuid
+import time
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from prefect import task
-from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run, task_run
+from prefect.runtime import task_run
 
 from core.cron import next_run
 from core.db import session_scope
 from core.db.types import utcnow
 from core.jobqueue import repo
-from core.jobqueue.models import Job
-from core.jobqueue.registry import get_job_type, parse_job
-from core.settings import get_settings
+from core.jobqueue.grouped import Outcome
+from core.jobqueue.models import JobStatus
+from core.jobqueue.registry import InvalidJobData, JobType, get_job_type, parse_job
+from core.jobqueue.writer import JobWriter
 from tasks._common import db_url
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
 
 class _Progress:
-    """Writes progress to the ``jobs`` row and to a Prefect progress artifact.
+    """Progress of one attempt: buffered into the worker's grouped writes (``jobs`` row), and,
+    in per-job mode, a Prefect progress artifact on the job's task run.
 
-    The artifact is created on the first report, so jobs that report nothing cost no
-    artifact API calls.
+    The artifact is created on the first report with a percent, so jobs that report nothing
+    cost no artifact API calls.
     """
 
-    def __init__(self, url: str, job_id: uuid.UUID, attempt: int) -> None:
-        self._url, self._job_id, self._attempt = url, job_id, attempt
+    def __init__(self, writer: JobWriter, job: repo.ClaimedJob, *, artifacts: bool) -> None:
+        self._writer, self.job_id, self.attempt, self._artifacts = writer, job.id, job.attempts, artifacts
         self.artifact_id: Any = None
 
     async def report(self, message: str, percent: int | None = None) -> None:
-        with session_scope(self._url) as session:
-            repo.report_progress(session, self._job_id, self._attempt, message, percent)
-        if percent is None:
+        self._writer.touch(self.job_id, self.attempt, message=message, percent=percent)
+        if percent is None or not self._artifacts:
             return
         value = float(max(0, min(100, percent)))
         if self.artifact_id is None:
@@ -47,88 +55,114 @@ class _Progress:
             await aupdate_progress_artifact(self.artifact_id, progress=value, description=message)
 
 
-class _Heartbeat(threading.Thread):
-    """Beats from its own thread, so a handler that blocks the event loop still looks alive;
-    only a dead or frozen process stops it, and only that makes the job an orphan."""
+class WorkerLoop(Protocol):
+    """What the tasks need from the jobs worker that runs them (``deployments.jobs_worker``)."""
 
-    def __init__(self, url: str, job_id: uuid.UUID, attempt: int, every: float) -> None:
-        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
-        self._url, self._job_id, self._attempt, self._every = url, job_id, attempt, every
-        self._stop_event = threading.Event()
+    writer: JobWriter
 
-    def run(self) -> None:
-        while not self._stop_event.wait(self._every):
-            try:
-                with session_scope(self._url) as session:
-                    if not repo.heartbeat(session, self._job_id, self._attempt):
-                        log.warning("job %s attempt %d was taken over by orphan recovery; its result "
-                                    "will not be recorded", self._job_id, self._attempt)
-                        return
-            except Exception as exc:  # noqa: BLE001 - a database blip must not kill the job
-                log.warning("heartbeat of job %s failed: %s", self._job_id, exc)
+    async def serve_session(self) -> int: ...
 
-    def stop(self) -> None:
-        self._stop_event.set()
+    def take(self, key: int) -> list[repo.ClaimedJob]: ...
+
+
+# The jobs workers of this process by name, registered by the worker itself: flows and tasks
+# take the name and a key of the claimed jobs (parameters stay plain data), not the objects.
+ACTIVE_WORKERS: dict[str, WorkerLoop] = {}
+
+
+@dataclass
+class Ran:
+    """One job's run: what the batch artifact and log list."""
+
+    job: repo.ClaimedJob
+    status: str
+    seconds: float
+    error: str | None = None
+    recorded: bool = True
+
+
+async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress: _Progress) -> Ran:
+    """Validate, run the handler, queue the outcome and wait until it is written."""
+    t0 = time.perf_counter()
+    if writer.is_lost(job.id):  # presumed dead before it started: another attempt owns the job now
+        return Ran(job, "skipped: taken over", 0.0, recorded=False)
+    error: str | None = None
+    try:
+        parsed = parse_job(kind, job.job_data)
+        await kind.handler(parsed, progress)
+    except InvalidJobData as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the job's outcome, recorded and reported
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - t0
+    [future] = writer.finish([Outcome(job.id, job.attempts, utcnow(), error)])
+    recorded = await asyncio.wrap_future(future)
+    if not recorded:
+        log.warning("job %s attempt %d finished after another worker took it over; not recorded",
+                    job.id, job.attempts)
+    return Ran(job, JobStatus.COMPLETED.value if error is None else JobStatus.FAILED.value, seconds, error, recorded)
 
 
 @task(name="execute-job", task_run_name="{job_type}-{job_id}", cache_policy=NO_CACHE)
-async def execute_job(job_id: str, job_type: str, attempt: int) -> str:
-    """Validate the claimed job's data, run its handler, mark it Completed or Failed.
+async def execute_job(job_id: str, job_type: str, key: int, worker: str) -> str:
+    """Per-job mode: one claimed job as this task run; it fails when the job fails.
 
-    Every write is fenced by ``attempt``: if orphan recovery gave the job to another worker
+    Every write is fenced by the attempt: if orphan recovery gave the job to another worker
     meanwhile, this attempt's progress and outcome are not written (no double completion).
     """
-    settings = get_settings()
-    url = db_url(settings)
-    jid = uuid.UUID(job_id)
-    with session_scope(url) as session:
-        owned = repo.set_prefect_run(session, jid, attempt, flow_run_id=_str(flow_run.get_id()),
-                                     task_run_id=_str(task_run.get_id()))
-        row = session.get(Job, jid)
-        data = dict(row.job_data) if row else {}
-    if not owned:  # presumed dead before it even started: another attempt owns the job now
-        log.warning("job %s attempt %d was re-queued before it started; not running it", job_id, attempt)
-        return job_id
-    try:
-        kind = get_job_type(job_type)
-        job = parse_job(kind, data)
-    except Exception as exc:
-        with session_scope(url) as session:
-            repo.finish(session, jid, attempt, error=str(exc))
-        raise
-    progress = _Progress(url, jid, attempt)
-    beat = _Heartbeat(url, jid, attempt, settings.jobs_worker.heartbeat_seconds)
-    beat.start()
-    try:
-        await kind.handler(job, progress)
-    except Exception as exc:
-        with session_scope(url) as session:
-            repo.finish(session, jid, attempt, error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        beat.stop()
-    with session_scope(url) as session:
-        recorded = repo.finish(session, jid, attempt)
-    if not recorded:
-        log.warning("job %s attempt %d finished after another worker took it over; not recorded",
-                    job_id, attempt)
-    if progress.artifact_id is not None:
-        await aupdate_progress_artifact(progress.artifact_id, progress=100.0,
-                                        description=f"{job_type} completed")
+    loop = ACTIVE_WORKERS[worker]
+    [job] = loop.take(key)
+    loop.writer.touch(job.id, job.attempts, task_run_id=_str(task_run.get_id()))
+    progress = _Progress(loop.writer, job, artifacts=True)
+    ran = await _run(get_job_type(job_type), job, loop.writer, progress)
+    if ran.error is not None:
+        raise JobFailed(ran.error)
+    if progress.artifact_id is not None and ran.recorded:
+        await aupdate_progress_artifact(progress.artifact_id, progress=100.0, description=f"{job_type} completed")
     return job_id
+
+
+class JobFailed(Exception):
+    """The job's handler failed (or its data did not validate); the message says why."""
+
+
+@task(name="execute-job-batch", task_run_name="{job_type}-x{size}", cache_policy=NO_CACHE)
+async def execute_batch(job_type: str, size: int, key: int, worker: str) -> dict[str, int]:
+    """Batch mode: the claimed jobs of one type, all in this one task run (handlers run
+    concurrently; the claim already respected the type's concurrency limit). Its table
+    artifact and its log list every job with its status, duration and error."""
+    loop = ACTIVE_WORKERS[worker]
+    jobs = loop.take(key)
+    trid = _str(task_run.get_id())
+    for job in jobs:
+        loop.writer.touch(job.id, job.attempts, task_run_id=trid)
+    kind = get_job_type(job_type)
+    ran = await asyncio.gather(*(_run(kind, j, loop.writer, _Progress(loop.writer, j, artifacts=False))
+                                 for j in jobs))
+    counts = Counter(r.status for r in ran)
+    summary = f"{job_type}: {len(ran)} jobs, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    logger = get_run_logger()
+    logger.info("%s\n%s", summary, "\n".join(_line(r) for r in ran))
+    for r in ran:
+        if r.error is not None:
+            logger.warning("job %s (attempt %d) failed: %s", r.job.id, r.job.attempts, r.error)
+    await acreate_table_artifact(table=[_row(r) for r in ran], description=summary)
+    return dict(counts)
+
+
+def _row(r: Ran) -> dict[str, Any]:
+    return {"job_id": str(r.job.id), "attempt": r.job.attempts, "status": r.status,
+            "duration_ms": round(r.seconds * 1000, 2), "error": r.error or "", "recorded": r.recorded}
+
+
+def _line(r: Ran) -> str:
+    recorded = "" if r.recorded else " (not recorded: taken over)"
+    return f"  {r.job.id} attempt {r.job.attempts}: {r.status} in {r.seconds * 1000:.1f} ms" \
+           f"{recorded}{': ' + r.error if r.error else ''}"
 
 
 def _str(value: object) -> str | None:
     return str(value) if value else None
-
-
-class WorkerLoop(Protocol):
-    async def serve_session(self) -> int: ...
-
-
-# The jobs workers of this process by name, registered by the worker itself: the session
-# flow takes the name (a flow parameter must be plain data), not the worker object.
-ACTIVE_WORKERS: dict[str, WorkerLoop] = {}
 
 
 def enqueue_scheduled(name: str) -> str | None:

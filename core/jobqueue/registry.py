@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +22,12 @@ class JobProgress(Protocol):
 
 Handler = Callable[[Any, JobProgress], Awaitable[None]]
 
+Mode = Literal["job", "batch"]
+"""How jobs of a type show in Prefect: ``job`` = one ``execute-job`` task run per job;
+``batch`` = one ``execute-job-batch`` task run per claimed batch, whose table artifact
+and logs list each job with its status, duration and error."""
+MODES: tuple[Mode, ...] = ("job", "batch")
+
 
 class UnknownJobType(JobError):
     """No handler is registered for this job type."""
@@ -36,6 +42,7 @@ class JobType:
     name: str
     model: type[BaseModel]
     handler: Handler
+    mode: Mode = "job"
 
 
 _REGISTRY: dict[str, JobType] = {}
@@ -47,15 +54,22 @@ def type_name(job: BaseModel | type[BaseModel]) -> str:
     return str(getattr(cls, "job_type", None) or cls.__name__)
 
 
-def job_handler(model: type[M]) -> Callable[[Callable[[M, JobProgress], Awaitable[None]]], Handler]:
-    """Register ``async def handle(job, progress)`` as the handler of ``model``'s job type."""
+def job_handler(model: type[M], *, mode: Mode = "job") -> Callable[[Callable[[M, JobProgress], Awaitable[None]]],
+                                                                   Handler]:
+    """Register ``async def handle(job, progress)`` as the handler of ``model``'s job type.
+
+    ``mode`` is the type's default Prefect granularity (``"job"`` or ``"batch"``, see
+    ``Mode``); ``jobsWorker.modes`` overrides it per type.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: must be one of {', '.join(MODES)}, not {mode!r}")
 
     def register(handler: Callable[[M, JobProgress], Awaitable[None]]) -> Handler:
         name = type_name(model)
         existing = _REGISTRY.get(name)
         if existing and existing.handler is not handler and existing.handler.__qualname__ != handler.__qualname__:
             raise ValueError(f"job type {name!r} is already registered to {existing.handler.__qualname__}")
-        _REGISTRY[name] = JobType(name, model, handler)
+        _REGISTRY[name] = JobType(name, model, handler, mode)
         return handler
 
     return register

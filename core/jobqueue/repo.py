@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,25 +30,35 @@ class ClaimedJob:
     attempts: int
 
 
+_PG_ENQUEUE = text(
+    "WITH job AS (INSERT INTO jobs (id, job_type, job_data, status, created_at, attempts, scheduled_job_id) "
+    "VALUES (:id, :job_type, CAST(:job_data AS jsonb), 'Pending', :created_at, 0, :scheduled_job_id) RETURNING id) "
+    f"SELECT pg_notify('{NOTIFY_CHANNEL}', :job_type) FROM job")
+
+
 def enqueue(session: Session, job_type: str, data: dict[str, Any],
             scheduled_job_id: uuid.UUID | None = None) -> uuid.UUID:
     """Insert a Pending job in the caller's transaction (no commit here).
 
-    On PostgreSQL a NOTIFY is queued too; PostgreSQL delivers it only if the transaction
-    commits, so workers wake for committed jobs only.
+    On PostgreSQL the same statement queues a NOTIFY (payload: the job type); PostgreSQL
+    delivers it only if the transaction commits, so workers wake for committed jobs only.
     """
     job_id = uuid.uuid4()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_PG_ENQUEUE, {"id": job_id, "job_type": job_type, "job_data": json.dumps(data),
+                                      "created_at": utcnow(), "scheduled_job_id": scheduled_job_id})
+        return job_id
     session.add(Job(id=job_id, job_type=job_type, job_data=data, status=JobStatus.PENDING.value,
                     created_at=utcnow(), attempts=0, scheduled_job_id=scheduled_job_id))
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": NOTIFY_CHANNEL, "payload": job_type})
     return job_id
 
 
-def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limit: int) -> list[ClaimedJob]:
-    """Pending -> Running for up to ``limit`` oldest jobs of one type; disjoint across workers.
+def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limit: int,
+          flow_run_id: str | None = None) -> list[ClaimedJob]:
+    """Pending -> Running for up to ``limit`` oldest jobs of one type, in ONE UPDATE ...
+    RETURNING; disjoint across workers. ``flow_run_id`` (the worker's session flow run) is
+    written with the claim, so liveness recovery can ask Prefect about it from then on.
 
     ``type_limit`` caps the jobs of this type Running at once across ALL workers: claims of
     one type are serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite
@@ -67,7 +78,7 @@ def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limi
         session, Job, where=[Job.status == JobStatus.PENDING.value, Job.job_type == job_type], limit=limit,
         values={"status": JobStatus.RUNNING.value, "started_at": now, "heartbeat_at": now,
                 "claimed_by": worker, "attempts": Job.attempts + 1, "completed_at": None,
-                "error_message": None},
+                "error_message": None, "flow_run_id": flow_run_id, "task_run_id": None},
         returning=[Job.id, Job.job_type, Job.job_data, Job.attempts],
     )
     return [ClaimedJob(r.id, r.job_type, r.job_data, r.attempts) for r in rows]

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from core.config import NO_ENV, Section, env
 from core.jobqueue.recovery import stale_after
+from core.jobqueue.registry import MODES, Mode
 
 
 class JobsWorkerSettings(Section):
@@ -25,6 +26,10 @@ class JobsWorkerSettings(Section):
     max_parallel: int = Field(10, alias="maxParallel", ge=1)
     default_concurrency: int = Field(5, alias="defaultConcurrency", ge=1)
     concurrency: dict[str, int] = Field(default_factory=dict, description="job type -> limit", **NO_ENV)
+    modes: dict[str, str] = Field(default_factory=dict, description="job type -> job | batch (overrides the "
+                                  "mode declared with @job_handler); env: 'SendEmailJob=batch,BuildReportJob=job'")
+    batch_size: int = Field(100, alias="batchSize", ge=1, le=10000,
+                            description="most jobs one claim takes for a batch-mode type")
     modules: list[str] = Field(default_factory=lambda: ["core.jobqueue.examples"])
     name: str = Field("", **env("JOBS_WORKER_NAME"))
 
@@ -33,6 +38,20 @@ class JobsWorkerSettings(Section):
     def _positive(cls, value: timedelta) -> timedelta:
         if value.total_seconds() <= 0:
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("modes", mode="before")
+    @classmethod
+    def _modes(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if bad := [k for k, eq, _ in pairs if not eq]:
+                raise ValueError(f"{bad[0].strip()!r}: expected JobType=mode")
+            value = {k.strip(): v.strip() for k, _, v in pairs}
+        if isinstance(value, dict):
+            for job_type, mode in value.items():
+                if mode not in MODES:
+                    raise ValueError(f"{job_type}: mode must be one of {', '.join(MODES)}, not {mode!r}")
         return value
 
     @field_validator("modules", mode="before")
@@ -54,3 +73,7 @@ class JobsWorkerSettings(Section):
 
     def limit_for(self, job_type: str) -> int:
         return self.concurrency.get(job_type, self.default_concurrency)
+
+    def mode_for(self, job_type: str, declared: Mode) -> Mode:
+        """The type's mode: ``modes`` in the settings, else the one declared with the handler."""
+        return "batch" if self.modes.get(job_type, declared) == "batch" else "job"

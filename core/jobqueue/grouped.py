@@ -1,0 +1,117 @@
+"""Grouped writes to Running jobs: many jobs, one statement, each row fenced by its attempt.
+
+A worker never writes one job at a time: heartbeats of all its Running jobs, buffered
+progress, the Prefect task run ids and the outcomes of finished jobs go out together
+(``core.jobqueue.writer``). On PostgreSQL each kind is ONE ``UPDATE jobs ... FROM
+unnest(arrays)`` statement; SQLite (single writer, local file) runs the same fenced
+UPDATE per row inside the one transaction. Only rows still ``Running`` under the given
+attempt change, so an attempt that orphan recovery took away never writes again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.orm import Session
+
+from core.db.upsert import rowcount
+from core.jobqueue.models import Job, JobStatus
+
+RUNNING = JobStatus.RUNNING.value
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Proof of life for one attempt, with what changed since the last write (if anything)."""
+
+    id: uuid.UUID
+    attempt: int
+    message: str | None = None
+    percent: int | None = None
+    task_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: ``error`` None = Completed."""
+
+    id: uuid.UUID
+    attempt: int
+    finished_at: datetime
+    error: str | None = None
+
+
+def _pct(percent: int | None) -> int | None:
+    return None if percent is None else max(0, min(100, int(percent)))
+
+
+_PG_TOUCH = text("""
+UPDATE jobs AS j SET heartbeat_at = :now,
+  progress_message = COALESCE(v.msg, j.progress_message),
+  progress_percent = COALESCE(v.pct, j.progress_percent),
+  task_run_id = COALESCE(v.trid, j.task_run_id)
+FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:msgs AS text[]), CAST(:pcts AS int[]),
+            CAST(:trids AS text[])) AS v(id, att, msg, pct, trid)
+WHERE j.id = v.id AND j.attempts = v.att AND j.status = 'Running'
+RETURNING j.id""")
+
+_PG_FINISH = text("""
+UPDATE jobs AS j SET status = CASE WHEN v.err IS NULL THEN 'Completed' ELSE 'Failed' END,
+  error_message = v.err, completed_at = v.at, heartbeat_at = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:errs AS text[]), CAST(:ats AS timestamptz[]))
+  AS v(id, att, err, at)
+WHERE j.id = v.id AND j.attempts = v.att AND j.status = 'Running'
+RETURNING j.id""")
+
+
+def _fenced(job_id: uuid.UUID, attempt: int) -> Any:
+    return update(Job).where(Job.id == job_id, Job.attempts == attempt, Job.status == RUNNING) \
+        .execution_options(synchronize_session=False)
+
+
+def touch_many(session: Session, touches: Sequence[Touch], now: datetime) -> set[uuid.UUID]:
+    """Heartbeat (and progress, task run id) for every attempt in ``touches``; returns the
+    ids still owned: a job missing from the answer was taken over by orphan recovery."""
+    if not touches:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        return set(session.execute(_PG_TOUCH, {
+            "now": now, "ids": [t.id for t in touches], "atts": [t.attempt for t in touches],
+            "msgs": [None if t.message is None else t.message[:2000] for t in touches],
+            "pcts": [_pct(t.percent) for t in touches], "trids": [t.task_run_id for t in touches]}).scalars())
+    owned: set[uuid.UUID] = set()
+    for t in touches:
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if t.message is not None:
+            values["progress_message"] = t.message[:2000]
+        if t.percent is not None:
+            values["progress_percent"] = _pct(t.percent)
+        if t.task_run_id is not None:
+            values["task_run_id"] = t.task_run_id
+        if rowcount(session.execute(_fenced(t.id, t.attempt).values(**values))):
+            owned.add(t.id)
+    return owned
+
+
+def finish_many(session: Session, outcomes: Sequence[Outcome]) -> set[uuid.UUID]:
+    """Running -> Completed / Failed for every attempt in ``outcomes``; returns the ids whose
+    outcome was recorded (the others had been taken over: a job never completes twice)."""
+    if not outcomes:
+        return set()
+    errors = [None if o.error is None else o.error[:4000] for o in outcomes]
+    if session.get_bind().dialect.name == "postgresql":
+        return set(session.execute(_PG_FINISH, {
+            "ids": [o.id for o in outcomes], "atts": [o.attempt for o in outcomes], "errs": errors,
+            "ats": [o.finished_at for o in outcomes]}).scalars())
+    recorded: set[uuid.UUID] = set()
+    for o, error in zip(outcomes, errors, strict=True):
+        status = JobStatus.COMPLETED.value if error is None else JobStatus.FAILED.value
+        if rowcount(session.execute(_fenced(o.id, o.attempt).values(
+                status=status, error_message=error, completed_at=o.finished_at, heartbeat_at=None))):
+            recorded.add(o.id)
+    return recorded
