@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from prefect import flow, get_run_logger
@@ -18,6 +19,7 @@ from core.runs.models import RunStatus
 from core.runs.result import JobResult
 from core.settings import get_settings
 from tasks.profiles import (
+    BatchReport,
     QuotaGrant,
     add_pending_entries,
     finished_entries,
@@ -26,6 +28,7 @@ from tasks.profiles import (
     process_profile_batch,
     release_dead_claims,
     release_entries,
+    release_gate,
     release_stale_entries,
     requeue_failed_entries,
     reserve_and_claim,
@@ -114,44 +117,76 @@ async def _fetch_batches(
     tally: RunTally, run_id: str, size: int, respect: bool, max_batches: int | None
 ) -> None:
     """Reserve, claim and process batches until none are left, the quota runs out, a fatal
-    provider error stops the run or ``max_batches`` is reached; ``tally`` keeps the counts."""
+    provider error stops the run or ``max_batches`` is reached; ``tally`` keeps the counts.
+
+    A pipeline: up to ``rapidapi.batchesInFlight`` batches at once, so the next batch is
+    claimed and fetching while the previous one finishes its answers and writes; all of a
+    run's batches share one ``rapidapi.concurrency`` of requests in flight. Each batch is
+    still claimed, written and settled on its own, so a crash holds at most that many."""
     logger = get_run_logger()
-    limit = get_settings().rapidapi.monthly_quota
-    while max_batches is None or tally.batches < max_batches:
-        claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=limit, respect_quota=respect)
-        grant, batch = claim.grant, claim.entries
-        tally.quota_remaining = grant.remaining
-        if claim.quota_granted == 0:
-            if tally.processed == 0:
-                tally.quota_exceeded_at_start = True
-                tally.notes.append("monthly quota exhausted before the run started")
-            else:
-                tally.stopped_by_quota = True
-                tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
-            return
-        if claim.quota_granted < size:
-            logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
-        if not batch:
-            return
-        try:
-            report = await process_profile_batch(batch, grant)
-        except Exception:
-            await _give_back(tally, batch, grant)
-            raise
-        tally.quota_remaining = report.quota_remaining
-        tally.add_batch(succeeded=report.succeeded, errors=report.errors,
-                        api_calls=report.api_calls, created=report.created, updated=report.updated)
-        if report.provider_quota_exhausted:
-            await mark_provider_quota_exhausted(grant)
-            tally.quota_remaining = 0
-            tally.stopped_by_quota = True
-            if tally.processed == 0:
-                tally.quota_exceeded_at_start = True
-            tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
-            return
-        if report.fatal_error:
-            tally.fatal_error = report.fatal_error
-            return
+    settings = get_settings()
+    limit, depth = settings.rapidapi.monthly_quota, settings.rapidapi.batches_in_flight
+    in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
+    claiming, failure = True, None
+    try:
+        while claiming or in_flight:
+            while claiming and len(in_flight) < depth and (max_batches is None or tally.batches
+                                                              + len(in_flight) < max_batches):
+                claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=limit, respect_quota=respect)
+                tally.quota_remaining = claim.grant.remaining
+                if claim.quota_granted == 0:
+                    claiming = False
+                    if tally.processed == 0 and not in_flight:
+                        tally.quota_exceeded_at_start = True
+                        tally.notes.append("monthly quota exhausted before the run started")
+                    else:
+                        tally.stopped_by_quota = True  # noted below, once the batches in flight count
+                    break
+                if claim.quota_granted < size:
+                    logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
+                if not claim.entries:
+                    claiming = False
+                    break
+                job = asyncio.ensure_future(process_profile_batch(claim.entries, claim.grant, gate=run_id))
+                in_flight[job] = (claim.entries, claim.grant)
+            if max_batches is not None and tally.batches + len(in_flight) >= max_batches:
+                claiming = False
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for job in done:
+                batch, grant = in_flight.pop(job)
+                if job.exception() is not None:
+                    failure = failure or job.exception()
+                    claiming = False
+                    await _give_back(tally, batch, grant)
+                    continue
+                claiming = await _count(tally, job.result(), grant) and claiming
+    finally:
+        release_gate(run_id)
+    if tally.stopped_by_quota and not any("provider reports" in n for n in tally.notes):
+        tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
+    if failure is not None:
+        raise failure
+
+
+async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant) -> bool:
+    """Add a finished batch to the run; False when the run must stop claiming."""
+    tally.quota_remaining = report.quota_remaining
+    tally.add_batch(succeeded=report.succeeded, errors=report.errors,
+                    api_calls=report.api_calls, created=report.created, updated=report.updated)
+    if report.provider_quota_exhausted:
+        await mark_provider_quota_exhausted(grant)
+        tally.quota_remaining = 0
+        tally.stopped_by_quota = True
+        if tally.processed == 0:
+            tally.quota_exceeded_at_start = True
+        tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
+        return False
+    if report.fatal_error:
+        tally.fatal_error = tally.fatal_error or report.fatal_error
+        return False
+    return True
 
 
 async def _give_back(tally: RunTally, batch: list[ClaimedEntry], grant: QuotaGrant) -> None:

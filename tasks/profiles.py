@@ -284,8 +284,24 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
     return settled
 
 
+# The requests in flight of each run, shared by its batches in flight (see flows.profiles).
+_GATES: dict[str, asyncio.Semaphore] = {}
+
+
+def _gate(key: str | None, concurrency: int) -> asyncio.Semaphore:
+    if key is None:
+        return asyncio.Semaphore(concurrency)
+    return _GATES.setdefault(key, asyncio.Semaphore(concurrency))
+
+
+def release_gate(key: str) -> None:
+    """Forget a run's shared gate once its last batch is done."""
+    _GATES.pop(key, None)
+
+
 @task(name="process-profile-batch", cache_policy=NO_CACHE)
-async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None = None) -> BatchReport:
+async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None = None,
+                                gate: str | None = None) -> BatchReport:
     """Fetch, store and upsert one claimed batch; every entry ends COMPLETED, FAILED or PENDING.
 
     With ``grant``, the batch's reservation is settled last (billable calls used, the rest
@@ -293,11 +309,11 @@ async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | N
     settings = get_settings()
     store = open_store(settings.storage_url)
     report = BatchReport()
-    gate = asyncio.Semaphore(settings.rapidapi.concurrency)
+    semaphore = _gate(gate, settings.rapidapi.concurrency)
     stop = asyncio.Event()
     async with RapidApiClient(settings.rapidapi, limits_url=db_url(settings)) as client:
         results = await asyncio.gather(
-            *(_fetch_one(e, client, store, gate, stop, report, db_url(settings)) for e in batch)
+            *(_fetch_one(e, client, store, semaphore, stop, report, db_url(settings)) for e in batch)
         )
     settled = await _persist(db_url(settings), list(results), store, report, grant)
     if grant is not None and not settled:

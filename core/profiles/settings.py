@@ -38,6 +38,8 @@ class RapidApiSettings(Section):
     rate_limit_backoff_ms: int = Field(1000, alias="rateLimitBackoffMs", ge=0)
     rate_limit_backoff_max_ms: int = Field(8000, alias="rateLimitBackoffMaxMs", ge=0)
     transient_error_retries: int = Field(1, alias="transientErrorRetries", ge=0, le=10)
+    batches_in_flight: int = Field(2, alias="batchesInFlight", ge=1, le=16,
+                                   description="batches a run fetches and writes at once (a pipeline)")
     requests_per_second: int = Field(0, alias="requestsPerSecond", ge=0, le=10_000,
                                      description="the plan's per-second limit; 0 = none configured")
 

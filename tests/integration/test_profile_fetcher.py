@@ -319,6 +319,7 @@ async def test_an_unexpected_error_in_a_batch_is_recorded_mailed_and_fails_the_r
     url = app_env["DATABASE_URL"]
     seed_entries(url, urns(4))
     set_quota(url, limit=50)
+    monkeypatch.setenv("RAPIDAPI_BATCHES_IN_FLIGHT", "1")  # one batch at a time: the one that crashes
     for key, value in {"STORAGE_URL": "s3://profiles-bucket/linkedin", "AWS_ENDPOINT_URL": moto_s3,
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "eu west 1"}.items():
@@ -368,8 +369,10 @@ def ledger_fails_once(app_env):
 
 
 async def test_a_database_error_after_the_fetches_is_recorded_mailed_and_settled(
-    app_env, ledger_fails_once, smtp_sink,
+    app_env, ledger_fails_once, smtp_sink, monkeypatch,
 ):
+    monkeypatch.setenv("RAPIDAPI_BATCHES_IN_FLIGHT", "1")  # the faults hit the first batch's writes in order
+    reload_settings()
     url = app_env["DATABASE_URL"]
     seed_entries(url, urns(5))
     set_quota(url, limit=50)
@@ -387,3 +390,20 @@ async def test_a_database_error_after_the_fetches_is_recorded_mailed_and_settled
     assert run.error_summary.startswith("unexpected error: ")
     assert "a batch of 2 crashed: 2 completed, 0 failed, 0 re-queued" in run.error_summary
     assert (run.total_processed, run.successful_count, run.quota_remaining) == (2, 2, 48)
+
+
+async def test_batches_overlap_in_a_pipeline_within_one_shared_concurrency(app_env, rapidapi_sandbox, monkeypatch):
+    """Issue 13: the next batch is claimed and fetching while the previous one finishes, and
+    all batches in flight share ``rapidapi.concurrency`` requests."""
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(24))
+    set_quota(url, limit=100)
+    rapidapi_sandbox.update_knobs(latency_ms=40)
+    monkeypatch.setenv("RAPIDAPI_CONCURRENCY", "4")
+    monkeypatch.setenv("RAPIDAPI_BATCHES_IN_FLIGHT", "3")
+    reload_settings()
+    result = await profile_fetcher(batch_size=2)
+    assert result is not None and result.status == "SUCCESS" and result.metrics.items_processed == 24
+    stats = rapidapi_sandbox.stats()
+    assert 2 < stats["max_in_flight"] <= 4, stats  # one batch of 2 alone never exceeds 2
+    assert (ledger(url).reserved, ledger(url).calls_used) == (0, 24)
