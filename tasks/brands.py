@@ -64,6 +64,11 @@ def _raw_key(brand_id: str, run_id: str, query_id: str, collector: str) -> str:
     return f"brands/{brand_id}/{run_id}/{query_id}-{collector}.json"
 
 
+def _save_answer(url: str, row: dict[str, Any]) -> None:
+    with session_scope(url) as session:
+        repo.save_answer(session, row)
+
+
 @task(cache_policy=NO_CACHE)
 async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], parallel: bool) -> dict[str, Any]:
     """Ask every active query of every selected collector and store each answer.
@@ -86,6 +91,13 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
     errors: list[ItemError] = []
 
     async def one(client: CollectorClient, query_id: str, text: str, collector: str) -> None:
+        row = await ask(client, query_id, text, collector)
+        # Written outside the request slot and off the event loop: the next request starts
+        # while this answer commits.
+        await asyncio.to_thread(_save_answer, url, row)
+        counts["successful_executions" if row["status"] == AnswerStatus.COMPLETED else "failed_executions"] += 1
+
+    async def ask(client: CollectorClient, query_id: str, text: str, collector: str) -> dict[str, Any]:
         async with limit:
             started = time.monotonic()
             row: dict[str, Any] = {
@@ -107,9 +119,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
                         "api_calls": getattr(exc, "attempts", 0), "error": f"{type(exc).__name__}: {exc}"}
                 errors.append(item_error(f"{collector}: {text}", row["error"]))
                 logger.warning("%s failed for query %r: %s", collector, text, exc)
-            with session_scope(url) as session:
-                repo.save_answer(session, row)
-            counts["successful_executions" if row["status"] == AnswerStatus.COMPLETED else "failed_executions"] += 1
+            return row
 
     async with CollectorClient(settings.collectors, limits_url=db_url(settings)) as client:
         if parallel:  # a fatal error (rejected key) cancels the answers still in flight
