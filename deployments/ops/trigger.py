@@ -15,7 +15,7 @@ from core.errors import ConfigError
 from deployments import brand_admin
 from deployments.ops.catalog import QUEUE_DEPLOYMENT, FixedJob, Job, ScheduledRowJob
 from deployments.ops.configs import read_settings
-from deployments.ops.sync import job_config
+from deployments.ops.sync import apply_fixed, job_config
 from tasks.prefect_api import (
     count_active_runs,
     deployment_concurrency,
@@ -71,12 +71,13 @@ async def trigger(job: Job, parameters: dict[str, Any] | None = None) -> dict[st
 
 async def _trigger_fixed(job: FixedJob, parameters: dict[str, Any]) -> dict[str, Any]:
     check_parameters(job, parameters)
-    if not read_settings([job])[job.id].active:
+    settings = read_settings([job])[job.id]
+    if not settings.active:
         raise JobConflict(f"job_id: {job.id} is inactive; activate it with PUT /api/v1/jobs/{job.id}/config")
     async with get_client() as client:
         deployment = await read_deployment_or_none(client, job.deployment)
-        if deployment is None:
-            await deployment_id(client, job.flow, job.id)
+        if deployment is None:  # registered from code, with its row's schedule (no drift)
+            await apply_fixed(client, job, settings)
             deployment = await read_deployment_or_none(client, job.deployment)
         assert deployment is not None
         limit = deployment_concurrency(deployment) or job.concurrency

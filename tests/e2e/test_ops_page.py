@@ -185,6 +185,8 @@ async def test_operator_page_in_chromium(chromium, server, brand_env):
         await page.locator("[data-testid=trigger-smurf-analyzer]").click()
         await expect(page.locator("#message")).to_contain_text("flow run")
         await expect(page.locator("#message a")).to_have_attribute("href", __import__("re").compile(r"/runs/flow-run/"))
+        # registered in Prefect by the trigger, with the schedule of its row: no drift left
+        await expect(page.locator("#jobs-table tbody tr[data-job-id=smurf-analyzer] .drift")).to_have_count(0)
         await page.locator("[data-testid=runs-profile-fetcher]").click()
         await expect(page.locator("#executions tbody tr")).to_have_count(6)
         await page.screenshot(path=str(SHOTS / "jobs-and-trends.png"), full_page=True)
