@@ -1,163 +1,174 @@
-"""Job queue: enqueue-to-start latency and jobs/s for no-op jobs, beside direct flow runs.
+"""Job queue beside two PostgreSQL job queues, pgqueuer and procrastinate, on ONE database.
 
-    uv run python -m bench.jobqueue_bench [--jobs 1000] [--parallel 10]
+    uv run python -m bench.jobqueue_bench            # (make bench) writes bench/JOBQUEUE_RESULTS.md
 
-Runs on a fresh PostgreSQL database and a temporary Prefect API (test harness).
-1. queue, burst: N no-op jobs committed in one transaction, one in-process jobs worker
-   (LISTEN/NOTIFY) runs them; jobs/s from first commit to last completion.
-2. queue, trickle: 50 jobs committed one at a time, 100 ms apart, into an idle worker:
-   enqueue-to-start latency (jobs.started_at - jobs.created_at, and to the handler).
-3. baseline: the same no-op work as N direct Prefect flow runs (async flow calls,
-   ``parallel`` at a time), the way a team would run them without the queue.
+No-op jobs, one worker process per side and setting, every job checked to have run exactly
+once (see ``bench/peers/common.py`` for what is measured and how). This project runs in both
+modes (one task run per job, one per claimed batch) against a real ``prefect server start``
+(its own temporary home); the peers run from their own environment, ``bench/.peers-venv``,
+created here with uv when missing (``pgqueuer``, ``procrastinate``, ``psycopg``: never the
+product's dependencies).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
-import statistics
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
-from prefect import flow
-from pydantic import BaseModel
-from sqlalchemy import select
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-STARTS: dict[str, float] = {}
+from bench.peers.common import start_worker, stop_worker
 
+ROOT = Path(__file__).resolve().parent.parent
+PEERS_VENV = ROOT / "bench" / ".peers-venv"
+PEERS_PY = PEERS_VENV / "bin" / "python"
+ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RESULTS = ROOT / "bench" / "JOBQUEUE_RESULTS.md"
 
-class NoopJob(BaseModel):
-    token: str
-
-
-def _register() -> None:
-    from core.jobqueue import JobProgress, job_handler
-
-    @job_handler(NoopJob)
-    async def noop(job: NoopJob, progress: JobProgress) -> None:
-        STARTS[job.token] = time.time()
-
-
-@flow(name="noop-direct")
-async def noop_direct(token: str) -> None:
-    STARTS[token] = time.time()
+SETTINGS: list[tuple[str, list[str]]] = [
+    ("jobpipes", ["--mode", "job", "--parallel", "10"]),
+    ("jobpipes", ["--mode", "job", "--parallel", "50"]),
+    ("jobpipes", ["--mode", "batch", "--batch", "50", "--parallel", "100"]),
+    ("jobpipes", ["--mode", "batch", "--batch", "200", "--parallel", "400"]),
+    ("procrastinate", ["--concurrency", "1"]),
+    ("procrastinate", ["--concurrency", "10"]),
+    ("pgqueuer", ["--batch", "10"]),
+    ("pgqueuer", ["--batch", "50"]),
+]
 
 
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+def ensure_peers() -> dict[str, str]:
+    if not PEERS_PY.exists():
+        subprocess.run(["uv", "venv", "-q", "-p", "3.11", str(PEERS_VENV)], check=True)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(PEERS_PY), "pgqueuer", "procrastinate",
+                        "psycopg[binary]"], check=True)
+    out = subprocess.run([str(PEERS_PY), "-c", "import importlib.metadata as m; print(m.version('pgqueuer'), "
+                          "m.version('procrastinate'))"], capture_output=True, text=True, check=True).stdout.split()
+    return {"pgqueuer": out[0], "procrastinate": out[1]}
 
 
-async def _queue(n: int, trickle: int) -> dict[str, object]:
-    from core.db import session_scope
-    from core.jobqueue import start_job
-    from core.jobqueue.models import Job
-    from core.settings import get_settings
-    from deployments.jobs_worker import JobsWorker
-
-    url = get_settings().database_url
-    worker = JobsWorker(get_settings(), name="bench")
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop=stop))
-    await asyncio.sleep(2)  # worker start-up (limits, recovery) is not part of the figures
-
-    def done() -> int:
-        with session_scope(url) as session:
-            return sum(1 for s in session.execute(select(Job.status)).scalars() if s == "Completed")
-
-    t0 = time.time()
-    with session_scope(url) as session:
-        commits = {start_job(session, NoopJob(token=f"b{i}")): f"b{i}" for i in range(n)}
-    committed = time.time()
-    while done() < n:
-        await asyncio.sleep(0.2)
-    burst_seconds = time.time() - t0
-    commit_times: dict[str, float] = {}
-    for i in range(trickle):
-        with session_scope(url) as session:
-            start_job(session, NoopJob(token=f"t{i}"))
-        commit_times[f"t{i}"] = time.time()
-        await asyncio.sleep(0.1)
-    while done() < n + trickle:
-        await asyncio.sleep(0.1)
-    stop.set()
-    await task
-    with session_scope(url) as session:
-        rows = session.execute(select(Job.job_data, Job.created_at, Job.started_at)).all()
-    claim_latency = [(r.started_at - r.created_at).total_seconds() * 1000 for r in rows
-                     if r.job_data["token"].startswith("t")]
-    handler_latency = [(STARTS[t] - c) * 1000 for t, c in commit_times.items()]
-    return {"burst_seconds": burst_seconds, "enqueue_seconds": committed - t0, "jobs": len(commits),
-            "claim_ms": claim_latency, "handler_ms": handler_latency}
+def start_prefect(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "BENCH_MARKERS": str(home / "server")}
+    proc = start_worker([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                         str(port)], env)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    stop_worker(proc)
+    raise RuntimeError("prefect server did not start")
 
 
-async def _direct(n: int, parallel: int, trickle: int) -> dict[str, object]:
-    gate = asyncio.Semaphore(parallel)
+def _free_port() -> int:
+    import socket
 
-    errors: list[str] = []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    async def one(token: str) -> None:
-        async with gate:
-            try:
-                await noop_direct(token=token)
-            except Exception as exc:  # noqa: BLE001 - the API refusing runs is part of the result
-                errors.append(type(exc).__name__)
 
-    t0 = time.time()
-    await asyncio.gather(*(one(f"d{i}") for i in range(n)))
-    seconds = time.time() - t0
-    latency = []
-    for i in range(trickle):
-        asked = time.time()
-        await noop_direct(token=f"dt{i}")
-        latency.append((STARTS[f"dt{i}"] - asked) * 1000)
-    return {"seconds": seconds, "latency_ms": latency, "errors": len(errors)}
+def run_side(side: str, extra: list[str], dsn: str, env: dict[str, str], tmp: Path) -> dict[str, object]:
+    markers = tmp / f"{side}-{uuid.uuid4().hex[:6]}.markers"
+    py = [sys.executable] if side == "jobpipes" else [str(PEERS_PY)]
+    cmd = [*py, "-m", f"bench.peers.{side}_side", "--dsn", dsn, "--markers", str(markers), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, timeout=1800)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{side} {extra} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return dict(json.loads(lines[-1][len("RESULT "):]))
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def table(results: list[dict[str, object]]) -> str:
+    head = ("| side | setting | drain 1,000 (jobs/s) | drain 5,000 (jobs/s) | enqueue, 1 row/txn (/s) | "
+            "idle enqueue→start p50 / p95 (ms) | worker RSS peak (MB) | exactly once |\n|---|---|---|---|---|---|---|---|")
+    rows = []
+    for r in results:
+        rss = r["worker_rss_mb"].get("VmHWM", float("nan"))  # type: ignore[attr-defined]
+        server = r.get("server_rss_mb") or {}
+        rss_text = f"{rss:.0f}" + (f" + Prefect server {server['VmRSS']:.0f}" if server else "")  # type: ignore[index]
+        once = f"{r['ran_once']}/{r['jobs']}" + ("" if r["ran_once"] == r["jobs"] else
+                                                 f" ({r['never_ran']} never, {r['ran_twice_or_more']} twice)")
+        rows.append(f"| {r['side']} | {r['setting']} | {r['drain_1000_per_s']:,.0f} | {r['drain_5000_per_s']:,.0f} | "
+                    f"{r['enqueue_per_s']:,.0f} | {r['latency_p50_ms']:.1f} / {r['latency_p95_ms']:.1f} | "
+                    f"{rss_text} | {once} |")
+    return head + "\n" + "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--parallel", type=int, default=10)
-    parser.add_argument("--trickle", type=int, default=50)
+    parser.add_argument("--sides", default="jobpipes,procrastinate,pgqueuer")
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
-    name = f"jobpipes_bench_{uuid.uuid4().hex[:8]}"
+    sides = set(args.sides.split(","))
+    versions = ensure_peers()
+    name = f"jobqueue_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ.update({
-        "DATABASE_URL": ADMIN.rsplit("/", 1)[0] + f"/{name}", "JOBS_MODULES": "core.jobqueue.examples",
-        "JOBS_MAX_PARALLEL": str(args.parallel), "JOBS_DEFAULT_CONCURRENCY": str(args.parallel),
-        "JOBS_POLL_INTERVAL_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
-    })
-    from prefect.testing.utilities import prefect_test_harness
-
-    from core.db.engine import dispose_engines
-    from core.db.migrate import upgrade
-
-    _register()
+    dsn = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix="jobqueue-bench-"))
+    started, load_before = datetime.now(UTC), load()
+    results: list[dict[str, object]] = []
+    server = None
     try:
-        upgrade(os.environ["DATABASE_URL"])
-        with prefect_test_harness(server_startup_timeout=60):
-            queue = asyncio.run(_queue(args.jobs, args.trickle))
-            direct = asyncio.run(_direct(args.jobs, args.parallel, args.trickle))
+        from core.db.migrate import upgrade
+
+        upgrade(dsn)
+        server, api = start_prefect(tmp / "prefect-home")
+        env = {"PREFECT_API_URL": api, "BENCH_PREFECT_PID": str(server.pid), "PREFECT_LOGGING_LEVEL": "INFO"}
+        for side, extra in SETTINGS:
+            if side in sides:
+                print(f"{side} {' '.join(extra)} ...", flush=True)
+                results.append(run_side(side, extra, dsn, env, tmp))
+                print(json.dumps(results[-1]), flush=True)
     finally:
-        dispose_engines()
+        if server:
+            stop_worker(server)
         with psycopg.connect(ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    n = args.jobs
-    qb, dl = queue["burst_seconds"], direct["latency_ms"]
-    print(f"{n} no-op jobs, {args.parallel} in parallel, PostgreSQL 15, Prefect 3.8.8 temporary API, 2 cores\n")
-    print("| variant | wall time (s) | jobs/s | enqueue-to-start p50 / p95 (ms) |\n|---|---|---|---|")
-    print(f"| job queue (start_job + jobs worker; each job a task run) | {qb:.1f} | {n / qb:.1f} | "
-          f"{statistics.median(queue['handler_ms']):.0f} / {_pct(queue['handler_ms'], 0.95):.0f} "
-          f"(row claimed: {statistics.median(queue['claim_ms']):.0f} / {_pct(queue['claim_ms'], 0.95):.0f}) |")
-    print(f"| baseline: direct async flow runs | {direct['seconds']:.1f} | {n / direct['seconds']:.1f} | "
-          f"{statistics.median(dl):.0f} / {_pct(dl, 0.95):.0f} |")
-    print(f"\nenqueue of {n} jobs in one transaction: {queue['enqueue_seconds'] * 1000:.0f} ms")
-    if direct["errors"]:
-        print(f"baseline: {direct['errors']} of {n} direct flow runs were refused by the API (HTTP 503)")
+        shutil.rmtree(tmp, ignore_errors=True)
+    finished = datetime.now(UTC)
+    text = f"""# Job queue benchmark: this project beside pgqueuer and procrastinate
+
+`make bench` (`uv run python -m bench.jobqueue_bench`), measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on
+this machine ({os.cpu_count()} cores, shared: load average {load_before} before, {load()} after), PostgreSQL on
+127.0.0.1, one database for all sides; pgqueuer {versions['pgqueuer']} and procrastinate {versions['procrastinate']}
+from their own environment (`bench/.peers-venv`); this project's worker is `python -m deployments.jobs_worker` (one
+process) against a `prefect server start` of its own (SQLite), Prefect logging at INFO.
+
+No-op jobs; drain = N jobs committed in one transaction into an idle worker until the last is recorded done;
+enqueue = {2000:,} jobs, one row per transaction, no worker running (this project: `start_job` in a SQLAlchemy
+session); idle enqueue→start = 50 jobs 100 ms apart, handler start minus commit; every job of every round checked
+to have run exactly once (markers written by the handlers).
+
+{table(results)}
+
+Per-job mode records one `execute-job` task run per job; batch mode one `execute-job-batch` task run per claimed
+batch, whose table artifact and log list every job with its status, duration and error. For this project the
+per-type concurrency limit (`jobsWorker.defaultConcurrency`) is set equal to `maxParallel`.
+"""
+    Path(args.out).write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

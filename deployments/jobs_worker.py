@@ -174,6 +174,11 @@ class JobsWorker:
                 log.warning("LISTEN failed (%s); polling", exc)
                 await asyncio.sleep(5)
 
+    async def _wake_on_stop(self) -> None:
+        """A stop ends any wait at once, however long the poll interval."""
+        await self._stop.wait()
+        self._wake.set()
+
     async def _housekeeping(self) -> None:
         now = time.monotonic()
         if now >= self._next_orphans:
@@ -218,6 +223,7 @@ class JobsWorker:
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; in-flight jobs are awaited before returning."""
         self._stop = stop or asyncio.Event()
+        waker = asyncio.create_task(self._wake_on_stop())
         load_modules(self.cfg.modules)
         requeued, failed = await self.recover_orphans()  # state recovery: by liveness, not by name
         self._next_orphans = time.monotonic() + self.cfg.orphan_check_every.total_seconds()
@@ -234,8 +240,9 @@ class JobsWorker:
                     await self._wait()
         finally:
             ACTIVE_WORKERS.pop(self.name, None)
-            if listener:
-                listener.cancel()
+            for helper in (listener, waker):
+                if helper:
+                    helper.cancel()
             await asyncio.to_thread(self.writer.close)
 
 

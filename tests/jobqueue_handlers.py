@@ -68,3 +68,22 @@ async def stepwise(job: ProgressJob, progress: JobProgress) -> None:
 async def explode(job: ExplodingJob, progress: JobProgress) -> None:
     await progress.report("about to fail", 10)
     raise RuntimeError(job.reason)
+
+
+class BatchJob(BaseModel):
+    """Declared batch mode: many run in one ``execute-job-batch`` task run; leaves start/done
+    markers like RecordJob, and fails when ``fail`` is set."""
+
+    token: str
+    seconds: float = 0
+    fail: str | None = None
+
+
+@job_handler(BatchJob, mode="batch")
+async def batched(job: BatchJob, progress: JobProgress) -> None:
+    (markers() / f"{job.token}.start.{uuid.uuid4().hex}").touch()
+    await progress.report(f"{job.token} running", 50)
+    await asyncio.sleep(job.seconds)
+    if job.fail:
+        raise ValueError(job.fail)
+    (markers() / f"{job.token}.done.{uuid.uuid4().hex}").touch()
