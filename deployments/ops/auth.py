@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -45,3 +46,8 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobConflict)
     async def _conflict(_: Request, exc: JobConflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(httpx.TransportError)
+    async def _prefect_down(_: Request, exc: httpx.TransportError) -> JSONResponse:
+        # The Prefect API (PREFECT_API_URL) could not be reached: not this request's fault.
+        return JSONResponse({"detail": f"Prefect API unreachable: {type(exc).__name__}"}, status_code=503)

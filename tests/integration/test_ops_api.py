@@ -309,3 +309,11 @@ async def test_a_tracked_player_is_added_by_riot_id(api, riot_env, riot_api_sand
     assert missing.status_code == 404 and missing.json()["detail"].startswith("riot_id: no Riot account")
     with session_scope(riot_env["DATABASE_URL"]) as session:
         assert [p.is_tracked for p in session.execute(select(RiotPlayer)).scalars()] == [True]
+
+
+async def test_an_unreachable_prefect_api_is_a_503_naming_it(api, brand_env):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        response = await api.get("/api/v1/jobs/status/overview")
+    assert response.status_code == 503 and response.json()["detail"].startswith("Prefect API unreachable")
