@@ -63,9 +63,9 @@ def insert_missing(
     inserted = 0
     insert = _insert_for(session)
     for chunk in _chunks(_dedupe(rows, conflict_columns)):
-        stmt = insert(table).values(list(chunk))
-        result = session.execute(stmt.on_conflict_do_nothing(index_elements=list(conflict_columns)))
-        inserted += rowcount(result)
+        stmt = insert(table).values(list(chunk)).on_conflict_do_nothing(index_elements=list(conflict_columns))
+        # RETURNING counts what was inserted: psycopg reports no rowcount for this statement.
+        inserted += len(session.execute(stmt.returning(literal_column("1"))).all())
     return inserted
 
 

@@ -70,3 +70,22 @@ def test_large_postgresql_upserts_go_through_copy_with_the_same_counts(app_env):
         result = upsert_rows(session, Profile.__table__, profiles, conflict_columns=["urn"])
         geo = session.execute(select(Profile.geo).where(Profile.urn == "ACoA7")).scalar_one()
     assert result.created == 1200 and geo == {"city": "Oslo"}
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_insert_missing_counts_the_rows_it_inserted(dialect, pg_url, tmp_path):
+    """It reported 0 on PostgreSQL (psycopg gives no rowcount for that INSERT)."""
+    from core.db.migrate import upgrade
+    from core.db.upsert import insert_missing
+    from core.profiles.models import ProfileEntry
+    from tests.conftest import _truncate
+
+    url = pg_url if dialect == "postgresql" else f"sqlite:///{tmp_path / 'c.db'}"
+    upgrade(url)
+    _truncate(url)
+    with session_scope(url) as session:
+        first = insert_missing(session, ProfileEntry.__table__, [{"urn": "ACoA1"}, {"urn": "ACoA2"}],
+                               conflict_columns=["urn"])
+        again = insert_missing(session, ProfileEntry.__table__, [{"urn": "ACoA2"}, {"urn": "ACoA3"}],
+                               conflict_columns=["urn"])
+    assert (first, again) == (2, 1)
