@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from core.brands import repo as brands_repo
 from core.brands.models import JobRunStatus
 from core.db import session_scope
 from core.db.types import utcnow
 from core.runs import history
 from core.runs.history import RunRecord
-from core.runs.models import RunStatus
+from core.runs.models import JobExecutionHistory, RunStatus
 from tasks._common import db_task, db_url
 from tasks.crash_watch import CrashedRun
 from tasks.profiles import release_run_claims
@@ -33,7 +35,13 @@ async def release_run(run: CrashedRun) -> dict[str, Any]:
     with session_scope(db_url()) as session:
         released["brand_job_runs_closed"] = brands_repo.close_runs_of_flow_run(
             session, run.flow_run_id, status=JobRunStatus.FAILED, error=message)
-        if not history.has_run(session, run.flow_run_id):
+        if history.has_run(session, run.flow_run_id):  # e.g. the operations overview recorded the crash
+            for row in session.execute(select(JobExecutionHistory).where(
+                    JobExecutionHistory.flow_run_id == run.flow_run_id,
+                    JobExecutionHistory.status == RunStatus.CRASHED)).scalars():
+                if "released" not in (row.metrics or {}):  # a second release finds nothing: keep the first
+                    row.metrics = {**(row.metrics or {}), "released": released}
+        else:
             job_name = history.job_name_of(run.flow_name, run.parameters)
             history.record_run(session, RunRecord(
                 job_name=job_name, job_type=job_name.upper(), status=RunStatus.CRASHED.value,

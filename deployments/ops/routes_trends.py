@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from core.errors import ConfigError
+from core.profiles.quota import PERIOD_FORMAT
 from deployments.ops import trends
 
 router = APIRouter(prefix="/api/v1/trends", tags=["trends"])
@@ -19,9 +21,16 @@ async def runs(days: Days = 7) -> dict[str, Any]:
 
 
 @router.get("/quota", summary="RapidAPI quota burn this month and the day it runs out at the current rate")
-async def quota(period: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None) -> dict[str, Any]:
-    if period is not None and not "2000-01" <= period <= "2999-12":
-        raise ConfigError(f"period: {period!r} is out of range")
+async def quota(period: Annotated[str | None, Query(
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\dZ$",
+        description="a period's start as the ledger names it, e.g. 2026-01-15T00:00Z")] = None) -> dict[str, Any]:
+    if period is not None:
+        try:
+            datetime.strptime(period, PERIOD_FORMAT)
+        except ValueError:
+            raise ConfigError(f"period: {period!r} is not a date") from None
+        if not "2000" <= period[:4] <= "2999":
+            raise ConfigError(f"period: {period!r} is out of range")
     return trends.quota(period)
 
 

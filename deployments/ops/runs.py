@@ -27,8 +27,8 @@ from deployments.ops.catalog import FIXED_JOBS, FixedJob, Job
 from tasks._common import db_url
 from tasks.prefect_api import crashed_runs, flow_run_url, read_deployment_or_none
 
-CRASHED = "CRASHED"
-HISTORY_STATUSES = [s.value for s in RunStatus] + [CRASHED]
+CRASHED = RunStatus.CRASHED.value
+HISTORY_STATUSES = [s.value for s in RunStatus]
 FAILURES = {RunStatus.FAILED.value, CRASHED, "failed", "Failed"}
 
 

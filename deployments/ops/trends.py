@@ -3,10 +3,9 @@ month with the day it runs out at the current rate, brand scores over runs, coin
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,8 +15,11 @@ from core.brands.schemas import parse_uuid
 from core.crypto.models import Asset, AssetPrice
 from core.db import session_scope
 from core.db.types import utcnow
+from core.profiles.job_configs import reset_schedule
 from core.profiles.models import ApiQuota
+from core.profiles.quota import PERIOD_FORMAT, period_window
 from core.runs.models import JobExecutionHistory
+from core.settings import get_settings
 from deployments.ops.catalog import FIXED_JOBS
 from flows.profiles import PROVIDER, profile_fetcher
 from tasks._common import db_url
@@ -41,15 +43,17 @@ def runs(days: int) -> dict[str, Any]:
 
 
 def quota(period: str | None = None) -> dict[str, Any]:
-    """This month's RapidAPI ledger, the cumulative calls used per day (from each profile
-    fetcher run's ``quota_remaining``), the burn rate and the day the quota runs out."""
+    """The RapidAPI ledger of the current quota period (or of ``period``), the cumulative calls
+    used per day (from each profile-fetcher run's ``quota_remaining``), the burn rate and the
+    day the quota runs out. Periods follow ``cron.quotaResetSchedule`` (a plan renewing on
+    the 15th runs from the 15th to the 14th), named by their start, ``2026-01-15T00:00Z``."""
+    settings = get_settings()
     now = utcnow()
-    period = period or now.strftime("%Y-%m")
-    year, month = (int(p) for p in period.split("-"))
-    start = datetime(year, month, 1, tzinfo=now.tzinfo)
-    days_in_month = calendar.monthrange(year, month)[1]
-    end = start + timedelta(days=days_in_month)
-    with session_scope(db_url()) as session:
+    with session_scope(db_url(settings)) as session:
+        schedule, timezone = reset_schedule(session, settings.cron)
+        moment = now if period is None else datetime.strptime(period, PERIOD_FORMAT).replace(tzinfo=UTC)
+        start, end = period_window(moment, schedule=schedule, timezone=timezone)
+        period = start.strftime(PERIOD_FORMAT)
         ledger = session.execute(select(ApiQuota).where(ApiQuota.provider == PROVIDER, ApiQuota.period == period)
                                  ).scalar_one_or_none()
         points = session.execute(select(JobExecutionHistory.started_at, JobExecutionHistory.quota_remaining)
@@ -69,10 +73,12 @@ def quota(period: str | None = None) -> dict[str, Any]:
     runs_out = None
     if limit is not None and rate > 0:
         runs_out = (start + timedelta(days=elapsed_days + max(limit - used, 0) / rate)).date().isoformat()
-    return {"provider": PROVIDER, "period": period, "monthly_limit": limit, "used": used,
+    last_day = (end - timedelta(seconds=1)).date().isoformat()
+    return {"provider": PROVIDER, "period": period, "period_start": start.isoformat(), "period_end": end.isoformat(),
+            "monthly_limit": limit, "used": used,
             "remaining": None if limit is None else max(limit - used, 0), "rate_per_day": round(rate, 2),
-            "runs_out_on": runs_out, "month_ends_on": (end - timedelta(days=1)).date().isoformat(),
-            "runs_out_this_month": runs_out is not None and runs_out < end.date().isoformat(),
+            "runs_out_on": runs_out, "month_ends_on": last_day,
+            "runs_out_this_month": runs_out is not None and runs_out <= last_day,
             "daily": [{"date": d, "used": u} for d, u in sorted(daily.items())]}
 
 

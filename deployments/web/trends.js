@@ -28,11 +28,11 @@ async function loadTrends() {
 
 function renderQuota(q) {
   const note = $("#quota-note");
-  if (q.monthly_limit === null) { note.textContent = "(no ledger this month)"; Charts.empty($("#chart-quota"), "no quota ledger yet"); return; }
+  if (q.monthly_limit === null) { note.textContent = "(no ledger this period)"; Charts.empty($("#chart-quota"), "no quota ledger yet"); return; }
   note.textContent = `${q.used} / ${q.monthly_limit} used, ${q.rate_per_day}/day` +
-    (q.runs_out_on ? ` — runs out on ${q.runs_out_on}${q.runs_out_this_month ? "" : " (after this month ends)"}` : " — not burning");
+    (q.runs_out_on ? ` — runs out on ${q.runs_out_on}${q.runs_out_this_month ? "" : " (after this period ends)"}` : " — not burning");
   const now = new Date();
-  const used = [{x: new Date(q.period + "-01T00:00:00Z"), y: 0}].concat(
+  const used = [{x: new Date(q.period_start), y: 0}].concat(
     q.daily.map((d) => ({x: new Date(d.date + "T12:00:00Z"), y: d.used})).filter((p) => p.x < now));
   used.push({x: now, y: q.used});
   const extra = [];

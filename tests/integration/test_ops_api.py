@@ -268,12 +268,14 @@ async def test_seed_004_commands_verbatim_and_a_trigger_that_completes(api, bran
 
 
 async def test_trends_quota_burn_and_brand_scores(api, brand_env):
+    from core.profiles import quota as quota_ledger
     from core.profiles.models import ApiQuota
+    from core.settings import get_settings
 
     now = utcnow()
     with session_scope(brand_env["DATABASE_URL"]) as session:
-        session.add(ApiQuota(provider="rapidapi", period=now.strftime("%Y-%m"), monthly_limit=500, calls_used=100,
-                             reserved=0))
+        period = quota_ledger.current_period(session, get_settings().cron)  # the reset schedule's period
+        session.add(ApiQuota(provider="rapidapi", period=period, monthly_limit=500, calls_used=100, reserved=0))
         session.add(JobExecutionHistory(job_name="profile_fetcher", job_type="PROFILE_FETCHER", status="SUCCESS",
                                         started_at=now, finished_at=now, duration_ms=5, quota_remaining=400,
                                         metrics={}))
@@ -281,7 +283,11 @@ async def test_trends_quota_burn_and_brand_scores(api, brand_env):
     assert (quota["monthly_limit"], quota["used"], quota["remaining"]) == (500, 100, 400)
     assert quota["rate_per_day"] > 0 and quota["runs_out_on"] >= now.date().isoformat()
     assert quota["daily"] == [{"date": now.date().isoformat(), "used": 100}]
+    assert quota["period"] == period and quota["period_start"].startswith(period[:10])
     assert (await api.get("/api/v1/trends/quota?period=2026-13")).status_code == 422
+    assert (await api.get("/api/v1/trends/quota?period=2026-02-30T00:00Z")).status_code == 422
+    earlier = (await api.get("/api/v1/trends/quota?period=2020-01-01T00:00Z")).json()
+    assert (earlier["period"], earlier["monthly_limit"]) == ("2020-01-01T00:00Z", None)
     scores = (await api.get("/api/v1/trends/brand-scores")).json()
     assert scores["brands"] == {} or isinstance(scores["brands"], dict)
 
