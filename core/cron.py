@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_FIELD_SPANS = (59, 23, 31, 12, 7)
+
 
 def check_cron(value: str) -> str:
     """``value`` if it is a valid 5-field cron expression; ValueError naming the problem."""
@@ -20,6 +23,11 @@ def check_cron(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid cron expression")
     if any(f.casefold() in ("r", "h") for f in fields):  # croniter's random/hashed forms; Prefect refuses them
         raise ValueError(f"{value!r}: random (R) and hashed (H) fields are not supported")
+    for field, name, span in zip(fields, _FIELD_NAMES, _FIELD_SPANS, strict=True):
+        for part in field.split(","):
+            _, _, step = part.partition("/")
+            if step.isdigit() and int(step) > span:  # croniter takes */61 and fires hourly: a typo, not a wish
+                raise ValueError(f"{value!r}: the step /{step} of the {name} field exceeds its range ({span})")
     return value
 
 
