@@ -43,7 +43,7 @@ from core.settings import Settings, get_settings
 from deployments.scheduled_jobs import sync_all_schedules
 from flows.jobqueue import jobs_worker_session
 from tasks._common import db_url
-from tasks.jobqueue import ACTIVE_WORKERS, execute_batch, execute_job
+from tasks.jobqueue import ACTIVE_WORKERS, execute_batch, execute_job, quiet_per_job_success_logs
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
@@ -225,6 +225,7 @@ class JobsWorker:
         self._stop = stop or asyncio.Event()
         waker = asyncio.create_task(self._wake_on_stop())
         load_modules(self.cfg.modules)
+        quiet_per_job_success_logs()
         requeued, failed = await self.recover_orphans()  # state recovery: by liveness, not by name
         self._next_orphans = time.monotonic() + self.cfg.orphan_check_every.total_seconds()
         log.info("worker %s: job types %s; recovered %d orphaned jobs (%d failed)", self.name, registered(),

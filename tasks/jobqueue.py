@@ -81,7 +81,30 @@ class Ran:
     recorded: bool = True
 
 
-async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress: _Progress) -> Ran:
+class _Outcomes:
+    """Hands the outcomes of jobs that finish in the same event-loop turn to the writer
+    together (one statement), and tells each whether it was recorded."""
+
+    def __init__(self, writer: JobWriter) -> None:
+        self._writer = writer
+        self._queued: list[tuple[Outcome, asyncio.Future[asyncio.Future[bool]]]] = []
+
+    async def submit(self, outcome: Outcome) -> bool:
+        loop = asyncio.get_running_loop()
+        if not self._queued:
+            loop.call_soon(self._flush)
+        handed: asyncio.Future[asyncio.Future[bool]] = loop.create_future()
+        self._queued.append((outcome, handed))
+        return await (await handed)
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        for (_, handed), written in zip(queued, self._writer.finish(o for o, _ in queued), strict=True):
+            handed.set_result(asyncio.wrap_future(written))
+
+
+async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress: _Progress,
+               outcomes: _Outcomes) -> Ran:
     """Validate, run the handler, queue the outcome and wait until it is written."""
     t0 = time.perf_counter()
     if writer.is_lost(job.id):  # presumed dead before it started: another attempt owns the job now
@@ -95,8 +118,7 @@ async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress:
     except Exception as exc:  # noqa: BLE001 - the job's outcome, recorded and reported
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - t0
-    [future] = writer.finish([Outcome(job.id, job.attempts, utcnow(), error)])
-    recorded = await asyncio.wrap_future(future)
+    recorded = await outcomes.submit(Outcome(job.id, job.attempts, utcnow(), error))
     if not recorded:
         log.warning("job %s attempt %d finished after another worker took it over; not recorded",
                     job.id, job.attempts)
@@ -114,12 +136,34 @@ async def execute_job(job_id: str, job_type: str, key: int, worker: str) -> str:
     [job] = loop.take(key)
     loop.writer.touch(job.id, job.attempts, task_run_id=_str(task_run.get_id()))
     progress = _Progress(loop.writer, job, artifacts=True)
-    ran = await _run(get_job_type(job_type), job, loop.writer, progress)
+    ran = await _run(get_job_type(job_type), job, loop.writer, progress, _Outcomes(loop.writer))
     if ran.error is not None:
         raise JobFailed(ran.error)
     if progress.artifact_id is not None and ran.recorded:
         await aupdate_progress_artifact(progress.artifact_id, progress=100.0, description=f"{job_type} completed")
     return job_id
+
+
+class _QuietSuccess(logging.Filter):
+    """Drops the engine's "Finished in state Completed()" line of ``execute-job`` task runs.
+
+    In per-job mode that line, shipped to the Prefect API for every job, doubled the
+    server's work per job (measured: ~2.8 -> ~1.5 ms of server CPU); the task run's
+    Completed state says the same. Failures, retries and the handlers' own logs stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and getattr(record, "task_name", None) == "execute-job"
+                    and str(record.msg).startswith("Finished in state Completed"))
+
+
+_QUIET = _QuietSuccess()
+
+
+def quiet_per_job_success_logs() -> None:
+    """Install ``_QuietSuccess`` on Prefect's task run logger (idempotent)."""
+    logger = logging.getLogger("prefect.task_runs")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
 
 
 class JobFailed(Exception):
@@ -137,7 +181,8 @@ async def execute_batch(job_type: str, size: int, key: int, worker: str) -> dict
     for job in jobs:
         loop.writer.touch(job.id, job.attempts, task_run_id=trid)
     kind = get_job_type(job_type)
-    ran = await asyncio.gather(*(_run(kind, j, loop.writer, _Progress(loop.writer, j, artifacts=False))
+    outcomes = _Outcomes(loop.writer)
+    ran = await asyncio.gather(*(_run(kind, j, loop.writer, _Progress(loop.writer, j, artifacts=False), outcomes)
                                  for j in jobs))
     counts = Counter(r.status for r in ran)
     summary = f"{job_type}: {len(ran)} jobs, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

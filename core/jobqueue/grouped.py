@@ -74,6 +74,13 @@ def _fenced(job_id: uuid.UUID, attempt: int) -> Any:
         .execution_options(synchronize_session=False)
 
 
+def relax_commit(session: Session) -> None:
+    """Heartbeats, progress and task run ids need no WAL flush at commit (PostgreSQL): losing
+    the last few to a database crash costs nothing that the next write does not restore."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT set_config('synchronous_commit', 'off', true)"))
+
+
 def touch_many(session: Session, touches: Sequence[Touch], now: datetime) -> set[uuid.UUID]:
     """Heartbeat (and progress, task run id) for every attempt in ``touches``; returns the
     ids still owned: a job missing from the answer was taken over by orphan recovery."""

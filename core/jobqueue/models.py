@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,7 +32,14 @@ class Job(Base):
     """An application job (seed 002): the row is also the transactional outbox entry."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        # Claims: the oldest Pending jobs of a type; the per-type limit: its Running jobs (0012).
+        Index("ix_jobs_pending", "job_type", "created_at", "id", postgresql_where=text("status = 'Pending'"),
+              sqlite_where=text("status = 'Pending'")),
+        Index("ix_jobs_running", "job_type", postgresql_where=text("status = 'Running'"),
+              sqlite_where=text("status = 'Running'")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, server_default=SERVER_UUID)
     job_type: Mapped[str] = mapped_column(String(200))

@@ -67,7 +67,11 @@ def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limi
     if limit <= 0:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"jobs:{job_type}"))))
+        # One round trip: the type's claim lock, and no WAL flush wait at commit. A claim
+        # lost to a PostgreSQL crash is a job back to Pending (run again, as after a worker
+        # crash); an outcome's commit flushes the WAL, the claim before it included.
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"jobs:{job_type}")),
+                               func.set_config("synchronous_commit", "off", True)))
     running = session.execute(select(func.count()).select_from(Job).where(
         Job.status == JobStatus.RUNNING.value, Job.job_type == job_type)).scalar_one()
     limit = min(limit, type_limit - running)

@@ -24,7 +24,7 @@ from concurrent.futures import Future
 
 from core.db import session_scope
 from core.db.types import utcnow
-from core.jobqueue.grouped import Outcome, Touch, finish_many, touch_many
+from core.jobqueue.grouped import Outcome, Touch, finish_many, relax_commit, touch_many
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
@@ -120,6 +120,8 @@ class JobWriter:
 
     def _write(self, touches: list[Touch], outcomes: list[Outcome]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
         with session_scope(self._url) as session:  # progress first: a job's last report lands too
+            if not outcomes:
+                relax_commit(session)
             owned = touch_many(session, touches, utcnow())
             recorded = finish_many(session, outcomes)
         self.statements += bool(touches) + bool(outcomes)
