@@ -118,9 +118,11 @@ def table(results: list[dict[str, object]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sides", default="jobpipes,procrastinate,pgqueuer")
+    parser.add_argument("--modes", default="job,batch", help="this project's modes to run")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--before", default="", help="a results file of an earlier commit, whose table is kept")
     args = parser.parse_args()
-    sides = set(args.sides.split(","))
+    sides, modes = set(args.sides.split(",")), set(args.modes.split(","))
     versions = ensure_peers()
     name = f"jobqueue_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -137,7 +139,7 @@ def main() -> None:
         server, api = start_prefect(tmp / "prefect-home")
         env = {"PREFECT_API_URL": api, "BENCH_PREFECT_PID": str(server.pid), "PREFECT_LOGGING_LEVEL": "INFO"}
         for side, extra in SETTINGS:
-            if side in sides:
+            if side in sides and (side != "jobpipes" or extra[1] in modes):
                 print(f"{side} {' '.join(extra)} ...", flush=True)
                 results.append(run_side(side, extra, dsn, env, tmp))
                 print(json.dumps(results[-1]), flush=True)
@@ -148,6 +150,11 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(tmp, ignore_errors=True)
     finished = datetime.now(UTC)
+    before = ""
+    if args.before:
+        earlier = Path(args.before).read_text().splitlines()
+        before = "\n".join(["", "Before this change, same harness, same session (per-job mode only existed):", "",
+                             *[line for line in earlier if line.startswith("|")], ""])
     text = f"""# Job queue benchmark: this project beside pgqueuer and procrastinate
 
 `make bench` (`uv run python -m bench.jobqueue_bench`), measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on
@@ -162,6 +169,7 @@ session); idle enqueue→start = 50 jobs 100 ms apart, handler start minus commi
 to have run exactly once (markers written by the handlers).
 
 {table(results)}
+{before}
 
 Per-job mode records one `execute-job` task run per job; batch mode one `execute-job-batch` task run per claimed
 batch, whose table artifact and log list every job with its status, duration and error. For this project the
