@@ -67,11 +67,8 @@ def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limi
     if limit <= 0:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        # One round trip: the type's claim lock, and no WAL flush wait at commit. A claim
-        # lost to a PostgreSQL crash is a job back to Pending (run again, as after a worker
-        # crash); an outcome's commit flushes the WAL, the claim before it included.
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"jobs:{job_type}")),
-                               func.set_config("synchronous_commit", "off", True)))
+        return _pg_claim(session, job_type=job_type, limit=limit, worker=worker, type_limit=type_limit,
+                         flow_run_id=flow_run_id)
     running = session.execute(select(func.count()).select_from(Job).where(
         Job.status == JobStatus.RUNNING.value, Job.job_type == job_type)).scalar_one()
     limit = min(limit, type_limit - running)
@@ -85,6 +82,37 @@ def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limi
                 "error_message": None, "flow_run_id": flow_run_id, "task_run_id": None},
         returning=[Job.id, Job.job_type, Job.job_data, Job.attempts],
     )
+    return [ClaimedJob(r.id, r.job_type, r.job_data, r.attempts) for r in rows]
+
+
+_PG_LOCK = ("SELECT pg_advisory_xact_lock(hashtext(%(key)s)), "
+            "set_config('synchronous_commit', 'off', true)")
+_PG_CLAIM = """
+WITH running AS (SELECT count(*) AS n FROM jobs WHERE status = 'Running' AND job_type = %(job_type)s),
+claimable AS (
+  SELECT id FROM jobs WHERE status = 'Pending' AND job_type = %(job_type)s ORDER BY created_at, id
+  LIMIT GREATEST(0, LEAST(%(limit)s, %(type_limit)s - (SELECT n FROM running))) FOR UPDATE SKIP LOCKED)
+UPDATE jobs SET status = 'Running', started_at = %(now)s, heartbeat_at = %(now)s, claimed_by = %(worker)s,
+  attempts = jobs.attempts + 1, completed_at = NULL, error_message = NULL, flow_run_id = %(flow_run_id)s,
+  task_run_id = NULL
+FROM claimable WHERE jobs.id = claimable.id AND jobs.status = 'Pending'
+RETURNING jobs.id, jobs.job_type, jobs.job_data, jobs.attempts, jobs.created_at"""
+
+
+def _pg_claim(session: Session, *, job_type: str, limit: int, worker: str, type_limit: int,
+              flow_run_id: str | None) -> list[ClaimedJob]:
+    """The claim on PostgreSQL in two round trips of plain SQL (the claim is on every job's
+    path to its handler, and building ORM statements cost more than running them).
+
+    First the type's claim lock, with no WAL flush wait at commit (a claim lost to a
+    PostgreSQL crash is a job back to Pending, run again as after a worker crash; an
+    outcome's commit flushes the WAL, the claim before it included). Then, under the lock,
+    count the type's Running jobs and claim at most the rest of its limit, in one statement."""
+    conn = session.connection()
+    conn.exec_driver_sql(_PG_LOCK, {"key": f"jobs:{job_type}"})
+    rows = sorted(conn.exec_driver_sql(_PG_CLAIM, {
+        "job_type": job_type, "limit": limit, "type_limit": type_limit, "now": utcnow(), "worker": worker,
+        "flow_run_id": flow_run_id}).all(), key=lambda r: (r.created_at, r.id))
     return [ClaimedJob(r.id, r.job_type, r.job_data, r.attempts) for r in rows]
 
 

@@ -83,7 +83,7 @@ async def test_batch_mode_is_one_task_run_whose_artifact_and_log_list_every_job(
         [table] = [a for a in await client.read_artifacts(artifact_filter=ArtifactFilter(
             task_run_id=ArtifactFilterTaskRunId(any_=[run.id]))) if a.type == "table"]
         logs: list[str] = []
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 40  # logs reach the API in batches, later on a busy machine
         while not any("BatchJob: 6 jobs" in m for m in logs) and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             logs = [log.message for log in await client.read_logs(log_filter=LogFilter(
@@ -95,14 +95,14 @@ async def test_batch_mode_is_one_task_run_whose_artifact_and_log_list_every_job(
     assert listed[str(ids[-1])]["status"] == "Failed" and listed[str(ids[-1])]["error"] == "ValueError: no such recipient"
     assert all(row["status"] == "Completed" and row["error"] == "" and row["duration_ms"] >= 0
                for key, row in listed.items() if key != str(ids[-1]))
-    [summary] = [m for m in logs if "BatchJob: 6 jobs" in m]
+    [summary] = [m for m in logs if "BatchJob: 6 jobs" in m] or [f"no summary log in {logs}"]
     assert "1 Failed" in summary and "5 Completed" in summary
     assert all(str(i) in summary for i in ids) and "ValueError: no such recipient" in summary
 
     # Grouped: one claim, and the outcomes (with progress and the task run id) in a few statements.
     updates = job_updates(statements)
     assert len([s for s in updates if "claimable" in s]) == 1  # claim 6 in ONE UPDATE ... RETURNING
-    assert len(updates) <= 8, updates
+    assert len(updates) <= 10, updates  # claim, progress + task run id, outcomes: not one per job
 
 
 async def test_per_job_mode_writes_are_grouped_too(queue_env, statements, monkeypatch):  # noqa: F811
