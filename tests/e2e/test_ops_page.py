@@ -27,7 +27,9 @@ from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.profiles.models import ApiQuota
+from core.profiles.quota import current_period
 from core.runs.models import JobExecutionHistory
+from core.settings import get_settings
 from deployments.admin_api import create_app
 from flows.brands import BRAND_JOB_DEPLOYMENT
 from tests.conftest import free_port
@@ -77,7 +79,8 @@ def seed_trends(url: str) -> str:
                                                 finished_at=at, duration_ms=400 + 150 * i + len(job) * 10,
                                                 quota_remaining=480 - 15 * i if job == "profile_fetcher" else None,
                                                 metrics={}, total_processed=10))
-        session.add(ApiQuota(provider="rapidapi", period=now.strftime("%Y-%m"), monthly_limit=500, calls_used=90,
+        period = current_period(session, get_settings().cron)  # the quota reset schedule's current period
+        session.add(ApiQuota(provider="rapidapi", period=period, monthly_limit=500, calls_used=90,
                              reserved=0))
         for k in range(3):
             run = repo.create_job_run(session, brand_id=uuid.UUID(brand), customer_id=uuid.UUID(customer),
