@@ -113,8 +113,11 @@ class JobsWorker:
             batch = self.mode_of(job_type) == "batch"
             free = min(free_total, self.cfg.limit_for(job_type) - self.in_flight[job_type],
                        self.cfg.batch_size if batch else free_total)
-            if free <= 0:
-                self._hints.add(job_type)  # still has work once a slot frees
+            # While jobs of the type run, claim in chunks (a quarter of the slots), not one
+            # job per freed slot: a claim is a transaction, and the slots refill in time.
+            chunk = max(1, min(self.cfg.max_parallel, self.cfg.limit_for(job_type)) // 4)
+            if free <= 0 or (free < chunk and self.in_flight[job_type]):
+                self._hints.add(job_type)  # still has work once slots free
                 continue
             with session_scope(self.url) as session:
                 jobs = repo.claim(session, job_type=job_type, limit=free, worker=self.name,
