@@ -126,7 +126,7 @@ def test_a_second_worker_from_an_empty_directory_adds_throughput(
     remote = _git_remote(tmp_path)
     run = ["deployment", "run", "profile-fetcher/profile-fetcher", "--param", "batch_size=10"]
 
-    one, two = urns(300, prefix="ACoAAOne"), urns(600, prefix="ACoAATwo")
+    one, two = urns(200, prefix="ACoAAOne"), urns(400, prefix="ACoAATwo")
     with _worker(env, tmp_path / "a", logs[0], "--limit", "1"):
         seed_entries(pg_url, one)
         _cli([*run, "--watch", "--watch-timeout", str(RUN_TIMEOUT_S)], prefect_server.env, tmp_path,
@@ -139,7 +139,8 @@ def test_a_second_worker_from_an_empty_directory_adds_throughput(
                      "--limit", "1"):
             seed_entries(pg_url, two)
             time.sleep(3)  # both workers polling
-            _cli([*run, "--param", "parallel_runs=2"], prefect_server.env, tmp_path)  # one run, fanned out
+            for _ in range(2):  # two runs at once: each worker (--limit 1) takes one
+                _cli(run, prefect_server.env, tmp_path)
             _wait(lambda: _statuses(pg_url).get("COMPLETED", 0) == len(one) + len(two), RUN_TIMEOUT_S,
                   "second backlog drained", logs)
         together = len(two) / _drain_seconds(pg_url, two)
