@@ -26,7 +26,7 @@ from core.riot.models import JobConfiguration
 from core.settings import Settings, get_settings
 from deployments.ops.configs import ensure_job_rows
 from deployments.ops.sync import apply_all
-from tasks.crash_watch import ensure_crash_automations
+from tasks.prefect_api.automations import ensure_crash_automations
 
 
 def write_defaults(settings: Settings) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.crash_watch import describe_run
+from tasks.prefect_api.automations import describe_run
 from tasks.recovery import release_run
 
 _DEAD_STATES = {"CRASHED", "FAILED", "CANCELLED"}

@@ -39,8 +39,8 @@ from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
 from tasks._common import db_task, db_url
-from tasks.crash_watch import ENDED_STATES, run_states
 from tasks.prefect_api import deployment_name, trigger_deployment
+from tasks.prefect_api.automations import ENDED_STATES, run_states
 from tasks.storage import open_store
 
 

@@ -22,7 +22,7 @@ from core.runs import history
 from core.runs.history import RunRecord
 from core.runs.models import JobExecutionHistory, RunStatus
 from tasks._common import db_task, db_url
-from tasks.crash_watch import CrashedRun
+from tasks.prefect_api.automations import CrashedRun
 from tasks.profiles import release_run_claims
 
 
