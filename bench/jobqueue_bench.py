@@ -49,8 +49,9 @@ SETTINGS: list[tuple[str, list[str]]] = [
 
 def ensure_peers() -> dict[str, str]:
     if not PEERS_PY.exists():
-        subprocess.run(["uv", "venv", "-q", "-p", "3.11", str(PEERS_VENV)], check=True)
-        subprocess.run(["uv", "pip", "install", "-q", "--python", str(PEERS_PY), "pgqueuer", "procrastinate",
+        uv: list[str] = [path] if (path := shutil.which("uv")) else [sys.executable, "-m", "uv"]
+        subprocess.run([*uv, "venv", "-q", "-p", "3.11", str(PEERS_VENV)], check=True)
+        subprocess.run([*uv, "pip", "install", "-q", "--python", str(PEERS_PY), "pgqueuer", "procrastinate",
                         "psycopg[binary]"], check=True)
     out = subprocess.run([str(PEERS_PY), "-c", "import importlib.metadata as m; print(m.version('pgqueuer'), "
                           "m.version('procrastinate'))"], capture_output=True, text=True, check=True).stdout.split()

@@ -4,10 +4,11 @@ product's environment and the peers' own (``bench/.peers-venv``) can both import
 Each side's driver measures the same things the same way, on the same database:
 
 1. enqueue rate: ``enqueue_n`` jobs, one row per transaction, no worker running;
-2. drain: N jobs committed in ONE transaction into an idle worker, until the last one is
+2. idle enqueue->start (after a warm-up job and 2 s idle): ``TRICKLE`` jobs, one per
+   transaction, 100 ms apart: the handler's start time (written by the handler) minus the
+   time the commit returned;
+3. drain: N jobs committed in ONE transaction into an idle worker, until the last one is
    recorded as done (the side's own "done" query, polled every 10 ms);
-3. idle enqueue->start: ``trickle`` jobs, one per transaction, 100 ms apart: the handler's
-   start time (written by the handler) minus the time the commit returned;
 4. worker RSS (peak, VmHWM) of the ONE worker process;
 5. exactly once: every no-op handler appends its token to a markers file; every token of
    every round must appear exactly once.
@@ -147,13 +148,7 @@ def measure(*, enqueue_one: Callable[[str], None], enqueue_many: Callable[[list[
         tokens.append(warm)
         wait_until(lambda: markers.started(warm) is not None, timeout=180, every=0.05)
         wait_until(lambda: remaining() == 0, timeout=60)
-        for n in rounds:
-            batch = [f"{label}-d{n}-{i}" for i in range(n)]
-            tokens += batch
-            enqueue_many(batch)
-            committed = time.time()
-            done = wait_until(lambda: remaining() == 0, timeout=600)
-            result[f"drain_{n}_per_s"] = n / (done - committed)
+        time.sleep(2)  # idle: the worker, and for this project the Prefect server, settled
         latencies = []
         for i in range(TRICKLE):
             token = f"{label}-t{i}"
@@ -167,6 +162,13 @@ def measure(*, enqueue_one: Callable[[str], None], enqueue_many: Callable[[list[
                 latencies.append((started - committed) * 1000)
             time.sleep(0.1)
         wait_until(lambda: remaining() == 0, timeout=60)
+        for n in rounds:
+            batch = [f"{label}-d{n}-{i}" for i in range(n)]
+            tokens += batch
+            enqueue_many(batch)
+            committed = time.time()
+            done = wait_until(lambda: remaining() == 0, timeout=600)
+            result[f"drain_{n}_per_s"] = n / (done - committed)
         result["latency_p50_ms"] = pct(latencies, 0.5)
         result["latency_p95_ms"] = pct(latencies, 0.95)
         result["worker_rss_mb"] = rss_mb(proc.pid)
