@@ -124,6 +124,32 @@ def table(results: list[dict[str, object]]) -> str:
     return head + "\n" + "\n".join(rows)
 
 
+def goals(results: list[dict[str, object]]) -> str:
+    """Issue 13's goals against this run (best setting of each mode; every 5,000 and 1,000 drain)."""
+    ours = [r for r in results if r["side"] == "jobpipes"]
+    if not ours:
+        return ""
+
+    def best(mode: str, key: str) -> float:
+        values = [float(r[key]) for r in ours if str(r["setting"]).startswith(mode) and key in r]  # type: ignore[arg-type]
+        return max(values) if values else float("nan")
+
+    def line(name: str, value: float, goal: float, unit: str, higher: bool = True) -> str:
+        met = value >= goal if higher else value <= goal
+        return f"- {name}: {value:,.1f} {unit} (goal {'≥' if higher else '≤'} {goal:,.0f}): {'met' if met else 'NOT met'}"
+
+    enqueue = sorted(float(r["enqueue_per_s"]) for r in ours)  # type: ignore[arg-type]
+    p50 = min(float(r["latency_p50_ms"]) for r in ours)  # type: ignore[arg-type]
+    return "\n".join([
+        "Issue 13's goals, from this run (per mode the best setting for each drain, the lower of the two):",
+        line("batch mode drain", min(best("batch", "drain_1000_per_s"), best("batch", "drain_5000_per_s")), 1000, "jobs/s"),
+        line("per-job mode drain", min(best("per-job", "drain_1000_per_s"), best("per-job", "drain_5000_per_s")), 300,
+             "jobs/s"),
+        line("enqueue (median of the settings)", enqueue[len(enqueue) // 2], 1500, "/s"),
+        line("idle enqueue→start p50 (best setting)", p50, 3, "ms", higher=False),
+    ])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sides", default="jobpipes,procrastinate,pgqueuer")
@@ -178,6 +204,8 @@ session); idle enqueue→start = 50 jobs 100 ms apart, handler start minus commi
 to have run exactly once (markers written by the handlers).
 
 {table(results)}
+
+{goals(results)}
 {before}
 
 Per-job mode records one `execute-job` task run per job; batch mode one `execute-job-batch` task run per claimed
