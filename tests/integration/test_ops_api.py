@@ -88,6 +88,19 @@ async def api(brand_env) -> AsyncIterator[httpx.AsyncClient]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def runner(brand_env_module) -> AsyncIterator[Runner]:
     """A Prefect Runner serving the crypto and smurf-analyzer deployments (polls every second)."""
+    # Runs left queued by earlier tests of the session (the schemathesis test triggers dozens)
+    # would otherwise come first: this module starts from an empty queue.
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    async with get_client() as client:
+        while queued := await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))), limit=200):
+            await asyncio.gather(*(client.delete_flow_run(run.id) for run in queued))
     runner = Runner(name=f"ops-test-{uuid.uuid4().hex[:6]}", query_seconds=1, pause_on_shutdown=False)
     for job_id in ("top-coins-collection", "price-collection", "contract-addresses-collection", "smurf-analyzer"):
         await runner.add_flow(FIXED[job_id].flow, name=job_id)
