@@ -6,7 +6,6 @@ Overviews come through SerpAPI (a second call when the overview arrives as a ``p
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from core.brands.citations import Citation, domain_of
 from core.brands.settings import CollectorsSettings
 from core.errors import ConfigError, MalformedResponseError, ProviderError
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedWindowLimiter
+from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
 
 COLLECTORS = ("chatgpt", "google_aio", "perplexity")
 _QUERY_KEY = "collectors.serpapi_key"  # request extension: add SerpAPI's api_key in the transport
@@ -144,7 +143,7 @@ class CollectorClient:
         """One API call with retries; returns (JSON body, attempts). Errors name the collector."""
         limiter = None
         if self._limits_url:
-            key = f"collectors:{collector}:" + hashlib.sha256(self._key(collector).encode()).hexdigest()[:12]
+            key = f"collectors:{collector}:" + key_fingerprint(self._key(collector))
             limiter = SharedWindowLimiter(self._limits_url, key, [(self._settings.requests_per_minute, 60.0)],
                                           sleep=self._sleep, configured=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +12,7 @@ import httpx
 from core.crypto.settings import CoinGeckoSettings
 from core.errors import MalformedResponseError
 from core.http.retry import RetryPolicy, Sleep, pause, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedWindowLimiter
+from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
 
 MARKETS_PAGE_MAX = 250
 PRICE_IDS_PER_CALL = 100
@@ -68,7 +67,7 @@ class CoinGeckoClient:
         self._sleep = sleep
         self._pacer: _Pacer | SharedWindowLimiter = _Pacer(settings.calls_per_minute, sleep or pause)
         if limits_url:
-            key = "coingecko:" + hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:12]
+            key = "coingecko:" + key_fingerprint(settings.api_key.get_secret_value())
             self._pacer = SharedWindowLimiter(limits_url, key, [(settings.calls_per_minute, 60.0)],
                                               sleep=sleep, configured=True)
         self._policy = RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,

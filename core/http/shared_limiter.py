@@ -25,6 +25,7 @@ never contain a secret: callers pass a fingerprint of the API key.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -40,6 +41,11 @@ _PROBE: list[Window] = [(1, 1.0)]  # until the provider's headers have been seen
 _RECHECK = 0.5  # a sleeping waiter looks at its keys' windows this often
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def key_fingerprint(secret: str) -> str:
+    """A short, stable name for an API key: budgets are keyed by it, never by the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 def format_windows(windows: list[Window]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ import httpx
 
 from core.errors import MalformedResponseError
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedWindowLimiter
+from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
 from core.profiles.cleaning import validate_urn
 from core.profiles.settings import RapidApiSettings
 
@@ -64,7 +63,7 @@ class RapidApiClient:
         self._sleep = sleep
         self._limiter = None
         if limits_url and settings.requests_per_second:
-            key = "rapidapi:" + hashlib.sha256(settings.key.get_secret_value().encode()).hexdigest()[:12]
+            key = "rapidapi:" + key_fingerprint(settings.key.get_secret_value())
             self._limiter = SharedWindowLimiter(limits_url, key, [(settings.requests_per_second, 1.0)],
                                                 sleep=sleep, configured=True)
         self._policy = RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,

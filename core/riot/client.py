@@ -10,7 +10,6 @@ RateLimitedError (``retry_after``, ``limit_type``) and continue on their next ru
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +18,7 @@ import httpx
 from core.errors import ConfigError
 from core.http.limiter import SlidingWindowPacer, parse_windows
 from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedBudget
+from core.http.shared_limiter import SharedBudget, key_fingerprint
 from core.riot.settings import RiotSettings
 
 PLATFORM_REGION = {
@@ -68,7 +67,7 @@ class RiotClient:
         self._settings = settings
         self._limits_url = limits_url
         self._sleep, self._clock = sleep, clock
-        self._key_id = hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:12]
+        self._key_id = key_fingerprint(settings.api_key.get_secret_value())
         self._http = httpx.AsyncClient(
             headers={"X-Riot-Token": settings.api_key.get_secret_value(), "accept": "application/json"},
             timeout=settings.timeout_seconds, transport=transport, verify=shared_ssl_context())
