@@ -3,36 +3,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from prefect import flow, get_run_logger
 
 from core.db.types import utcnow
-from core.profiles.entries import ClaimedEntry
 from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, JobConfig
 from core.profiles.quota import PROVIDER
 from core.profiles.tally import RunTally
-from core.runs.errors import item_error
+from core.runs.errors import unexpected_error
 from core.runs.history import RunRecord
 from core.runs.models import RunStatus
 from core.runs.result import JobResult
 from core.settings import get_settings
 from tasks.profiles import (
-    BatchReport,
-    QuotaGrant,
     add_pending_entries,
-    finished_entries,
+    fetch_profile_stage,
     load_job_config,
-    mark_provider_quota_exhausted,
-    process_profile_batch,
     release_dead_claims,
-    release_entries,
-    release_gate,
     release_stale_entries,
     requeue_failed_entries,
-    reserve_and_claim,
-    settle_quota,
     start_parallel_runs,
     start_quota_period,
 )
@@ -88,8 +78,7 @@ async def profile_fetcher(
         # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4);
         # finish_run then raises JobRunFailed, so Prefect marks the flow run Failed.
         logger.exception("profile_fetcher stopped by an unexpected error")
-        first_line = (str(exc).strip().splitlines() or [""])[0]  # the full traceback is in the log
-        tally.fatal_error = f"unexpected error: {type(exc).__name__}: {first_line}"[:500]
+        tally.fatal_error = unexpected_error(exc)  # the full traceback is in the log
 
     record = RunRecord(
         job_name=PROFILE_FETCHER,
@@ -116,99 +105,17 @@ async def profile_fetcher(
 async def _fetch_batches(
     tally: RunTally, run_id: str, size: int, respect: bool, max_batches: int | None
 ) -> None:
-    """Reserve, claim and process batches until none are left, the quota runs out, a fatal
-    provider error stops the run or ``max_batches`` is reached; ``tally`` keeps the counts.
-
-    A pipeline: up to ``rapidapi.batchesInFlight`` batches at once, so the next batch is
-    claimed and fetching while the previous one finishes its answers and writes; all of a
-    run's batches share one ``rapidapi.concurrency`` of requests in flight. Each batch is
-    still claimed, written and settled on its own, so a crash holds at most that many."""
-    logger = get_run_logger()
-    settings = get_settings()
-    limit, depth = settings.rapidapi.monthly_quota, settings.rapidapi.batches_in_flight
-    in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
-    claiming, failure = True, None
-    try:
-        while claiming or in_flight:
-            while claiming and len(in_flight) < depth and (max_batches is None or tally.batches
-                                                              + len(in_flight) < max_batches):
-                claim = await reserve_and_claim(PROVIDER, size, run_id, monthly_limit=limit, respect_quota=respect)
-                tally.quota_remaining = claim.grant.remaining
-                if claim.quota_granted == 0:
-                    claiming = False
-                    if tally.processed == 0 and not in_flight:
-                        tally.quota_exceeded_at_start = True
-                        tally.notes.append("monthly quota exhausted before the run started")
-                    else:
-                        tally.stopped_by_quota = True  # noted below, once the batches in flight count
-                    break
-                if claim.quota_granted < size:
-                    logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
-                if not claim.entries:
-                    claiming = False
-                    break
-                job = asyncio.ensure_future(process_profile_batch(claim.entries, claim.grant, gate=run_id))
-                in_flight[job] = (claim.entries, claim.grant)
-            if max_batches is not None and tally.batches + len(in_flight) >= max_batches:
-                claiming = False
-            if not in_flight:
-                break
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            for job in done:
-                batch, grant = in_flight.pop(job)
-                if job.exception() is not None:
-                    failure = failure or job.exception()
-                    claiming = False
-                    await _give_back(tally, batch, grant)
-                    continue
-                claiming = await _count(tally, job.result(), grant) and claiming
-    finally:
-        release_gate(run_id)
+    """Fetch stage after stage (``tasks.profiles.stage``: one task of up to
+    ``rapidapi.entriesPerTask`` entries, a pipeline of batches inside) until none are left,
+    the quota runs out, an error stops the run or ``max_batches`` is reached."""
+    while max_batches is None or tally.batches < max_batches:
+        left = None if max_batches is None else max_batches - tally.batches
+        stage = await fetch_profile_stage(run_id, size, respect, max_batches=left, processed_before=tally.processed)
+        tally.merge(stage.tally)
+        if not stage.more:
+            break
     if tally.stopped_by_quota and not any("provider reports" in n for n in tally.notes):
         tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
-    if failure is not None:
-        raise failure
-
-
-async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant) -> bool:
-    """Add a finished batch to the run; False when the run must stop claiming."""
-    tally.quota_remaining = report.quota_remaining
-    tally.add_batch(succeeded=report.succeeded, errors=report.errors,
-                    api_calls=report.api_calls, created=report.created, updated=report.updated)
-    if report.provider_quota_exhausted:
-        await mark_provider_quota_exhausted(grant)
-        tally.quota_remaining = 0
-        tally.stopped_by_quota = True
-        if tally.processed == 0:
-            tally.quota_exceeded_at_start = True
-        tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
-        return False
-    if report.fatal_error:
-        tally.fatal_error = tally.fatal_error or report.fatal_error
-        return False
-    return True
-
-
-async def _give_back(tally: RunTally, batch: list[ClaimedEntry], grant: QuotaGrant) -> None:
-    """After an unknown failure inside a batch: entries still FETCHING go back to PENDING,
-    those it finished are counted, and the whole reservation counts as spent (its HTTP calls
-    are unknown), so the ledger can only over-count. Best effort: if the database is what
-    failed, the stale sweep of a later run re-queues the entries."""
-    logger = get_run_logger()
-    ids = [e.id for e in batch]
-    try:
-        released = await release_entries(ids, "re-queued: batch task crashed")
-        done = await finished_entries(ids)
-        errors = [item_error(o.urn, o.error) for o in done if o.error is not None]
-        tally.add_batch(succeeded=len(done) - len(errors), errors=errors, api_calls=0)
-        tally.notes.append(f"a batch of {len(batch)} crashed: {len(done) - len(errors)} completed,"
-                           f" {len(errors)} failed, {released} re-queued; its API calls are not counted")
-    except Exception as exc:  # noqa: BLE001 - keep the original error; this one is logged
-        logger.error("could not re-queue the crashed batch: %s: %s", type(exc).__name__, exc)
-    try:
-        tally.quota_remaining = await settle_quota(grant, grant.granted)
-    except Exception as exc:  # noqa: BLE001
-        logger.error("could not settle the crashed batch's quota: %s: %s", type(exc).__name__, exc)
 
 
 @flow(name="quota-reset")

@@ -18,17 +18,21 @@ DB_RETRIES = 3
 DB_RETRY_DELAYS: list[float] = [1, 2, 4]
 
 
+def is_db_outage(exc: BaseException) -> bool:
+    """The database was unreachable or dropped the connection (worth a retry), as opposed to
+    a constraint violation or a bug (not worth one)."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def retry_on_db_outage(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry condition: the database was unreachable or dropped the connection."""
+    """Retry condition of database tasks: the failure was an outage (``is_db_outage``)."""
     try:
         # _sync: inside an async task the dispatcher would otherwise hand back a coroutine.
         state.result(_sync=True)
-    except OperationalError:
-        return True
-    except DBAPIError as exc:
-        return bool(exc.connection_invalidated)
-    except Exception:
-        return False
+    except Exception as exc:  # noqa: BLE001 - classified below
+        return is_db_outage(exc)
     return False
 
 

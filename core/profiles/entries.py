@@ -176,9 +176,9 @@ def finished_by_run(session: Session, run_id: str) -> dict[str, int]:
     return {str(status).lower(): int(n) for status, n in rows}
 
 
-def mark_requested(session: Session, entry_id: int) -> None:
-    """The claiming run is about to send this entry's request (committed before it is sent)."""
-    session.execute(update(ProfileEntry).where(ProfileEntry.id == entry_id)
+def mark_requested(session: Session, ids: Sequence[int]) -> None:
+    """The claiming run is about to send these entries' requests (committed before they are sent)."""
+    session.execute(update(ProfileEntry).where(ProfileEntry.id.in_(list(ids)))
                     .values(requested_at=utcnow()).execution_options(synchronize_session=False))
 
 

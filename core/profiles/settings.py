@@ -40,6 +40,8 @@ class RapidApiSettings(Section):
     transient_error_retries: int = Field(1, alias="transientErrorRetries", ge=0, le=10)
     batches_in_flight: int = Field(2, alias="batchesInFlight", ge=1, le=16,
                                    description="batches a run fetches and writes at once (a pipeline)")
+    entries_per_task: int = Field(1000, alias="entriesPerTask", ge=1, le=1_000_000,
+                                  description="entries one fetch-profiles task claims before the run starts the next")
     requests_per_second: int = Field(0, alias="requestsPerSecond", ge=0, le=10_000,
                                      description="the plan's per-second limit; 0 = none configured")
 

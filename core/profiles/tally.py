@@ -39,6 +39,18 @@ class RunTally:
         self.errors.extend(errors)
         self.api_calls += api_calls
 
+    def merge(self, other: RunTally) -> None:
+        """Add a part of the run (one fetch stage) counted on its own."""
+        for name in ("processed", "succeeded", "failed", "created", "updated", "api_calls", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+        self.notes.extend(other.notes)
+        self.stopped_by_quota |= other.stopped_by_quota
+        self.quota_exceeded_at_start |= other.quota_exceeded_at_start
+        self.fatal_error = self.fatal_error or other.fatal_error
+        if other.quota_remaining is not None:
+            self.quota_remaining = other.quota_remaining
+
     def status(self) -> RunStatus:
         """QUOTA_EXCEEDED if nothing could start; FAILED on a fatal error or when every
         processed entry failed; PARTIAL if quota stopped the run mid-way or some entries

@@ -23,3 +23,10 @@ def join_errors(errors: list[ItemError], limit: int = 20, *, notes: list[str] | 
     if len(errors) > limit:
         parts.append(f"... and {len(errors) - limit} more item errors")
     return "; ".join(parts) or None
+
+
+def unexpected_error(exc: BaseException) -> str:
+    """A run's one-line summary of an error none of its steps expected (the full traceback
+    goes to the log): ``unexpected error: Type: first line``."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"unexpected error: {type(exc).__name__}: {first_line}"[:500]

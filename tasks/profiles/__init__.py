@@ -1,37 +1,35 @@
-"""Profile-fetcher tasks (seed 000): job config, reserve and claim, one task per batch, settle, release.
+"""Profile-fetcher tasks (seed 000): job config, the fetch stage, ledger steps, release, queue.
 
-One task per batch: fetch -> store raw -> clean -> store cleaned -> upsert -> finish entries.
-Inside it, fetches run with bounded concurrency (``rapidapi.concurrency``). The database is
-written once per batch in one transaction; if that fails, entry by entry, so that one bad row
-fails only its entry. An entry that could not be written at all stays FETCHING and the stale
-sweep of a later run puts it back to PENDING: nothing is lost. A run that died (SIGKILL, a
-lost machine) is released at once by ``release_run_claims``: the next run, or the
-``release-crashed-run`` flow, adopts what it fetched and gives back the rest.
+A run is a sequence of ``fetch-profiles`` stage tasks; each claims batches (a batch's claim
+and its quota reservation are one transaction), fetches them in a pipeline with bounded
+concurrency (``rapidapi.concurrency``) and writes each batch in one transaction with its
+settlement; if that fails, entry by entry, so that one bad row fails only its entry. An
+entry that could not be written at all stays FETCHING and the stale sweep of a later run
+puts it back to PENDING: nothing is lost. A run that died (SIGKILL, a lost machine) is
+released at once by ``release_run_claims``: the next run, or the ``release-crashed-run``
+flow, adopts what it fetched and gives back the rest.
 
-One package, the family's one home in ``tasks/``: ``ledger`` (the small database tasks),
-``batch`` (the batch task), ``recovery`` (dead runs' claims, parallel runs)."""
+One package, the family's one home in ``tasks/``: ``ledger`` (the small database steps),
+``batch`` (one claimed batch), ``stage`` (the fetch task), ``recovery`` (dead runs' claims,
+parallel runs)."""
 
-from tasks.profiles.batch import BatchReport, discard_objects, process_profile_batch, release_gate
+from tasks.profiles.batch import BatchReport, discard_objects, process_batch
 from tasks.profiles.ledger import (
     Claim,
     QuotaGrant,
     add_pending_entries,
-    finished_entries,
+    claim_batch,
     load_job_config,
-    mark_provider_quota_exhausted,
-    release_entries,
     release_stale_entries,
     requeue_failed_entries,
-    reserve_and_claim,
-    settle_in_session,
-    settle_quota,
+    settle_grant,
     start_quota_period,
 )
 from tasks.profiles.recovery import release_dead_claims, release_run_claims, start_parallel_runs
+from tasks.profiles.stage import StageResult, fetch_profile_stage
 
 __all__ = [
-    "BatchReport", "Claim", "QuotaGrant", "add_pending_entries", "discard_objects", "finished_entries",
-    "load_job_config", "mark_provider_quota_exhausted", "process_profile_batch", "release_dead_claims",
-    "release_entries", "release_gate", "release_run_claims", "release_stale_entries", "requeue_failed_entries",
-    "reserve_and_claim", "settle_in_session", "settle_quota", "start_parallel_runs", "start_quota_period",
+    "BatchReport", "Claim", "QuotaGrant", "StageResult", "add_pending_entries", "claim_batch", "discard_objects",
+    "fetch_profile_stage", "load_job_config", "process_batch", "release_dead_claims", "release_run_claims",
+    "release_stale_entries", "requeue_failed_entries", "settle_grant", "start_parallel_runs", "start_quota_period",
 ]

@@ -1,9 +1,11 @@
-"""One task per batch: fetch -> store raw -> clean -> store cleaned -> upsert -> finish entries.
+"""One claimed batch: fetch -> store raw -> clean -> store cleaned -> upsert -> finish entries.
 
-Inside it, fetches run with bounded concurrency (``rapidapi.concurrency``, shared by a run's
-batches in flight). The database is written once per batch in one transaction with the
-batch's quota settlement; if that fails, entry by entry, so that one bad row fails only its
-entry. An entry that could not be written at all stays FETCHING and is recovered later."""
+Fetches run with bounded concurrency (``rapidapi.concurrency``, shared by the batches in
+flight of a fetch stage, ``tasks.profiles.stage``). Before a request leaves, its entry is
+marked "requested" durably; marks of requests leaving together are committed together
+(``RequestMarks``). The database is written once per batch, in a thread, in one transaction
+with the batch's quota settlement; if that fails, entry by entry, so that one bad row fails
+only its entry. An entry that could not be written at all stays FETCHING and is recovered later."""
 
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 from sqlalchemy import text
 
 from core.db import session_scope
@@ -27,11 +28,8 @@ from core.profiles.client import RapidApiClient
 from core.profiles.entries import ClaimedEntry, EntryOutcome
 from core.profiles.models import Profile
 from core.runs.errors import ItemError, item_error
-from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
-from tasks._common import db_url
-from tasks.profiles.ledger import QuotaGrant, settle_in_session
-from tasks.storage import open_store
+from tasks.profiles.ledger import QuotaGrant, settle_grant
 
 
 @dataclass
@@ -60,33 +58,72 @@ class _Fetched:
     skipped: bool = False
 
 
-def _mark_requested(url: str, entry_id: int) -> None:
+def _mark_requested(url: str, ids: list[int]) -> None:
     with session_scope(url) as session:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             # Durable against this process dying (what the mark is for) without waiting for
             # the WAL flush: only a crash of the database server itself could lose it.
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        entries.mark_requested(session, entry_id)
+        entries.mark_requested(session, ids)
 
 
-async def _fetch_one(
-    entry: ClaimedEntry,
-    client: RapidApiClient,
-    store: ObjectStore,
-    gate: asyncio.Semaphore,
-    stop: asyncio.Event,
-    report: BatchReport,
-    url: str,
-) -> _Fetched:
-    async with gate:
+class RequestMarks:
+    """Group commit of "request sent" marks: a request waits until its entry's mark is
+    committed, and the marks of all requests that ask while a commit is running go out
+    together in the next one (one UPDATE), so the mark costs a statement per group, not
+    per request, and never lets a request leave unmarked."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._pending: list[int] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def mark(self, entry_id: int) -> None:
+        self._pending.append(entry_id)
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        await asyncio.shield(waiter)  # a cancelled request must not cancel its group's commit
+
+    async def _flush(self) -> None:
+        while self._pending:
+            ids, waiter = self._pending, self._waiter
+            self._pending, self._waiter = [], None
+            assert waiter is not None
+            try:
+                await asyncio.to_thread(_mark_requested, self._url, ids)
+            except Exception as exc:  # noqa: BLE001 - each request of the group gets the error
+                waiter.set_exception(exc)
+                waiter.exception()  # retrieved here too: a group whose requests are gone must not warn
+            else:
+                waiter.set_result(None)
+
+
+@dataclass
+class BatchContext:
+    """What a fetch stage's batches share: one client, one store, one gate on the requests
+    in flight and one group commit of request marks."""
+
+    url: str
+    client: RapidApiClient
+    store: ObjectStore
+    gate: asyncio.Semaphore
+    marks: RequestMarks
+
+
+async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event, report: BatchReport) -> _Fetched:
+    async with ctx.gate:
         if stop.is_set():
             return _Fetched(entry, skipped=True)
         try:
             validate_urn(entry.urn)
             # Durable before the request leaves: if this process dies before the answer is
             # stored, the release of the run still counts the call the provider billed.
-            await asyncio.to_thread(_mark_requested, url, entry.id)
-            result = await client.fetch_profile(entry.urn)
+            await ctx.marks.mark(entry.id)
+            result = await ctx.client.fetch_profile(entry.urn)
         except ProviderError as exc:
             report.api_calls += exc.attempts
             report.billable_calls += exc.status == 200
@@ -102,7 +139,7 @@ async def _fetch_one(
         report.billable_calls += 1
         if result.provider_remaining is not None:
             report.provider_remaining = result.provider_remaining
-        return await _store(entry, result.raw, result.data, store)
+        return await _store(entry, result.raw, result.data, ctx.store)
 
 
 async def _store(entry: ClaimedEntry, raw: bytes, data: dict[str, Any], store: ObjectStore) -> _Fetched:
@@ -158,16 +195,18 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
     counts = UpsertResult()
     settled = False
     try:
-        counts, report.quota_remaining = _write(url, done, failed, skipped, reason,
-                                                settle=(grant, report.billable_calls) if grant is not None else None)
+        counts, report.quota_remaining = await asyncio.to_thread(
+            _write, url, done, failed, skipped, reason,
+            (grant, report.billable_calls) if grant is not None else None)
         settled = grant is not None
     except Exception as exc:  # noqa: BLE001 - fall back to one transaction per entry
         logger = get_run_logger()
         logger.warning("batch write failed (%s); writing entry by entry", type(exc).__name__)
         for fetched in results:
             try:
-                one, _ = _write(url, [fetched] if fetched.row else [], [fetched] if fetched.error else [],
-                             [fetched] if fetched.skipped else [], reason)
+                one, _ = await asyncio.to_thread(
+                    _write, url, [fetched] if fetched.row else [], [fetched] if fetched.error else [],
+                    [fetched] if fetched.skipped else [], reason)
                 counts.created += one.created
                 counts.updated += one.updated
             except Exception as entry_exc:  # noqa: BLE001
@@ -176,7 +215,7 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
                 if fetched.keys:
                     await discard_objects(store, *fetched.keys)
                 try:
-                    _write(url, [], [fetched], [], reason)
+                    await asyncio.to_thread(_write, url, [], [fetched], [], reason)
                 except Exception:  # noqa: BLE001 - entry stays FETCHING; the stale sweep recovers it
                     logger.error("entry %s left FETCHING: database unavailable", fetched.entry.urn)
     report.succeeded = sum(1 for r in results if r.row is not None)
@@ -186,44 +225,19 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
     return settled
 
 
-# The requests in flight of each run, shared by its batches in flight (see flows.profiles).
-_GATES: dict[str, asyncio.Semaphore] = {}
-
-
-def _gate(key: str | None, concurrency: int) -> asyncio.Semaphore:
-    if key is None:
-        return asyncio.Semaphore(concurrency)
-    return _GATES.setdefault(key, asyncio.Semaphore(concurrency))
-
-
-def release_gate(key: str) -> None:
-    """Forget a run's shared gate once its last batch is done."""
-    _GATES.pop(key, None)
-
-
-@task(name="process-profile-batch", cache_policy=NO_CACHE)
-async def process_profile_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None = None,
-                                gate: str | None = None) -> BatchReport:
+async def process_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None, ctx: BatchContext) -> BatchReport:
     """Fetch, store and upsert one claimed batch; every entry ends COMPLETED, FAILED or PENDING.
 
-    With ``grant``, the batch's reservation is settled last (billable calls used, the rest
-    released), so a batch costs two task runs: ``reserve_and_claim`` and this one."""
-    settings = get_settings()
-    store = open_store(settings.storage_url)
+    With ``grant``, the batch's reservation is settled with its write (billable calls used,
+    the rest released), or on its own if that write fell back to entry by entry."""
     report = BatchReport()
-    semaphore = _gate(gate, settings.rapidapi.concurrency)
     stop = asyncio.Event()
-    async with RapidApiClient(settings.rapidapi, limits_url=db_url(settings)) as client:
-        results = await asyncio.gather(
-            *(_fetch_one(e, client, store, semaphore, stop, report, db_url(settings)) for e in batch)
-        )
-    settled = await _persist(db_url(settings), list(results), store, report, grant)
+    results = await asyncio.gather(*(_fetch_one(e, ctx, stop, report) for e in batch))
+    settled = await _persist(ctx.url, list(results), ctx.store, report, grant)
     if grant is not None and not settled:
-        report.quota_remaining = settle_in_session(grant, report.billable_calls)
+        report.quota_remaining = await asyncio.to_thread(settle_grant, grant, report.billable_calls)
     get_run_logger().info(
         "batch of %d: %d completed, %d failed, %d released, %d API calls",
         len(batch), report.succeeded, len(report.errors), report.released, report.api_calls,
     )
     return report
-
-

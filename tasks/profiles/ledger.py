@@ -1,4 +1,4 @@
-"""The profile fetcher's small database tasks: job config, reserve and claim, settle, release, queue."""
+"""The profile fetcher's small database steps: job config, reserve and claim, settle, release, queue."""
 
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ class Claim:
     quota_granted: int  # what the ledger allowed before looking for entries (0: quota spent)
 
 
-@db_task
-async def reserve_and_claim(
+def claim_batch(
     provider: str, requested: int, claimed_by: str, *, monthly_limit: int, respect_quota: bool = True
 ) -> Claim:
     """In one transaction: reserve up to ``requested`` calls, claim that many of the oldest
     PENDING entries (PENDING -> FETCHING), and give back the part of the reservation that
-    found no entry. One task and one commit per batch instead of two of each; a crash in
-    between can no longer leave a reservation without its entries."""
+    found no entry, so a crash can never leave a reservation without its entries.
+
+    Plain functions from here to ``finished_entries``: the fetch stage task
+    (``tasks.profiles.stage``) calls them in a thread, batch after batch, and retries
+    outages itself; a Prefect task per call would cost more than the call."""
     settings = get_settings()
     with session_scope(db_url(settings)) as session:
         period = quota.current_period(session, settings.cron)
@@ -61,24 +63,29 @@ async def reserve_and_claim(
     return Claim(QuotaGrant(provider, period, requested, len(batch), state.remaining), batch, granted)
 
 
-def settle_in_session(grant: QuotaGrant, used: int) -> int:
-    """``settle_quota`` for code already inside a task (the batch task settles its own grant)."""
+def settle_grant(grant: QuotaGrant, used: int) -> int:
+    """Record ``used`` calls against ``grant`` and release the rest; returns calls remaining."""
     with session_scope(db_url()) as session:
         return quota.settle(session, provider=grant.provider, period=grant.period,
                             reserved=grant.granted, used=used).remaining
 
 
-@db_task
-async def settle_quota(grant: QuotaGrant, used: int) -> int:
-    """Record ``used`` calls against ``grant``, release the rest; returns calls remaining."""
-    return settle_in_session(grant, used)
-
-
-@db_task
-async def mark_provider_quota_exhausted(grant: QuotaGrant) -> None:
+def mark_quota_exhausted(grant: QuotaGrant) -> None:
     """The provider said the plan is spent: make the ledger agree so later runs stop early."""
     with session_scope(db_url()) as session:
         quota.mark_exhausted(session, provider=grant.provider, period=grant.period)
+
+
+def release_entries(ids: list[int], reason: str) -> int:
+    """Claimed but unfetched entries go back to PENDING."""
+    with session_scope(db_url()) as session:
+        return entries.release_claimed(session, ids, reason=reason)
+
+
+def finished_entries(ids: list[int]) -> list[EntryOutcome]:
+    """Which of ``ids`` are COMPLETED or FAILED (what a crashed batch did finish)."""
+    with session_scope(db_url()) as session:
+        return entries.finished(session, ids)
 
 
 @db_task
@@ -86,20 +93,6 @@ async def release_stale_entries(older_than_minutes: int) -> int:
     """FETCHING entries left behind by a crashed run go back to PENDING."""
     with session_scope(db_url()) as session:
         return entries.release_stale(session, older_than=timedelta(minutes=older_than_minutes))
-
-
-@db_task
-async def release_entries(ids: list[int], reason: str) -> int:
-    """Claimed but unfetched entries go back to PENDING."""
-    with session_scope(db_url()) as session:
-        return entries.release_claimed(session, ids, reason=reason)
-
-
-@db_task
-async def finished_entries(ids: list[int]) -> list[EntryOutcome]:
-    """Which of ``ids`` are COMPLETED or FAILED (what a crashed batch did finish)."""
-    with session_scope(db_url()) as session:
-        return entries.finished(session, ids)
 
 
 @db_task

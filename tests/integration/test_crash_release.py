@@ -56,7 +56,7 @@ async def _dead_run(url: str, objects: Path, names: list[str], answered: int, un
         claimed = entries.claim_pending(session, limit=len(names), claimed_by=run_id)
         assert len(claimed) == len(names)
         for entry in claimed[:answered + unanswered]:
-            entries.mark_requested(session, entry.id)
+            entries.mark_requested(session, [entry.id])
     from core.db.types import utcnow
     for urn in names[:answered]:
         raw_key, cleaned_key = object_keys(urn, utcnow())

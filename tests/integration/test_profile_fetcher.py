@@ -310,16 +310,16 @@ def assert_failed_run_recorded(url: str, smtp_sink: object, error: str) -> None:
     assert "profile_fetcher FAILED" in mail["Subject"] and error in mail.get_content()
 
 
-async def test_an_unexpected_error_in_a_batch_is_recorded_mailed_and_fails_the_run(
+async def test_a_misconfigured_store_fails_the_run_before_it_claims_anything(
     app_env, moto_s3, monkeypatch, smtp_sink, rapidapi_sandbox,
 ):
-    """S3 configured with a misspelt region: botocore raises inside the batch task (not one of
-    our errors). The run still writes its history row and e-mail, gives the entries back and
-    settles its reservation, then fails."""
+    """S3 configured with a misspelt region: botocore raises (not one of our errors) when the
+    fetch stage opens the store, before it claims a batch. The run writes its history row and
+    e-mail and fails; no entry was touched, no call reserved or made. (An unexpected error
+    inside a batch, after its claim: the database-error test below.)"""
     url = app_env["DATABASE_URL"]
     seed_entries(url, urns(4))
     set_quota(url, limit=50)
-    monkeypatch.setenv("RAPIDAPI_BATCHES_IN_FLIGHT", "1")  # one batch at a time: the one that crashes
     for key, value in {"STORAGE_URL": "s3://profiles-bucket/linkedin", "AWS_ENDPOINT_URL": moto_s3,
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "eu west 1"}.items():
@@ -330,14 +330,12 @@ async def test_an_unexpected_error_in_a_batch_is_recorded_mailed_and_fails_the_r
         await profile_fetcher(batch_size=3)
 
     rows = entry_rows(url)
-    assert {r.status for r in rows.values()} == {"PENDING"}
-    assert sum("batch task crashed" in (r.error_message or "") for r in rows.values()) == 3
+    assert {(r.status, r.claimed_by, r.error_message) for r in rows.values()} == {("PENDING", None, None)}
     q = ledger(url)
-    assert (q.reserved, q.calls_used) == (0, 3)  # the crashed grant counts as spent, never lost
+    assert (q.reserved, q.calls_used) == (0, 0)
     assert_failed_run_recorded(url, smtp_sink, "InvalidRegionError")
     [run] = history_rows(url)
-    assert (run.total_processed, run.quota_remaining) == (0, 47)
-    assert "a batch of 3 crashed: 0 completed, 0 failed, 3 re-queued" in run.error_summary
+    assert (run.total_processed, run.quota_remaining) == (0, None)
     assert rapidapi_sandbox.stats()["total_requests"] == 0
 
 
@@ -407,3 +405,44 @@ async def test_batches_overlap_in_a_pipeline_within_one_shared_concurrency(app_e
     stats = rapidapi_sandbox.stats()
     assert 2 < stats["max_in_flight"] <= 4, stats  # one batch of 2 alone never exceeds 2
     assert (ledger(url).reserved, ledger(url).calls_used) == (0, 24)
+
+
+async def test_a_run_is_a_few_stage_tasks_and_request_marks_go_out_in_groups(app_env, rapidapi_sandbox, monkeypatch):
+    """Issue 13: Prefect records one ``fetch-profiles`` task per ``rapidapi.entriesPerTask``
+    entries, not one per batch, and the "request sent" marks of requests leaving together are
+    committed in one statement; the ledger stays exact."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from sqlalchemy import event
+
+    url = app_env["DATABASE_URL"]
+    seed_entries(url, urns(25))
+    set_quota(url, limit=100)
+    rapidapi_sandbox.update_knobs(latency_ms=20)
+    monkeypatch.setenv("RAPIDAPI_ENTRIES_PER_TASK", "10")
+    monkeypatch.setenv("RAPIDAPI_CONCURRENCY", "8")
+    reload_settings()
+    marks: list[int] = []
+
+    def count_marks(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("UPDATE PROFILE_ENTRIES SET REQUESTED_AT"):
+            marks.append(1)
+
+    engine = get_engine(url)
+    event.listen(engine, "before_cursor_execute", count_marks)
+    try:
+        result = await profile_fetcher(batch_size=4)
+    finally:
+        event.remove(engine, "before_cursor_execute", count_marks)
+
+    assert result is not None and result.status == "SUCCESS" and result.metrics.items_processed == 25
+    assert {r.status for r in entry_rows(url).values()} == {"COMPLETED"}
+    assert (ledger(url).reserved, ledger(url).calls_used) == (0, 25)
+    assert rapidapi_sandbox.stats()["total_requests"] == 25
+    async with get_client() as client:
+        task_runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[result.flow_run_id])))
+    stages = [t for t in task_runs if t.name.startswith("fetch-profiles")]
+    # 12 + 12 + 1 entries: a stage stops claiming once it has claimed 10 or more.
+    assert len(stages) == 3, [t.name for t in task_runs]
+    assert 0 < len(marks) <= 13, len(marks)  # 25 requests, sent 4 by 4 (the batch size)

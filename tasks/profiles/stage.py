@@ -1,0 +1,176 @@
+"""The fetch stage: one Prefect task, ``fetch-profiles``, that runs a pipeline of claimed batches.
+
+A task run is not free: about 3 ms in the flow's process and, measured on this project's
+2-core machine, about 40 ms of Prefect API server CPU to record its states and events. One
+task per batch of 10 cost more than the fetching itself, so the fetcher's Prefect task is a
+*stage*: up to ``rapidapi.entriesPerTask`` entries, after which the flow starts the next
+stage. Inside a stage the batch stays the unit of safety:
+- each batch is claimed with its quota reservation in one transaction (``claim_batch``) and
+  written with its settlement in one transaction (``process_batch``);
+- up to ``rapidapi.batchesInFlight`` batches run at once (the next is claimed and fetching
+  while the previous one finishes its answers and writes), sharing one client, one object
+  store and ``rapidapi.concurrency`` requests in flight;
+- a batch that fails unexpectedly gives its unfetched entries back and counts its whole
+  reservation as spent (``_give_back``), the others finish, and the stage reports the error.
+A crash of the process leaves at most ``batchesInFlight`` batches claimed, which the next
+run or the ``release-crashed-run`` flow releases exactly (``tasks.profiles.recovery``).
+The task's log lists every batch."""
+
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from core.profiles.client import RapidApiClient
+from core.profiles.entries import ClaimedEntry
+from core.profiles.quota import PROVIDER
+from core.profiles.tally import RunTally
+from core.runs.errors import item_error, unexpected_error
+from core.settings import get_settings
+from tasks._common import DB_RETRIES, db_url, is_db_outage
+from tasks.profiles.batch import BatchContext, BatchReport, RequestMarks, process_batch
+from tasks.profiles.ledger import (
+    QuotaGrant,
+    claim_batch,
+    finished_entries,
+    mark_quota_exhausted,
+    release_entries,
+    settle_grant,
+)
+from tasks.storage import open_store
+
+T = TypeVar("T")
+
+
+@dataclass
+class StageResult:
+    """What a stage did, counted on its own; ``more``: it stopped only at its own bound, so
+    the run goes on with another stage."""
+
+    tally: RunTally
+    more: bool
+
+
+async def _in_thread(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """A database step, off the event loop, retried on outages like every database task."""
+    async for attempt in AsyncRetrying(retry=retry_if_exception(is_db_outage), reraise=True,
+                                       stop=stop_after_attempt(DB_RETRIES + 1),
+                                       wait=wait_exponential(multiplier=1, max=4)):
+        with attempt:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+    raise AssertionError("unreachable")  # pragma: no cover - reraise=True
+
+
+@task(name="fetch-profiles", cache_policy=NO_CACHE)
+async def fetch_profile_stage(
+    run_id: str, size: int, respect: bool, *, max_batches: int | None = None, processed_before: int = 0,
+) -> StageResult:
+    """Claim and process batches of ``size`` until none are left, the quota runs out, a fatal
+    provider error or an unexpected one stops the run, ``max_batches`` is reached, or this
+    stage has claimed ``rapidapi.entriesPerTask`` entries (then ``more`` is True).
+    ``processed_before``: what the run processed in its earlier stages."""
+    logger = get_run_logger()
+    settings = get_settings()
+    url = db_url(settings)
+    limit, depth = settings.rapidapi.monthly_quota, settings.rapidapi.batches_in_flight
+    tally, claimed = RunTally(), 0
+    claiming, more = True, False
+    in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
+    async with RapidApiClient(settings.rapidapi, limits_url=url) as client:
+        ctx = BatchContext(url, client, open_store(settings.storage_url),
+                           asyncio.Semaphore(settings.rapidapi.concurrency), RequestMarks(url))
+        while claiming or in_flight:
+            while claiming and len(in_flight) < depth:
+                if max_batches is not None and tally.batches + len(in_flight) >= max_batches:
+                    claiming = False
+                    break
+                if claimed >= settings.rapidapi.entries_per_task:
+                    claiming, more = False, True
+                    break
+                try:
+                    claim = await _in_thread(claim_batch, PROVIDER, size, run_id,
+                                             monthly_limit=limit, respect_quota=respect)
+                except Exception as exc:  # noqa: BLE001 - the batches in flight still finish
+                    logger.exception("could not claim a batch")
+                    tally.fatal_error = tally.fatal_error or unexpected_error(exc)
+                    claiming = False
+                    break
+                tally.quota_remaining = claim.grant.remaining
+                if claim.quota_granted == 0:
+                    claiming = False
+                    if processed_before + tally.processed == 0 and not in_flight:
+                        tally.quota_exceeded_at_start = True
+                        tally.notes.append("monthly quota exhausted before the run started")
+                    else:
+                        tally.stopped_by_quota = True  # the flow notes it once every batch counts
+                    break
+                if claim.quota_granted < size:
+                    logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
+                if not claim.entries:
+                    claiming = False
+                    break
+                claimed += len(claim.entries)
+                job = asyncio.ensure_future(process_batch(claim.entries, claim.grant, ctx))
+                in_flight[job] = (claim.entries, claim.grant)
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for job in done:
+                batch, grant = in_flight.pop(job)
+                error = job.exception()
+                if error is not None:
+                    logger.error("a batch of %d failed", len(batch), exc_info=error)
+                    tally.fatal_error = tally.fatal_error or unexpected_error(error)
+                    claiming = more = False
+                    await _give_back(tally, batch, grant)
+                elif not await _count(tally, job.result(), grant, processed_before):
+                    claiming = more = False
+    return StageResult(tally, more)
+
+
+async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant, processed_before: int) -> bool:
+    """Add a finished batch to the stage; False when the run must stop claiming."""
+    tally.quota_remaining = report.quota_remaining
+    tally.add_batch(succeeded=report.succeeded, errors=report.errors,
+                    api_calls=report.api_calls, created=report.created, updated=report.updated)
+    if report.provider_quota_exhausted:
+        await _in_thread(mark_quota_exhausted, grant)
+        tally.quota_remaining = 0
+        tally.stopped_by_quota = True
+        if processed_before + tally.processed == 0:
+            tally.quota_exceeded_at_start = True
+        tally.notes.append(f"provider reports the monthly quota spent: {report.fatal_error}")
+        return False
+    if report.fatal_error:
+        tally.fatal_error = tally.fatal_error or report.fatal_error
+        return False
+    return True
+
+
+async def _give_back(tally: RunTally, batch: list[ClaimedEntry], grant: QuotaGrant) -> None:
+    """After an unexpected failure inside a batch: entries still FETCHING go back to PENDING,
+    those it finished are counted, and the whole reservation counts as spent (its HTTP calls
+    are unknown), so the ledger can only over-count. Best effort: if the database is what
+    failed, the release of the run or a later run's stale sweep re-queues the entries."""
+    logger = get_run_logger()
+    ids = [e.id for e in batch]
+    try:
+        released = await _in_thread(release_entries, ids, "re-queued: batch task crashed")
+        done = await _in_thread(finished_entries, ids)
+        errors = [item_error(o.urn, o.error) for o in done if o.error is not None]
+        tally.add_batch(succeeded=len(done) - len(errors), errors=errors, api_calls=0)
+        tally.notes.append(f"a batch of {len(batch)} crashed: {len(done) - len(errors)} completed,"
+                           f" {len(errors)} failed, {released} re-queued; its API calls are not counted")
+    except Exception as exc:  # noqa: BLE001 - keep the original error; this one is logged
+        logger.error("could not re-queue the crashed batch: %s: %s", type(exc).__name__, exc)
+    try:
+        tally.quota_remaining = await _in_thread(settle_grant, grant, grant.granted)
+    except Exception as exc:  # noqa: BLE001
+        logger.error("could not settle the crashed batch's quota: %s: %s", type(exc).__name__, exc)
