@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core.db.claim import claim_oldest
@@ -176,7 +176,7 @@ def finished_by_run(session: Session, run_id: str) -> dict[str, int]:
     return {str(status).lower(): int(n) for status, n in rows}
 
 
-def mark_requested(session: Session, ids: Sequence[int]) -> None:
+def mark_requested(session: Session | Connection, ids: Sequence[int]) -> None:
     """The claiming run is about to send these entries' requests (committed before they are sent)."""
     session.execute(update(ProfileEntry).where(ProfileEntry.id.in_(list(ids)))
                     .values(requested_at=utcnow()).execution_options(synchronize_session=False))

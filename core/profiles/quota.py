@@ -46,8 +46,12 @@ def period_window(moment: datetime, *, schedule: str, timezone: str) -> tuple[da
 def current_period(session: Session, cron: CronSettings, now: datetime | None = None) -> str:
     """The period of ``now`` under the ``quota_reset`` job's schedule and timezone (its row in
     ``cron_job_configs``, inserted from ``cron.quotaResetSchedule``/``cron.timezone``)."""
-    schedule, timezone = reset_schedule(session, cron)
-    return period_of(now or utcnow(), schedule=schedule, timezone=timezone)
+    return period_under(reset_schedule(session, cron), now)
+
+
+def period_under(reset: tuple[str, str], now: datetime | None = None) -> str:
+    """The period of ``now`` under the quota reset's (cron, timezone), read once by the caller."""
+    return period_of(now or utcnow(), schedule=reset[0], timezone=reset[1])
 
 
 def current_window(session: Session, cron: CronSettings, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -110,10 +114,12 @@ def reserve(
     (writers are serialised). ``enforce_limit=False`` grants everything asked for
     (``respect_quota=false``) but still records it, so the ledger shows the overrun.
     """
-    ensure_period(session, provider=provider, period=period, monthly_limit=monthly_limit)
     for _ in range(_MAX_CAS_ATTEMPTS):
         state = get_state(session, provider=provider, period=period)
-        assert state is not None
+        if state is None:  # the period's first reservation
+            ensure_period(session, provider=provider, period=period, monthly_limit=monthly_limit)
+            state = get_state(session, provider=provider, period=period)
+            assert state is not None
         granted = min(requested, state.remaining) if enforce_limit else requested
         if granted <= 0:
             return 0, state
@@ -141,7 +147,7 @@ def settle(
     session: Session, *, provider: str, period: str, reserved: int, used: int
 ) -> QuotaState:
     """Turn a reservation into ``used`` calls and release the rest (or over-use, if any)."""
-    session.execute(
+    row = session.execute(
         update(ApiQuota)
         .where(ApiQuota.provider == provider, ApiQuota.period == period)
         .values(
@@ -149,12 +155,11 @@ def settle(
             reserved=ApiQuota.reserved - reserved,
             updated_at=utcnow(),
         )
+        .returning(ApiQuota.monthly_limit, ApiQuota.calls_used, ApiQuota.reserved)
         .execution_options(synchronize_session=False)
-    )
+    ).one()
     session.expire_all()
-    state = get_state(session, provider=provider, period=period)
-    assert state is not None
-    return state
+    return QuotaState(provider, period, row.monthly_limit, row.calls_used, row.reserved)
 
 
 def mark_exhausted(session: Session, *, provider: str, period: str) -> None:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import get_run_logger
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from core.db import session_scope
+from core.db.engine import get_engine
 from core.db.types import utcnow
 from core.db.upsert import UpsertResult, upsert_rows
 from core.errors import JobError, ProviderError, QuotaExhaustedError
@@ -58,23 +59,20 @@ class _Fetched:
     skipped: bool = False
 
 
-def _mark_requested(url: str, ids: list[int]) -> None:
-    with session_scope(url) as session:
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            # Durable against this process dying (what the mark is for) without waiting for
-            # the WAL flush: only a crash of the database server itself could lose it.
-            session.execute(text("SET LOCAL synchronous_commit = off"))
-        entries.mark_requested(session, ids)
-
-
 class RequestMarks:
     """Group commit of "request sent" marks: a request waits until its entry's mark is
     committed, and the marks of all requests that ask while a commit is running go out
-    together in the next one (one UPDATE), so the mark costs a statement per group, not
-    per request, and never lets a request leave unmarked."""
+    together in the next one, so the mark costs one statement per group, not a transaction
+    per request, and a request never leaves unmarked.
+
+    The marks use one connection of their own, in autocommit: one round trip per group. On
+    PostgreSQL it commits with ``synchronous_commit = off``: durable against this process
+    dying (what the mark is for) without waiting for the WAL flush; only a crash of the
+    database server itself could lose a mark. ``close`` gives the connection back as it was."""
 
     def __init__(self, url: str) -> None:
         self._url = url
+        self._conn: Connection | None = None
         self._pending: list[int] = []
         self._waiter: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -94,12 +92,50 @@ class RequestMarks:
             self._pending, self._waiter = [], None
             assert waiter is not None
             try:
-                await asyncio.to_thread(_mark_requested, self._url, ids)
+                await asyncio.to_thread(self._commit, ids)
             except Exception as exc:  # noqa: BLE001 - each request of the group gets the error
                 waiter.set_exception(exc)
                 waiter.exception()  # retrieved here too: a group whose requests are gone must not warn
             else:
                 waiter.set_result(None)
+
+    def _commit(self, ids: list[int]) -> None:
+        if self._conn is None:
+            engine = get_engine(self._url)
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET synchronous_commit = off")
+            self._conn = conn
+        try:
+            entries.mark_requested(self._conn, ids)
+        except Exception:
+            self._discard()  # a broken connection is not reused: the next group opens another
+            raise
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.invalidate()
+            conn.close()
+
+    async def close(self) -> None:
+        """Wait for the last group, then return the connection with its settings reset."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._conn is not None:
+            await asyncio.to_thread(self._reset)
+
+    def _reset(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("RESET synchronous_commit")
+            conn.close()
+        except Exception:  # noqa: BLE001 - never hand a pooled connection back in an unknown state
+            conn.invalidate()
+            conn.close()
 
 
 @dataclass

@@ -41,7 +41,8 @@ class Claim:
 
 
 def claim_batch(
-    provider: str, requested: int, claimed_by: str, *, monthly_limit: int, respect_quota: bool = True
+    provider: str, requested: int, claimed_by: str, *, monthly_limit: int, respect_quota: bool = True,
+    reset: tuple[str, str] | None = None,
 ) -> Claim:
     """In one transaction: reserve up to ``requested`` calls, claim that many of the oldest
     PENDING entries (PENDING -> FETCHING), and give back the part of the reservation that
@@ -49,10 +50,11 @@ def claim_batch(
 
     Plain functions from here to ``finished_entries``: the fetch stage task
     (``tasks.profiles.stage``) calls them in a thread, batch after batch, and retries
-    outages itself; a Prefect task per call would cost more than the call."""
+    outages itself; a Prefect task per call would cost more than the call. ``reset``: the
+    quota reset's (cron, timezone) if the caller read it already (``reset_schedule``)."""
     settings = get_settings()
     with session_scope(db_url(settings)) as session:
-        period = quota.current_period(session, settings.cron)
+        period = quota.current_period(session, settings.cron) if reset is None else quota.period_under(reset)
         granted, state = quota.reserve(
             session, provider=provider, period=period, requested=requested,
             monthly_limit=monthly_limit, enforce_limit=respect_quota,
@@ -61,6 +63,13 @@ def claim_batch(
         if len(batch) < granted:
             state = quota.settle(session, provider=provider, period=period, reserved=granted - len(batch), used=0)
     return Claim(QuotaGrant(provider, period, requested, len(batch), state.remaining), batch, granted)
+
+
+def reset_schedule() -> tuple[str, str]:
+    """(cron, timezone) of the quota reset, which decides the ledger period of a claim."""
+    settings = get_settings()
+    with session_scope(db_url(settings)) as session:
+        return job_configs.reset_schedule(session, settings.cron)
 
 
 def settle_grant(grant: QuotaGrant, used: int) -> int:

@@ -42,6 +42,7 @@ from tasks.profiles.ledger import (
     finished_entries,
     mark_quota_exhausted,
     release_entries,
+    reset_schedule,
     settle_grant,
 )
 from tasks.storage import open_store
@@ -76,63 +77,89 @@ async def fetch_profile_stage(
     provider error or an unexpected one stops the run, ``max_batches`` is reached, or this
     stage has claimed ``rapidapi.entriesPerTask`` entries (then ``more`` is True).
     ``processed_before``: what the run processed in its earlier stages."""
-    logger = get_run_logger()
     settings = get_settings()
     url = db_url(settings)
-    limit, depth = settings.rapidapi.monthly_quota, settings.rapidapi.batches_in_flight
-    tally, claimed = RunTally(), 0
-    claiming, more = True, False
-    in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
+    stage = _Stage(run_id, size, respect, max_batches, processed_before)
+    stage.reset = await _in_thread(reset_schedule)  # read once per stage, not once per claim
+    marks = RequestMarks(url)
     async with RapidApiClient(settings.rapidapi, limits_url=url) as client:
         ctx = BatchContext(url, client, open_store(settings.storage_url),
-                           asyncio.Semaphore(settings.rapidapi.concurrency), RequestMarks(url))
-        while claiming or in_flight:
-            while claiming and len(in_flight) < depth:
-                if max_batches is not None and tally.batches + len(in_flight) >= max_batches:
-                    claiming = False
-                    break
-                if claimed >= settings.rapidapi.entries_per_task:
-                    claiming, more = False, True
-                    break
-                try:
-                    claim = await _in_thread(claim_batch, PROVIDER, size, run_id,
-                                             monthly_limit=limit, respect_quota=respect)
-                except Exception as exc:  # noqa: BLE001 - the batches in flight still finish
-                    logger.exception("could not claim a batch")
-                    tally.fatal_error = tally.fatal_error or unexpected_error(exc)
-                    claiming = False
-                    break
-                tally.quota_remaining = claim.grant.remaining
-                if claim.quota_granted == 0:
-                    claiming = False
-                    if processed_before + tally.processed == 0 and not in_flight:
-                        tally.quota_exceeded_at_start = True
-                        tally.notes.append("monthly quota exhausted before the run started")
-                    else:
-                        tally.stopped_by_quota = True  # the flow notes it once every batch counts
-                    break
-                if claim.quota_granted < size:
-                    logger.info("quota nearly spent: granted %d of %d", claim.quota_granted, size)
-                if not claim.entries:
-                    claiming = False
-                    break
-                claimed += len(claim.entries)
-                job = asyncio.ensure_future(process_batch(claim.entries, claim.grant, ctx))
-                in_flight[job] = (claim.entries, claim.grant)
-            if not in_flight:
-                break
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                           asyncio.Semaphore(settings.rapidapi.concurrency), marks)
+        try:
+            await stage.run(ctx)
+        finally:
+            await marks.close()
+    return StageResult(stage.tally, stage.more)
+
+
+class _Stage:
+    """The pipeline of one stage: claims while fewer than ``batchesInFlight`` batches run,
+    counts each batch as it finishes, stops claiming at the first reason to."""
+
+    def __init__(self, run_id: str, size: int, respect: bool, max_batches: int | None,
+                 processed_before: int) -> None:
+        settings = get_settings()
+        self.run_id, self.size, self.respect = run_id, size, respect
+        self.max_batches, self.processed_before = max_batches, processed_before
+        self.limit, self.depth = settings.rapidapi.monthly_quota, settings.rapidapi.batches_in_flight
+        self.bound = settings.rapidapi.entries_per_task
+        self.reset: tuple[str, str] | None = None
+        self.tally, self.claimed = RunTally(), 0
+        self.claiming, self.more = True, False
+        self.in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
+
+    async def run(self, ctx: BatchContext) -> None:
+        while self.claiming or self.in_flight:
+            while self.claiming and len(self.in_flight) < self.depth:
+                await self._claim(ctx)
+            if not self.in_flight:
+                return
+            done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
             for job in done:
-                batch, grant = in_flight.pop(job)
+                batch, grant = self.in_flight.pop(job)
                 error = job.exception()
                 if error is not None:
-                    logger.error("a batch of %d failed", len(batch), exc_info=error)
-                    tally.fatal_error = tally.fatal_error or unexpected_error(error)
-                    claiming = more = False
-                    await _give_back(tally, batch, grant)
-                elif not await _count(tally, job.result(), grant, processed_before):
-                    claiming = more = False
-    return StageResult(tally, more)
+                    get_run_logger().error("a batch of %d failed", len(batch), exc_info=error)
+                    self.tally.fatal_error = self.tally.fatal_error or unexpected_error(error)
+                    self.claiming = self.more = False
+                    await _give_back(self.tally, batch, grant)
+                elif not await _count(self.tally, job.result(), grant, self.processed_before):
+                    self.claiming = self.more = False
+
+    async def _claim(self, ctx: BatchContext) -> None:
+        """Claim one more batch and start it, or set why claiming stops."""
+        tally = self.tally
+        if self.max_batches is not None and tally.batches + len(self.in_flight) >= self.max_batches:
+            self.claiming = False
+            return
+        if self.claimed >= self.bound:
+            self.claiming, self.more = False, True
+            return
+        try:
+            claim = await _in_thread(claim_batch, PROVIDER, self.size, self.run_id, monthly_limit=self.limit,
+                                     respect_quota=self.respect, reset=self.reset)
+        except Exception as exc:  # noqa: BLE001 - the batches in flight still finish
+            get_run_logger().exception("could not claim a batch")
+            tally.fatal_error = tally.fatal_error or unexpected_error(exc)
+            self.claiming = False
+            return
+        tally.quota_remaining = claim.grant.remaining
+        if claim.quota_granted == 0:
+            self.claiming = False
+            if self.processed_before + tally.processed == 0 and not self.in_flight:
+                tally.quota_exceeded_at_start = True
+                tally.notes.append("monthly quota exhausted before the run started")
+            else:
+                tally.stopped_by_quota = True  # the flow notes it once every batch counts
+            return
+        if claim.quota_granted < self.size:
+            get_run_logger().info("quota nearly spent: granted %d of %d", claim.quota_granted, self.size)
+        if not claim.entries:
+            self.claiming = False
+            return
+        self.claimed += len(claim.entries)
+        job = asyncio.ensure_future(process_batch(claim.entries, claim.grant, ctx))
+        self.in_flight[job] = (claim.entries, claim.grant)
 
 
 async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant, processed_before: int) -> bool:
