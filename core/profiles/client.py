@@ -78,7 +78,9 @@ class RapidApiClient:
             timeout=settings.timeout_seconds,
             transport=transport,
             verify=shared_ssl_context(),
-            limits=httpx.Limits(max_connections=max(10, settings.concurrency * 2)),
+            # As many connections as requests may be in flight: every idle connection more is
+            # one more liveness check on each request the pool assigns.
+            limits=httpx.Limits(max_connections=settings.concurrency),
         )
 
     async def __aenter__(self) -> RapidApiClient:

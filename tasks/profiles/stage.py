@@ -14,12 +14,13 @@ stage. Inside a stage the batch stays the unit of safety:
   reservation as spent (``_give_back``), the others finish, and the stage reports the error.
 A crash of the process leaves at most ``batchesInFlight`` batches claimed, which the next
 run or the ``release-crashed-run`` flow releases exactly (``tasks.profiles.recovery``).
-The task's log lists every batch."""
+The task logs its progress every few seconds and when it ends."""
 
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -48,6 +49,8 @@ from tasks.profiles.ledger import (
 from tasks.storage import open_store
 
 T = TypeVar("T")
+
+PROGRESS_EVERY_SECONDS = 5.0  # a stage logs its progress at most this often, and when it ends
 
 
 @dataclass
@@ -107,24 +110,38 @@ class _Stage:
         self.tally, self.claimed = RunTally(), 0
         self.claiming, self.more = True, False
         self.in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
+        self.logged = time.monotonic()
 
     async def run(self, ctx: BatchContext) -> None:
         while self.claiming or self.in_flight:
             while self.claiming and len(self.in_flight) < self.depth:
                 await self._claim(ctx)
             if not self.in_flight:
-                return
-            done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
-            for job in done:
-                batch, grant = self.in_flight.pop(job)
-                error = job.exception()
-                if error is not None:
-                    get_run_logger().error("a batch of %d failed", len(batch), exc_info=error)
-                    self.tally.fatal_error = self.tally.fatal_error or unexpected_error(error)
-                    self.claiming = self.more = False
-                    await _give_back(self.tally, batch, grant)
-                elif not await _count(self.tally, job.result(), grant, self.processed_before):
-                    self.claiming = self.more = False
+                break
+            await self._collect()
+            if time.monotonic() - self.logged >= PROGRESS_EVERY_SECONDS:
+                self._log_progress()
+        self._log_progress()
+
+    def _log_progress(self) -> None:
+        t = self.tally
+        get_run_logger().info("stage: %d batches, %d completed, %d failed, %d API calls; %s", t.batches, t.succeeded,
+                              t.failed, t.api_calls, "claiming" if self.claiming else "done")
+        self.logged = time.monotonic()
+
+    async def _collect(self) -> None:
+        """Count the batches that finished (waits for at least one)."""
+        done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+        for job in done:
+            batch, grant = self.in_flight.pop(job)
+            error = job.exception()
+            if error is not None:
+                get_run_logger().error("a batch of %d failed", len(batch), exc_info=error)
+                self.tally.fatal_error = self.tally.fatal_error or unexpected_error(error)
+                self.claiming = self.more = False
+                await _give_back(self.tally, batch, grant)
+            elif not await _count(self.tally, job.result(), grant, self.processed_before):
+                self.claiming = self.more = False
 
     async def _claim(self, ctx: BatchContext) -> None:
         """Claim one more batch and start it, or set why claiming stops."""
