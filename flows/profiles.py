@@ -20,8 +20,7 @@ from tasks.profiles import (
     add_pending_entries,
     fetch_profile_stage,
     load_job_config,
-    release_dead_claims,
-    release_stale_entries,
+    recover_before_run,
     requeue_failed_entries,
     start_parallel_runs,
     start_quota_period,
@@ -67,10 +66,10 @@ async def profile_fetcher(
         if not config.enabled:
             logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
             return None
-        dead = await release_dead_claims(run_id)  # runs Prefect shows ended: released at once
-        if dead:
-            logger.warning("released the claims of %d ended runs: %s", len(dead), dead)
-        recovered = await release_stale_entries(settings.cron.fetching_timeout_minutes)
+        released = await recover_before_run(run_id, settings.cron.fetching_timeout_minutes)
+        if released.dead_runs:  # runs Prefect shows ended: released at once
+            logger.warning("released the claims of %d ended runs: %s", len(released.dead_runs), released.dead_runs)
+        recovered = released.stale
         if recovered:
             logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
         await _fetch_batches(tally, run_id, size, respect, max_batches)

@@ -20,16 +20,21 @@ from tasks.profiles.ledger import (
     add_pending_entries,
     claim_batch,
     load_job_config,
-    release_stale_entries,
     requeue_failed_entries,
     settle_grant,
     start_quota_period,
 )
-from tasks.profiles.recovery import release_dead_claims, release_run_claims, start_parallel_runs
+from tasks.profiles.recovery import (
+    Recovered,
+    recover_before_run,
+    release_dead_claims,
+    release_run_claims,
+    start_parallel_runs,
+)
 from tasks.profiles.stage import StageResult, fetch_profile_stage
 
 __all__ = [
-    "BatchReport", "Claim", "QuotaGrant", "StageResult", "add_pending_entries", "claim_batch", "discard_objects",
-    "fetch_profile_stage", "load_job_config", "process_batch", "release_dead_claims", "release_run_claims",
-    "release_stale_entries", "requeue_failed_entries", "settle_grant", "start_parallel_runs", "start_quota_period",
+    "BatchReport", "Claim", "QuotaGrant", "Recovered", "StageResult", "add_pending_entries", "claim_batch", "discard_objects",
+    "fetch_profile_stage", "load_job_config", "process_batch", "recover_before_run", "release_dead_claims", "release_run_claims",
+    "requeue_failed_entries", "settle_grant", "start_parallel_runs", "start_quota_period",
 ]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from core.db import session_scope
 from core.profiles import entries, job_configs, quota
@@ -95,13 +94,6 @@ def finished_entries(ids: list[int]) -> list[EntryOutcome]:
     """Which of ``ids`` are COMPLETED or FAILED (what a crashed batch did finish)."""
     with session_scope(db_url()) as session:
         return entries.finished(session, ids)
-
-
-@db_task
-async def release_stale_entries(older_than_minutes: int) -> int:
-    """FETCHING entries left behind by a crashed run go back to PENDING."""
-    with session_scope(db_url()) as session:
-        return entries.release_stale(session, older_than=timedelta(minutes=older_than_minutes))
 
 
 @db_task

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger
@@ -101,10 +102,32 @@ async def release_dead_claims(own_run_id: str) -> dict[str, dict[str, int]]:
     return released
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """What a run released before it started: the claims of ended runs, by run id, and the
+    number of entries orphaned longer than ``cron.fetchingTimeoutMinutes``."""
+
+    dead_runs: dict[str, dict[str, int]]
+    stale: int
+
+
+@db_task
+async def recover_before_run(own_run_id: str, older_than_minutes: int) -> Recovered:
+    """One task before a run claims anything: release the claims of runs Prefect shows have
+    ended (``release_dead_claims``), then re-queue entries left FETCHING longer than
+    ``older_than_minutes`` by runs Prefect cannot tell about."""
+    dead = await release_dead_claims(own_run_id)
+    with session_scope(db_url()) as session:
+        stale = entries.release_stale(session, older_than=timedelta(minutes=older_than_minutes))
+    return Recovered(dead, stale)
+
+
 async def start_parallel_runs(count: int, parameters: dict[str, Any]) -> list[str]:
     """Start ``count`` more runs of this run's deployment (none outside a deployment)."""
+    if count < 1:
+        return []  # before asking Prefect for the deployment: that costs an API call
     name = deployment_name()
-    if count < 1 or name is None:
+    if name is None:
         return []
     runs = [await trigger_deployment(name, {**parameters, "parallel_runs": 1}, tags=["jobpipes", "parallel"])
             for _ in range(count)]
