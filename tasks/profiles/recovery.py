@@ -89,7 +89,6 @@ def _stamp(key: str) -> int:
     return int(key.rsplit("-", 2)[-2])
 
 
-@db_task
 async def release_dead_claims(own_run_id: str) -> dict[str, dict[str, int]]:
     """Before a run starts: release the claims of every other run Prefect shows has ended
     (crashed, failed, cancelled), at once rather than after ``fetchingTimeoutMinutes``."""
