@@ -48,8 +48,11 @@ async def finish_run(record: RunRecord, *, notify: NotifyPolicy | None = "always
     await record_history(record)
     await publish_job_result(result, record.metrics.get("errors"))
     failed = record.status == RunStatus.FAILED
-    policy = job_policy(record.job_name, notify, get_settings().notify)
-    if should_notify(policy, record.status):
+    settings = get_settings().notify
+    policy = job_policy(record.job_name, notify, settings)
+    # Disabled e-mail (notify.enabled: false): no notify_completion task run at all, which
+    # would only return None (one task run less for every run of a demo or a test).
+    if settings.enabled and should_notify(policy, record.status):
         try:
             await notify_completion(record)
         except Exception as exc:  # noqa: BLE001 - the run happened; a lost e-mail must not undo it

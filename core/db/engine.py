@@ -1,4 +1,7 @@
-"""Engines (one per URL per process) and the transactional session scope."""
+"""Engines (one per URL per process) and the transactional session scope.
+
+Only ``session_scope`` needs SQLAlchemy's ORM, so it is imported there: a process that only
+checks the schema (``core.db.migrate.ensure_schema``) does not pay for it."""
 
 from __future__ import annotations
 
@@ -6,10 +9,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -72,5 +78,7 @@ def dispose_engines() -> None:
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
+    from sqlalchemy.orm import Session
+
     with Session(get_engine(url), expire_on_commit=False) as session, session.begin():
         yield session

@@ -2,7 +2,9 @@
 
 Start-up matters (every flow run is a fresh process): Alembic is imported only when a
 database is actually behind, and a database already at head is recognised by one query of
-``alembic_version`` against the newest revision found in the versions folder.
+``alembic_version`` against the newest revision found in the versions folder. The check
+itself costs a few milliseconds; what a fresh process pays for it is imports, so this module
+needs SQLAlchemy's Core only (no ORM, no pydantic: ``bench/STARTUP_RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from core.config import PROJECT_ROOT
 from core.db.engine import get_engine, normalize_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+# core.config.PROJECT_ROOT, without importing core.config (pydantic) for the check at head.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = PROJECT_ROOT / "core" / "db" / "migrations"
 _done: set[str] = set()
 _lock = threading.Lock()
