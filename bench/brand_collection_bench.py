@@ -24,6 +24,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -31,6 +32,22 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COLLECTORS = ["chatgpt", "google_aio", "perplexity"]
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds so far: this process (all its threads), and its live child processes
+    (the ephemeral Prefect API server)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():  # ppid
+            children += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return own.ru_utime + own.ru_stime, children
 
 
 def _fresh_env(root: Path, sandbox_url: str, concurrency: int) -> None:
@@ -118,6 +135,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per variant (alternating); the median is kept")
+    parser.add_argument("--sequential", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the sequential variant")
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
@@ -135,37 +155,49 @@ def main() -> None:
         t0 = time.perf_counter()
         asyncio.run(flow_variant(warm_brand, warm_customer, True))
         startup = time.perf_counter() - t0
-        for name, variant in (("plain asyncio baseline", "baseline"),
-                              ("brand-job data_collection, parallel", "parallel"),
-                              ("brand-job data_collection, sequential", "sequential")):
-            _fresh_env(root / variant, server.url, args.concurrency)
-            brand_id, customer_id = _make_brand(args.queries)
-            t0 = time.perf_counter()
-            done = (asyncio.run(baseline(brand_id, args.concurrency)) if variant == "baseline" else
-                    asyncio.run(flow_variant(brand_id, customer_id, variant == "parallel")))
-            wall = time.perf_counter() - t0
-            assert done == answers, f"{name}: {done} of {answers} answers"
-            rows.append((name, wall, done / wall))
-            print(f"{name:<40} {wall:7.2f} s  {done / wall:7.1f} answers/s")
+        variants = [("plain asyncio baseline", "baseline"), ("brand-job data_collection, parallel", "parallel")]
+        if args.sequential:
+            variants.append(("brand-job data_collection, sequential", "sequential"))
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in variants}
+        for i in range(args.repeat):
+            for name, variant in variants:
+                _fresh_env(root / f"{variant}-{i}", server.url, args.concurrency)
+                brand_id, customer_id = _make_brand(args.queries)
+                cpu0, server0 = _cpu_seconds()
+                t0 = time.perf_counter()
+                done = (asyncio.run(baseline(brand_id, args.concurrency)) if variant == "baseline" else
+                        asyncio.run(flow_variant(brand_id, customer_id, variant == "parallel")))
+                wall = time.perf_counter() - t0
+                cpu1, server1 = _cpu_seconds()
+                assert done == answers, f"{name}: {done} of {answers} answers"
+                samples[name].append((wall, cpu1 - cpu0, server1 - server0))
+                print(f"{name:<40} {wall:7.2f} s  {done / wall:7.1f} answers/s  cpu {cpu1 - cpu0:5.2f} s "
+                      f"+ api server {server1 - server0:5.2f} s")
+        for name, _ in variants:
+            wall, cpu, api = (statistics.median(x[k] for x in samples[name]) for k in range(3))
+            rows.append((name, wall, answers / wall, cpu, api))
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     floor = answers / args.concurrency * args.latency_ms / 1000
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    table = "\n".join(f"| {n} | {w:.2f} | {r:.1f} |" for n, w, r in rows)
+    table = "\n".join(f"| {n} | {w:.2f} | {r:.1f} | {c:.2f} | {a:.2f} |" for n, w, r, c, a in rows)
+    ratio = rows[1][2] / rows[0][2]
     (PROJECT_ROOT / "bench" / "BRAND_RESULTS.md").write_text(f"""# Brand data collection benchmark
 
 `uv run python -m bench.brand_collection_bench --queries {args.queries} --latency-ms {args.latency_ms:g} \
---concurrency {args.concurrency}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,
+--concurrency {args.concurrency} --repeat {args.repeat}` (median of {args.repeat}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,
 Python {platform.python_version()}, SQLite, local object folder, collectors sandbox in-process.
 
 {answers} answers ({args.queries} queries x 3 collectors), {args.latency_ms:g} ms per request, {args.concurrency} in
 flight. The latency floor with {args.concurrency} in flight is {floor:.2f} s. Prefect start-up (untimed warm-up):
 {startup:.1f} s. Peak RSS of the process: {rss:.0f} MB.
 
-| variant | wall s | answers/s |
-|---|---:|---:|
+| variant | wall s | answers/s | CPU s (process) | CPU s (Prefect API server) |
+|---|---:|---:|---:|---:|
 {table}
+
+Parallel flow / baseline: {ratio:.2f}x. Load average at the end: {os.getloadavg()[0]:.2f}.
 
 The flow does more than the baseline for the same answers: a `job_runs` row moved through
 its statuses, brand and customer concurrency slots (Prefect global concurrency limits),

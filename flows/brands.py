@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
 from prefect.concurrency.asyncio import concurrency
@@ -151,13 +151,16 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         brand, customer = parse_uuid(brand_id, "brand_id"), parse_uuid(customer_id, "customer_id")
         meta = parse_metadata(metadata)
         await load_brand_work(str(brand), str(customer))  # ConfigError naming brand_id/customer_id
-        try:
-            closed = await reconcile_open_runs()
-            if closed:
-                get_run_logger().warning("closed %d job runs left open by ended flow runs", closed)
-        except Exception as exc:  # noqa: BLE001 - housekeeping must not stop this run
-            get_run_logger().warning("could not reconcile open job runs: %s", exc)
-        run_id = open_run(kind, brand, customer, meta, scheduled_job_id, job_run_id, current_flow_run_id())
+        # The bookkeeping before the first attempt runs side by side: the housekeeping of
+        # runs left open, this run's row (in a thread), and the two concurrency limits.
+        opened, limits, _ = await asyncio.gather(
+            asyncio.to_thread(open_run, kind, brand, customer, meta, scheduled_job_id, job_run_id,
+                              current_flow_run_id()),
+            _ensure_limits(str(brand), str(customer)), _reconcile(), return_exceptions=True)
+        for outcome in (opened, limits):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        run_id = cast(uuid.UUID, opened)
         m.custom["job_run_id"] = str(run_id)
         result = await _attempts(kind, str(brand), str(customer), run_id, meta, m)
         _job_metrics(kind, result, m)
@@ -165,6 +168,23 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
 
     return await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
                          notify=None if settings.notify_on_failure else "never")  # None: notify.policy (problems)
+
+
+async def _reconcile() -> None:
+    try:
+        closed = await reconcile_open_runs()
+        if closed:
+            get_run_logger().warning("closed %d job runs left open by ended flow runs", closed)
+    except Exception as exc:  # noqa: BLE001 - housekeeping must not stop this run
+        get_run_logger().warning("could not reconcile open job runs: %s", exc)
+
+
+async def _ensure_limits(brand_id: str, customer_id: str) -> None:
+    """The brand's and the customer's global concurrency limits exist with today's sizes."""
+    settings = get_settings().brand_jobs
+    names = limit_names(brand_id, customer_id)
+    await asyncio.gather(ensure_concurrency_limit(names[0], settings.brand_concurrency),
+                         ensure_concurrency_limit(names[1], settings.customer_concurrency))
 
 
 async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUID, meta: JobMetadata,
@@ -181,9 +201,7 @@ async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUI
     logger = get_run_logger()
     timeout = meta.timeout_seconds or settings.run_timeout_seconds
     retries = settings.max_retries if meta.max_retries is None else meta.max_retries
-    names = limit_names(brand_id, customer_id)
-    await asyncio.gather(ensure_concurrency_limit(names[0], settings.brand_concurrency),
-                         ensure_concurrency_limit(names[1], settings.customer_concurrency))
+    names = limit_names(brand_id, customer_id)  # created by brand_job (_ensure_limits)
     stages: dict[str, Any] = {}
 
     async def attempt() -> dict[str, Any]:

@@ -149,9 +149,17 @@ def collected_pairs(session: Session, run_id: uuid.UUID) -> set[tuple[uuid.UUID,
 
 def save_answer(session: Session, row: dict[str, Any]) -> UpsertResult:
     """Insert or replace the answer of (run, query, collector)."""
+    return save_answers(session, [row])
+
+
+def save_answers(session: Session, rows: Sequence[dict[str, Any]]) -> UpsertResult:
+    """Insert or replace the answers of (run, query, collector) in one statement; the rows
+    have the same keys (a completed and a failed answer do)."""
+    if not rows:
+        return UpsertResult()
     keys = ("job_run_id", "query_id", "collector")
-    return upsert_rows(session, CollectorResult.__table__, [row], conflict_columns=keys,
-                       update_columns=[k for k in row if k not in (*keys, "id")])
+    return upsert_rows(session, CollectorResult.__table__, rows, conflict_columns=keys,
+                       update_columns=[k for k in rows[0] if k not in (*keys, "id")])
 
 
 def answers_to_score(session: Session, brand_id: uuid.UUID, column: str, limit: int,

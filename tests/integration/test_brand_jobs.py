@@ -268,3 +268,45 @@ async def test_a_partial_brand_run_is_mailed_by_default(brand_env, collectors_sa
     assert result.status == "PARTIAL"
     [mail] = [m for m in smtp_sink.messages if "brand_data_collection" in m["Subject"]]
     assert "PARTIAL" in mail["Subject"] and "perplexity" in mail.get_content()
+
+
+def answer_row(run_id: uuid.UUID, brand_id: str, query_id: uuid.UUID, status: str = "completed") -> dict:
+    from core.db.types import utcnow
+
+    return {"id": uuid.uuid4(), "job_run_id": run_id, "brand_id": uuid.UUID(brand_id), "query_id": query_id,
+            "collector": "chatgpt", "query_text": "q", "citations": [], "collected_at": utcnow(),
+            "positions_scored_at": None, "sentiment_scored_at": None, "status": status, "answer_text": "a",
+            "raw_key": None, "latency_ms": 1, "api_calls": 1, "error": None}
+
+
+async def test_answers_that_arrive_together_commit_together_and_each_write_waits_for_its_commit(brand_env):
+    from tasks.brands import AnswerWriter
+
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url)
+    with session_scope(url) as session:
+        run_id = repo.create_job_run(session, brand_id=uuid.UUID(brand_id), customer_id=uuid.UUID(customer_id),
+                                     job_type="data_collection", metadata={}).id
+    writer = AnswerWriter(url)
+    one_at_a_time = [uuid.uuid4() for _ in range(3)]
+    for query_id in one_at_a_time:  # sequential mode: one answer, one transaction, committed on return
+        await writer.write(answer_row(run_id, brand_id, query_id))
+        assert query_id in {a.query_id for a in answers(url)}
+    assert writer.transactions == 3
+    together = [uuid.uuid4() for _ in range(12)]
+    await asyncio.gather(*(writer.write(answer_row(run_id, brand_id, q)) for q in together))
+    assert {a.query_id for a in answers(url)} == {*one_at_a_time, *together}
+    assert 3 < writer.transactions < 3 + 12  # grouped, never waiting for more
+
+    # A failing transaction fails each of its answers; the writer carries on.
+    bad = answer_row(uuid.uuid4(), brand_id, uuid.uuid4())  # no such job run: foreign key
+    with pytest.raises(Exception, match="foreign key|FOREIGN KEY|ForeignKey"):
+        await writer.write(bad)
+    await writer.write(answer_row(run_id, brand_id, uuid.uuid4()))
+    # An answer handed over is committed even when its caller is cancelled.
+    last = uuid.uuid4()
+    pending = asyncio.create_task(writer.write(answer_row(run_id, brand_id, last)))
+    await asyncio.sleep(0)
+    pending.cancel()
+    await writer.close()
+    assert last in {a.query_id for a in answers(url)} and len(answers(url)) == 3 + 12 + 2
