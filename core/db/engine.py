@@ -53,6 +53,11 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq (and a plain psycopg connection) takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def get_engine(url: str) -> Engine:
     """The engine for ``url``, created once per process."""
     url = normalize_url(url)

@@ -182,6 +182,12 @@ def mark_requested(session: Session | Connection, ids: Sequence[int]) -> None:
                     .values(requested_at=utcnow()).execution_options(synchronize_session=False))
 
 
+def mark_requested_sql() -> str:
+    """:func:`mark_requested` as one PostgreSQL statement for a psycopg connection, with
+    ``%(at)s`` and ``%(ids)s`` (a list): the fetcher sends it from the event loop."""
+    return f"UPDATE {ProfileEntry.__tablename__} SET requested_at = %(at)s WHERE id = ANY(%(ids)s)"
+
+
 def requested_by_run(session: Session, run_id: str) -> set[int]:
     """Ids of the FETCHING entries of ``run_id`` whose request was sent."""
     return set(session.execute(select(ProfileEntry.id).where(

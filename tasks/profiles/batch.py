@@ -15,11 +15,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from prefect import get_run_logger
 from sqlalchemy import Connection
 
 from core.db import session_scope
-from core.db.engine import get_engine
+from core.db.engine import get_engine, libpq_url
 from core.db.types import utcnow
 from core.db.upsert import UpsertResult, upsert_rows
 from core.errors import JobError, ProviderError, QuotaExhaustedError
@@ -65,14 +66,16 @@ class RequestMarks:
     together in the next one, so the mark costs one statement per group, not a transaction
     per request, and a request never leaves unmarked.
 
-    The marks use one connection of their own, in autocommit: one round trip per group. On
-    PostgreSQL it commits with ``synchronous_commit = off``: durable against this process
-    dying (what the mark is for) without waiting for the WAL flush; only a crash of the
-    database server itself could lose a mark. ``close`` gives the connection back as it was."""
+    The marks use one connection of their own, in autocommit: one statement per group. On
+    PostgreSQL it is an async psycopg connection, sent from the event loop (no thread hop),
+    committing with ``synchronous_commit = off``: durable against this process dying (what
+    the mark is for) without waiting for the WAL flush; only a crash of the database server
+    itself could lose a mark."""
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._conn: Connection | None = None
+        self._pg: psycopg.AsyncConnection[Any] | None = None  # PostgreSQL
+        self._conn: Connection | None = None  # SQLite
         self._pending: list[int] = []
         self._waiter: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -92,49 +95,48 @@ class RequestMarks:
             self._pending, self._waiter = [], None
             assert waiter is not None
             try:
-                await asyncio.to_thread(self._commit, ids)
+                await self._commit(ids)
             except Exception as exc:  # noqa: BLE001 - each request of the group gets the error
                 waiter.set_exception(exc)
                 waiter.exception()  # retrieved here too: a group whose requests are gone must not warn
             else:
                 waiter.set_result(None)
 
-    def _commit(self, ids: list[int]) -> None:
-        if self._conn is None:
-            engine = get_engine(self._url)
-            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET synchronous_commit = off")
-            self._conn = conn
+    async def _commit(self, ids: list[int]) -> None:
+        if self._pg is None and self._conn is None:
+            if get_engine(self._url).dialect.name == "postgresql":
+                self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._url), autocommit=True)
+                await self._pg.execute("SET synchronous_commit = off")
         try:
-            entries.mark_requested(self._conn, ids)
+            if self._pg is not None:  # on the event loop: no thread hop per group
+                await self._pg.execute(entries.mark_requested_sql(), {"at": utcnow(), "ids": ids})
+            else:
+                await asyncio.to_thread(self._commit_sync, ids)
         except Exception:
-            self._discard()  # a broken connection is not reused: the next group opens another
+            await self._discard()  # a broken connection is not reused: the next group opens another
             raise
 
-    def _discard(self) -> None:
-        conn, self._conn = self._conn, None
+    def _commit_sync(self, ids: list[int]) -> None:
+        if self._conn is None:
+            self._conn = get_engine(self._url).connect().execution_options(isolation_level="AUTOCOMMIT")
+        entries.mark_requested(self._conn, ids)
+
+    async def _discard(self) -> None:
+        pg, conn, self._pg, self._conn = self._pg, self._conn, None, None
+        if pg is not None:
+            await pg.close()
         if conn is not None:
             conn.invalidate()
             conn.close()
 
     async def close(self) -> None:
-        """Wait for the last group, then return the connection with its settings reset."""
+        """Wait for the last group, then close the connection."""
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-        if self._conn is not None:
-            await asyncio.to_thread(self._reset)
-
-    def _reset(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("RESET synchronous_commit")
-            conn.close()
-        except Exception:  # noqa: BLE001 - never hand a pooled connection back in an unknown state
-            conn.invalidate()
+        pg, conn, self._pg, self._conn = self._pg, self._conn, None, None
+        if pg is not None:
+            await pg.close()
+        if conn is not None:
             conn.close()
 
 

@@ -413,7 +413,6 @@ async def test_a_run_is_a_few_stage_tasks_and_request_marks_go_out_in_groups(app
     committed in one statement; the ledger stays exact."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from sqlalchemy import event
 
     url = app_env["DATABASE_URL"]
     seed_entries(url, urns(25))
@@ -422,18 +421,24 @@ async def test_a_run_is_a_few_stage_tasks_and_request_marks_go_out_in_groups(app
     monkeypatch.setenv("RAPIDAPI_ENTRIES_PER_TASK", "10")
     monkeypatch.setenv("RAPIDAPI_CONCURRENCY", "8")
     reload_settings()
-    marks: list[int] = []
-
-    def count_marks(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        if statement.lstrip().upper().startswith("UPDATE PROFILE_ENTRIES SET REQUESTED_AT"):
-            marks.append(1)
-
     engine = get_engine(url)
-    event.listen(engine, "before_cursor_execute", count_marks)
+    with engine.begin() as conn:  # every row a mark sets, with the transaction that set it
+        conn.execute(text("CREATE TABLE mark_log (txid bigint, entry_id bigint)"))
+        conn.execute(text("""
+            CREATE FUNCTION log_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO mark_log VALUES (txid_current(), NEW.id); RETURN NEW; END $$"""))
+        conn.execute(text("CREATE TRIGGER log_mark AFTER UPDATE OF requested_at ON profile_entries"
+                          " FOR EACH ROW WHEN (NEW.requested_at IS NOT NULL) EXECUTE FUNCTION log_mark()"))
     try:
         result = await profile_fetcher(batch_size=4)
+        with engine.begin() as conn:
+            marked, groups = conn.execute(
+                text("SELECT count(DISTINCT entry_id), count(DISTINCT txid) FROM mark_log")).one()
     finally:
-        event.remove(engine, "before_cursor_execute", count_marks)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER log_mark ON profile_entries"))
+            conn.execute(text("DROP FUNCTION log_mark()"))
+            conn.execute(text("DROP TABLE mark_log"))
 
     assert result is not None and result.status == "SUCCESS" and result.metrics.items_processed == 25
     assert {r.status for r in entry_rows(url).values()} == {"COMPLETED"}
@@ -445,4 +450,5 @@ async def test_a_run_is_a_few_stage_tasks_and_request_marks_go_out_in_groups(app
     stages = [t for t in task_runs if t.name.startswith("fetch-profiles")]
     # 12 + 12 + 1 entries: a stage stops claiming once it has claimed 10 or more.
     assert len(stages) == 3, [t.name for t in task_runs]
-    assert 0 < len(marks) <= 13, len(marks)  # 25 requests, sent 4 by 4 (the batch size)
+    assert marked == 25  # every request was marked before it left
+    assert groups <= 13, groups  # 25 requests, sent 4 by 4 (the batch size): marks commit together
