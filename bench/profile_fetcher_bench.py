@@ -161,7 +161,10 @@ def _child(variant: str, entries_n: int, batch: int, repeat: int) -> None:
     for rep in range(repeat):
         with session_scope(url) as session:
             entries.add_pending(session, [f"{URN_PREFIX}{rep:02d}x{i:06d}" for i in range(entries_n)])
-        helpers = _descendants(os.getpid())  # the Prefect API server, if any
+        helpers = _descendants(os.getpid())  # the ephemeral Prefect API server, if any
+        if os.environ.get("BENCH_SERVER_PID"):  # the long-lived local server and its children
+            server = int(os.environ["BENCH_SERVER_PID"])
+            helpers = [server, *_descendants(server)]
         _settle(helpers)
         cpu0, helper_cpu0 = _self_cpu(), sum(_cpu_seconds(p) for p in helpers)
         t0 = time.perf_counter()
@@ -184,7 +187,7 @@ def _child(variant: str, entries_n: int, batch: int, repeat: int) -> None:
     print("BENCH " + json.dumps({
         "runs": runs, "startup": startup, "statuses": statuses, "profiles": profiles, "objects": objects,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "server_rss_mb": sum(_vm_hwm_mb(pid) for pid in _descendants(os.getpid())),
+        "server_rss_mb": sum(_vm_hwm_mb(pid) for pid in helpers),
         "prefect_imported": "prefect" in sys.modules,
     }), flush=True)
 
@@ -268,7 +271,7 @@ def _run_variant(variant: str, *, entries: int, batch: int, args: argparse.Names
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
             # On a busy 2-core machine the ephemeral API can take longer than the 20 s default.
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-        }
+        } | args.server_env
         before, sandbox_cpu = sandbox.requests(), _cpu_seconds(sandbox.proc.pid)
         load = os.getloadavg()[0]  # the machine is shared: how busy it was when this variant began
         out = subprocess.run(
@@ -365,6 +368,8 @@ def _reading(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             parts.append(
                 f"at {latency:g} ms and batch {batch} the flow does {f['entries'] / f['seconds']:.0f} entries/s, "
                 f"{100 * b['seconds'] / f['seconds']:.0f} % of the baseline's {b['entries'] / b['seconds']:.0f}/s "
+                f"(ratio {b['seconds'] / f['seconds']:.2f}; {b['seconds'] / (f['seconds'] + f['startup']):.2f} "
+                f"with the flow's start-up of {f['startup']:.1f} s) "
                 f"({extra_wall:+.0f} ms wall and {extra_cpu:+.0f} ms CPU, process + Prefect API server, "
                 f"per batch of {batch})")
     text = "Reading: " + "; ".join(parts) + "." if parts else "Reading:"
@@ -378,7 +383,7 @@ def _reading(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     bases = [r for r in rows if r["variant"] == "baseline"]
     if flows and bases:
         text += (f" Memory: the flow process peaks at {max(r['rss_mb'] for r in flows):.0f} MB RSS plus "
-                 f"{max(r['server_rss_mb'] for r in flows):.0f} MB for the ephemeral API server, the baseline "
+                 f"{max(r['server_rss_mb'] for r in flows):.0f} MB for the Prefect API server, the baseline "
                  f"at {max(r['rss_mb'] for r in bases):.0f} MB.")
     naive = [r for r in rows if r["variant"] == "naive"]
     for r in naive:
@@ -409,10 +414,23 @@ def main() -> None:
                         help="PREFECT_LOGGING_LEVEL of the Prefect variants (INFO is Prefect's default: "
                              "every task run's logs are shipped to the API)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to write")
+    parser.add_argument("--variants", nargs="+", choices=["flow", "baseline"], default=["flow", "baseline"])
+    parser.add_argument("--server", choices=["ephemeral", "local"], default="ephemeral",
+                        help="the Prefect API of the flow variants: a fresh ephemeral one per variant, or "
+                             "the long-lived local server (`python -m deployments.local_server up`), what "
+                             "`make demo` and the README's examples use; its start is not counted")
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.entries, args.batch_size[0], args.repeat)
         return
+    args.server_env = {}
+    if args.server == "local":
+        from deployments import local_server
+
+        api_url = local_server.up()
+        pid = json.loads(local_server.STATE.read_text())["pid"]
+        args.server_env = {"PREFECT_API_URL": api_url, "BENCH_SERVER_PID": str(pid)}
 
     began = time.perf_counter()
     print(f"{_machine()}\nFlow variants: one untimed warm-up run first (ephemeral API start-up).", flush=True)
@@ -420,7 +438,7 @@ def main() -> None:
     for latency in args.latency_ms:
         sandbox = Sandbox(latency)
         try:
-            plan = [(v, args.entries, b) for b in args.batch_size for v in ("flow", "baseline")]
+            plan = [(v, args.entries, b) for b in args.batch_size for v in args.variants]
             if args.naive_entries:
                 plan.append(("naive", args.naive_entries, args.naive_batch_size))
             for variant, n, batch in plan:
@@ -438,12 +456,12 @@ def main() -> None:
     command = "uv run python -m bench.profile_fetcher_bench " + " ".join(sys.argv[1:])
     params = (f"{args.entries} PENDING entries ({args.naive_entries} for the naive variant), sandbox latency "
               f"{', '.join(f'{x:g}' for x in args.latency_ms)} ms, RAPIDAPI_CONCURRENCY={args.concurrency} for "
-              f"every variant, PREFECT_LOGGING_LEVEL={args.prefect_logging_level}, database {args.db} (fresh per variant), local object folder, sandbox in its own "
+              f"every variant, Prefect API: {args.server}, PREFECT_LOGGING_LEVEL={args.prefect_logging_level}, database {args.db} (fresh per variant), local object folder, sandbox in its own "
               f"process, every variant in a fresh subprocess, {args.repeat} timed run(s) per variant (median shown); the whole benchmark took {total:.0f} s")
     reading = _reading(rows, args)
     print("\n" + table + "\n\n" + reading)
     if not args.no_write:
-        RESULTS.write_text(
+        args.results.write_text(
             f"# profile_fetcher benchmark\n\n`{command.strip()}`, {time.strftime('%Y-%m-%d %H:%M %Z')}\n\n"
             f"- Machine: {_machine()}\n- Parameters: {params}.\n"
             "- Timed: one run over the entries, after one untimed warm-up run of the Prefect "
@@ -455,7 +473,7 @@ def main() -> None:
             "- Checked after every variant: all entries COMPLETED, one profile row each, two object "
             "files each, exactly one sandbox request each.\n\n"
             f"{table}\n\n{reading}\n")
-        print(f"\nwrote {RESULTS.relative_to(PROJECT_ROOT)}")
+        print(f"\nwrote {args.results}")
 
 
 if __name__ == "__main__":
