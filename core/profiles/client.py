@@ -68,20 +68,29 @@ class RapidApiClient:
                                                 sleep=sleep, configured=True)
         self._policy = RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
                                    settings.rate_limit_backoff_max_ms, settings.transient_error_retries)
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url,
-            headers={
-                "x-rapidapi-key": settings.key.get_secret_value(),
-                "x-rapidapi-host": settings.host,
-                "accept": "application/json",
-            },
-            timeout=settings.timeout_seconds,
-            transport=transport,
-            verify=shared_ssl_context(),
-            # As many connections as requests may be in flight: every idle connection more is
-            # one more liveness check on each request the pool assigns.
-            limits=httpx.Limits(max_connections=settings.concurrency),
-        )
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None  # built on the first request (see _client)
+
+    def _client(self) -> httpx.AsyncClient:
+        """The HTTP client, built on first use: its TLS context costs tens of milliseconds,
+        which a run that finds nothing to fetch should not pay."""
+        if self._http is None:
+            settings = self._settings
+            self._http = httpx.AsyncClient(
+                base_url=settings.base_url,
+                headers={
+                    "x-rapidapi-key": settings.key.get_secret_value(),
+                    "x-rapidapi-host": settings.host,
+                    "accept": "application/json",
+                },
+                timeout=settings.timeout_seconds,
+                transport=self._transport,
+                verify=shared_ssl_context(),
+                # As many connections as requests may be in flight: every idle connection more is
+                # one more liveness check on each request the pool assigns.
+                limits=httpx.Limits(max_connections=settings.concurrency),
+            )
+        return self._http
 
     async def __aenter__(self) -> RapidApiClient:
         return self
@@ -90,7 +99,8 @@ class RapidApiClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def fetch_profile(self, urn: str) -> FetchResult:
         """GET the profile of ``urn``; raises a ProviderError subclass on failure."""
@@ -98,7 +108,7 @@ class RapidApiClient:
         async def send() -> httpx.Response:
             if self._limiter is not None:
                 await self._limiter.acquire()
-            return await self._http.get(self._settings.profile_path, params=params)
+            return await self._client().get(self._settings.profile_path, params=params)
 
         response, attempts = await send_with_retries(
             send,
