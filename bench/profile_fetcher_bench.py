@@ -159,8 +159,10 @@ def _child(variant: str, entries_n: int, batch: int, repeat: int) -> None:
 
     runs = []
     for rep in range(repeat):
-        with session_scope(url) as session:
-            entries.add_pending(session, [f"{URN_PREFIX}{rep:02d}x{i:06d}" for i in range(entries_n)])
+        for start in range(0, entries_n, 1000):  # in chunks: the peak RSS is the run's, not the enqueue's
+            with session_scope(url) as session:
+                entries.add_pending(session, [f"{URN_PREFIX}{rep:02d}x{i:06d}"
+                                              for i in range(start, min(start + 1000, entries_n))])
         helpers = _descendants(os.getpid())  # the ephemeral Prefect API server, if any
         if os.environ.get("BENCH_SERVER_PID"):  # the long-lived local server and its children
             server = int(os.environ["BENCH_SERVER_PID"])
