@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 from prefect import get_run_logger
-from sqlalchemy import Connection
 
 from core.db import session_scope
 from core.db.engine import get_engine, libpq_url
@@ -66,16 +65,15 @@ class RequestMarks:
     together in the next one, so the mark costs one statement per group, not a transaction
     per request, and a request never leaves unmarked.
 
-    The marks use one connection of their own, in autocommit: one statement per group. On
-    PostgreSQL it is an async psycopg connection, sent from the event loop (no thread hop),
-    committing with ``synchronous_commit = off``: durable against this process dying (what
-    the mark is for) without waiting for the WAL flush; only a crash of the database server
-    itself could lose a mark."""
+    On PostgreSQL the marks use an async psycopg connection of their own, in autocommit: one
+    statement per group, sent from the event loop (no thread hop), committed with
+    ``synchronous_commit = off``: durable against this process dying (what the mark is for)
+    without waiting for the WAL flush; only a crash of the database server itself could lose
+    a mark. On SQLite each group is a short transaction of the pool's."""
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._pg: psycopg.AsyncConnection[Any] | None = None  # PostgreSQL
-        self._conn: Connection | None = None  # SQLite
+        self._pg: psycopg.AsyncConnection[Any] | None = None  # PostgreSQL only
         self._pending: list[int] = []
         self._waiter: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -103,7 +101,7 @@ class RequestMarks:
                 waiter.set_result(None)
 
     async def _commit(self, ids: list[int]) -> None:
-        if self._pg is None and self._conn is None:
+        if self._pg is None:
             if get_engine(self._url).dialect.name == "postgresql":
                 self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._url), autocommit=True)
                 await self._pg.execute("SET synchronous_commit = off")
@@ -117,27 +115,23 @@ class RequestMarks:
             raise
 
     def _commit_sync(self, ids: list[int]) -> None:
-        if self._conn is None:
-            self._conn = get_engine(self._url).connect().execution_options(isolation_level="AUTOCOMMIT")
-        entries.mark_requested(self._conn, ids)
+        # SQLite: a transaction per group, its connection back to the pool at once (SQLite
+        # has one writer, and its pool may be one connection: holding it would block the rest).
+        with session_scope(self._url) as session:
+            entries.mark_requested(session, ids)
 
     async def _discard(self) -> None:
-        pg, conn, self._pg, self._conn = self._pg, self._conn, None, None
+        pg, self._pg = self._pg, None
         if pg is not None:
             await pg.close()
-        if conn is not None:
-            conn.invalidate()
-            conn.close()
 
     async def close(self) -> None:
         """Wait for the last group, then close the connection."""
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-        pg, conn, self._pg, self._conn = self._pg, self._conn, None, None
+        pg, self._pg = self._pg, None
         if pg is not None:
             await pg.close()
-        if conn is not None:
-            conn.close()
 
 
 @dataclass
