@@ -43,10 +43,11 @@ lint: install
 	$(UV) run lint-imports
 
 bench: install
-	$(UV) run python -m bench.profile_fetcher_bench
+	$(UV) run python -m bench.profile_fetcher_bench --db postgres --server local --batch-size 10 100 --concurrency 5 16
 	$(UV) run python -m bench.upsert_bench
 	$(UV) run python -m bench.jobqueue_bench
 	$(UV) run python -m bench.brand_collection_bench
+	$(UV) run python -m bench.startup_bench
 
 # The long-lived local Prefect server that `make demo` and the README's examples use.
 down:

@@ -267,7 +267,7 @@ def _run_variant(variant: str, *, entries: int, batch: int, args: argparse.Names
             "DATABASE_URL": db.url, "DATA_DIR": f"{tmp}/data",
             "STORAGE_URL": Path(tmp, "objects").as_uri(), "RAPIDAPI_BASE_URL": sandbox.url,
             "RAPIDAPI_KEY": "sandbox-key", "RAPIDAPI_MONTHLY_QUOTA": "1000000",
-            "NOTIFY_ENABLED": "false", "RAPIDAPI_CONCURRENCY": str(args.concurrency),
+            "NOTIFY_ENABLED": "false", "RAPIDAPI_CONCURRENCY": str(_concurrency(args, batch)),
             "CRON_BATCH_SIZE": str(batch),
             "PREFECT_HOME": f"{tmp}/prefect", "PREFECT_LOGGING_LEVEL": args.prefect_logging_level,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
@@ -314,6 +314,12 @@ def _run_variant(variant: str, *, entries: int, batch: int, args: argparse.Names
     if problems:
         raise SystemExit(f"FAILED CHECK: {LABELS[variant]}, batch {batch}: " + "; ".join(problems))
     return r
+
+
+def _concurrency(args: argparse.Namespace, batch: int) -> int:
+    """The concurrency paired with ``batch`` (``--concurrency 5 16`` with ``--batch-size 10 100``)."""
+    values = args.concurrency
+    return values[args.batch_size.index(batch)] if len(values) == len(args.batch_size) else values[0]
 
 
 def _machine() -> str:
@@ -375,12 +381,13 @@ def _reading(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"({extra_wall:+.0f} ms wall and {extra_cpu:+.0f} ms CPU, process + Prefect API server, "
                 f"per batch of {batch})")
     text = "Reading: " + "; ".join(parts) + "." if parts else "Reading:"
-    floor = [f"{latency:g} ms: {args.concurrency * 1000 / latency:.0f} entries/s"
-             for latency in args.latency_ms if latency]
+    floor = [f"{latency:g} ms with {_concurrency(args, batch)} in flight (batch {batch}): "
+             f"{_concurrency(args, batch) * 1000 / latency:.0f} entries/s"
+             for latency in args.latency_ms if latency for batch in args.batch_size]
     if floor:
-        text += (f" The latency ceiling with {args.concurrency} requests in flight is " + ", ".join(floor)
-                 + "; what separates each variant from it is CPU on a 2-core machine shared by the "
-                   "variant, the sandbox and (for Prefect) the API server.")
+        text += (" The latency ceilings are " + ", ".join(floor)
+                 + "; what separates each variant from them is CPU on a 2-core machine shared by the "
+                   "variant, the sandbox, PostgreSQL and (for Prefect) the API server.")
     flows = [r for r in rows if r["variant"] == "flow"]
     bases = [r for r in rows if r["variant"] == "baseline"]
     if flows and bases:
@@ -406,7 +413,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg-admin-url", default=os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_PG_ADMIN))
-    parser.add_argument("--concurrency", type=int, default=10, help="RAPIDAPI_CONCURRENCY for every variant")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10],
+                        help="RAPIDAPI_CONCURRENCY for every variant: one value, or one per --batch-size")
     parser.add_argument("--repeat", type=int, default=1,
                         help="timed runs per variant, in the same subprocess after one warm-up; the table "
                              "shows the median run (use 3 on a busy machine)")
@@ -423,6 +431,8 @@ def main() -> None:
                              "the long-lived local server (`python -m deployments.local_server up`), what "
                              "`make demo` and the README's examples use; its start is not counted")
     args = parser.parse_args()
+    if len(args.concurrency) not in (1, len(args.batch_size)):
+        parser.error("--concurrency takes one value, or one per --batch-size")
     if args.child:
         _child(args.child, args.entries, args.batch_size[0], args.repeat)
         return
@@ -457,7 +467,7 @@ def main() -> None:
     table = _table(rows)
     command = "uv run python -m bench.profile_fetcher_bench " + " ".join(sys.argv[1:])
     params = (f"{args.entries} PENDING entries ({args.naive_entries} for the naive variant), sandbox latency "
-              f"{', '.join(f'{x:g}' for x in args.latency_ms)} ms, RAPIDAPI_CONCURRENCY={args.concurrency} for "
+              f"{', '.join(f'{x:g}' for x in args.latency_ms)} ms, RAPIDAPI_CONCURRENCY={'/'.join(map(str, args.concurrency))} (per batch size) for "
               f"every variant, Prefect API: {args.server}, PREFECT_LOGGING_LEVEL={args.prefect_logging_level}, database {args.db} (fresh per variant), local object folder, sandbox in its own "
               f"process, every variant in a fresh subprocess, {args.repeat} timed run(s) per variant (median shown); the whole benchmark took {total:.0f} s")
     reading = _reading(rows, args)
