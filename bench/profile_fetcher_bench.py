@@ -477,8 +477,11 @@ def main() -> None:
             f"# profile_fetcher benchmark\n\n`{command.strip()}`, {time.strftime('%Y-%m-%d %H:%M %Z')}\n\n"
             f"- Machine: {_machine()}\n- Parameters: {params}.\n"
             "- Timed: one run over the entries, after one untimed warm-up run of the Prefect "
-            "variants on one extra entry (ephemeral API start-up, flow registration, imports: the "
-            "\"start-up\" column). Peak RSS is ru_maxrss of the variant's process; the ephemeral "
+            "variants on one extra entry in the same fresh process ("
+            + ("ephemeral API start-up, " if args.server == "ephemeral" else "against the already running "
+               "local server: ")
+            + "imports, flow registration, the first flow run: the \"start-up\" column, what a "
+            "one-off command pays). Peak RSS is ru_maxrss of the variant's process; the "
             "Prefect API server is its own process (next column). API server CPU is counted during "
             "the run and after it, until the server is idle again (it records task-run events "
             "asynchronously); each timed run starts with the server idle.\n"
