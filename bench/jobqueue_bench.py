@@ -92,7 +92,10 @@ def run_side(side: str, extra: list[str], dsn: str, env: dict[str, str], tmp: Pa
     proc = subprocess.run(cmd, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
-        raise RuntimeError(f"{side} {extra} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        log = Path(f"{markers}.worker.log")
+        worker = log.read_text(errors="replace")[-6000:] if log.exists() else "(no worker log)"
+        raise RuntimeError(f"{side} {extra} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}\n"
+                           f"worker log (tail):\n{worker}")
     return dict(json.loads(lines[-1][len("RESULT "):]))
 
 
