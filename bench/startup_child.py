@@ -4,7 +4,7 @@ the parent can add what it saw before the first line and after the last one).
 
     python bench/startup_child.py [--gc-freeze] [--no-run]   # PYTHONPATH: the checkout
 
-``--gc-freeze`` tries what ``flows/__init__.py`` could do (not applied in the code): no
+``--gc-freeze`` tries what ``flows/__init__.py`` now does (kept for comparison runs): no
 cyclic garbage collection while the imports build Prefect's heap, then ``gc.freeze()`` so
 that neither later collections nor the interpreter's exit walk that heap again.
 """
