@@ -163,9 +163,9 @@ class JobsWorker:
         """Wake the loop on NOTIFY (PostgreSQL only); delivered only for committed jobs."""
         import psycopg
 
-        from core.db.engine import get_engine
+        from core.db.engine import libpq_url
 
-        dsn = get_engine(self.url).url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = libpq_url(self.url)
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:

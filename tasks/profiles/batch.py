@@ -73,6 +73,7 @@ class RequestMarks:
 
     def __init__(self, url: str) -> None:
         self._url = url
+        self._postgres = get_engine(url).dialect.name == "postgresql"
         self._pg: psycopg.AsyncConnection[Any] | None = None  # PostgreSQL only
         self._pending: list[int] = []
         self._waiter: asyncio.Future[None] | None = None
@@ -101,10 +102,9 @@ class RequestMarks:
                 waiter.set_result(None)
 
     async def _commit(self, ids: list[int]) -> None:
-        if self._pg is None:
-            if get_engine(self._url).dialect.name == "postgresql":
-                self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._url), autocommit=True)
-                await self._pg.execute("SET synchronous_commit = off")
+        if self._postgres and self._pg is None:
+            self._pg = await psycopg.AsyncConnection.connect(libpq_url(self._url), autocommit=True)
+            await self._pg.execute("SET synchronous_commit = off")
         try:
             if self._pg is not None:  # on the event loop: no thread hop per group
                 await self._pg.execute(entries.mark_requested_sql(), {"at": utcnow(), "ids": ids})

@@ -82,8 +82,8 @@ async def fetch_profile_stage(
     ``processed_before``: what the run processed in its earlier stages."""
     settings = get_settings()
     url = db_url(settings)
-    stage = _Stage(run_id, size, respect, max_batches, processed_before)
-    stage.reset = await _in_thread(reset_schedule)  # read once per stage, not once per claim
+    reset = await _in_thread(reset_schedule)  # read once per stage, not once per claim
+    stage = _Stage(run_id, size, respect, max_batches, processed_before, reset)
     marks = RequestMarks(url)
     async with RapidApiClient(settings.rapidapi, limits_url=url) as client:
         ctx = BatchContext(url, client, open_store(settings.storage_url),
@@ -100,13 +100,13 @@ class _Stage:
     counts each batch as it finishes, stops claiming at the first reason to."""
 
     def __init__(self, run_id: str, size: int, respect: bool, max_batches: int | None,
-                 processed_before: int) -> None:
+                 processed_before: int, reset: tuple[str, str]) -> None:
         settings = get_settings()
         self.run_id, self.size, self.respect = run_id, size, respect
         self.max_batches, self.processed_before = max_batches, processed_before
         self.limit, self.depth = settings.rapidapi.monthly_quota, settings.rapidapi.batches_in_flight
         self.bound = settings.rapidapi.entries_per_task
-        self.reset: tuple[str, str] | None = None
+        self.reset = reset
         self.tally, self.claimed = RunTally(), 0
         self.claiming, self.more = True, False
         self.in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
