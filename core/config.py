@@ -151,3 +151,27 @@ class NotifySettings(Section):
             if not re.match(r"^[^@\s,]+@[^@\s,]+$", address.strip()):
                 raise ValueError(f"{address.strip()!r} is not an e-mail address")
         return value
+
+
+class AlertsSettings(Section):
+    """When a schedule that should fire does not: the alarms of the operations API."""
+
+    env_prefix = "ALERTS_"
+    enabled: bool = Field(True, description="create the alert automations and e-mail alarms")
+    late_after_seconds: int = Field(
+        300, ge=10, le=86_400, alias="lateAfterSeconds",
+        description="a scheduled run still Late (not started) this long after its start time is an alarm")
+    check_every_seconds: int = Field(
+        300, ge=10, le=86_400, alias="checkEverySeconds",
+        description="how often Prefect's watchdog automation asks the operations API to check every job")
+    no_schedule_grace_seconds: int = Field(
+        180, ge=0, le=86_400, alias="noScheduleGraceSeconds",
+        description="an active schedule with no scheduled run in Prefect this long after its last change is an alarm")
+    webhook_url: str = Field(
+        "http://127.0.0.1:8090/api/v1/alerts/check", alias="webhookUrl",
+        description="where Prefect's alert automations call the operations API (POST, bearer token)")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)

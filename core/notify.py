@@ -78,6 +78,26 @@ def completion_email(record: RunRecord, *, sender: str, to: str) -> EmailMessage
     return msg
 
 
+def alarm_email(job_id: str, title: str, alarms: list[dict[str, str]], *, sender: str, to: str,
+                page_url: str | None = None) -> EmailMessage:
+    """The alarm e-mail of one job: each newly opened alarm with its reason (``core.runs.alarms``)."""
+    msg = EmailMessage()
+    kinds = ", ".join(a["kind"] for a in alarms)
+    msg["Subject"] = f"[jobpipes] ALARM {job_id}: {kinds}"
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    lines = [f"Job:   {title} ({job_id})", ""]
+    for alarm in alarms:
+        lines += [f"{alarm['kind']} (since {alarm['since']}):", f"  {alarm['reason']}", ""]
+    lines.append("The alarm stays open until a check sees its condition cleared; it is not e-mailed again.")
+    if page_url:
+        lines.append(f"Operator page: {page_url}")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
 def deliver(msg: EmailMessage, smtp: SmtpSettings, outbox: Path) -> str:
     """Send over SMTP when ``smtp.host`` is set, else write an .eml file in ``outbox``;
     returns where it went."""

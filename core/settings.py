@@ -21,6 +21,7 @@ from core.brands.settings import BrandJobsSettings, CollectorsSettings
 from core.config import (
     DEFAULT_CONFIG_FILE,
     PROJECT_ROOT,
+    AlertsSettings,
     DatabaseSettings,
     NotifySettings,
     SmtpSettings,
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     cron: CronSettings = Field(default_factory=CronSettings)
     rapidapi: RapidApiSettings = Field(default_factory=RapidApiSettings)
     riot: RiotSettings = Field(default_factory=RiotSettings)

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments import brand_admin
-from deployments.ops import routes_crypto, routes_jobs, routes_riot, routes_trends
+from deployments.ops import routes_alerts, routes_crypto, routes_jobs, routes_riot, routes_trends
 from deployments.ops.auth import add_error_handlers, require_token
 
 JobTypeName = Literal["data_collection", "scoring", "data_collection_and_scoring"]
@@ -63,7 +63,7 @@ def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
     app.state.run_wait_seconds = run_wait_seconds
     add_error_handlers(app)
     secured = [Depends(require_token)]
-    for module in (routes_jobs, routes_crypto, routes_riot, routes_trends):
+    for module in (routes_jobs, routes_crypto, routes_riot, routes_trends, routes_alerts):
         app.include_router(module.router, dependencies=secured)
     app.include_router(_brand_router(), dependencies=secured)
     _add_page(app)

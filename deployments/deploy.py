@@ -9,13 +9,15 @@ run inserts the rows that are missing, from settings (``config/config.yml`` + en
 e.g. ``TOP_COINS_COLLECTION_SCHEDULE``; the same defaults as prefect.yaml); later runs keep
 the rows as operators left them (``PUT /api/v1/jobs/{id}/config``) and only re-apply them,
 which also undoes a ``prefect deploy`` that reset the schedules to prefect.yaml's.
-Brand and job-queue schedules (``scheduled_jobs``) are re-applied too.
+Brand and job-queue schedules (``scheduled_jobs``) are re-applied too, and the automations
+that release crashed runs and raise the alarms when a schedule does not fire are created.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -26,7 +28,7 @@ from core.riot.models import JobConfiguration
 from core.settings import Settings, get_settings
 from deployments.ops.configs import ensure_job_rows
 from deployments.ops.sync import apply_all
-from tasks.prefect_api.automations import ensure_crash_automations
+from tasks.prefect_api.automations import ensure_alert_automations, ensure_crash_automations
 
 
 def write_defaults(settings: Settings) -> int:
@@ -60,7 +62,22 @@ def main() -> int:
     # Dead runs are noticed (heartbeats stop -> Crashed) and released without a person.
     for line in asyncio.run(ensure_crash_automations()):
         print(f"automation: {line}")
+    for line in asyncio.run(alert_automations(get_settings())):
+        print(f"automation: {line}")
     return 0
+
+
+async def alert_automations(settings: Settings) -> list[str]:
+    """Prefect calls the operations API's alarm check when a run stays Late or no check ran."""
+    alerts, token = settings.alerts, settings.brand_jobs.admin_token.get_secret_value()
+    if not alerts.enabled:
+        return ["alarms: off (alerts.enabled)"]
+    if not token:
+        return ["alarms: not created: brandJobs.adminToken (env BRAND_ADMIN_TOKEN) is empty, and the "
+                "operations API refuses every call without it"]
+    return await ensure_alert_automations(alerts.webhook_url, token,
+                                          late_after=timedelta(seconds=alerts.late_after_seconds),
+                                          every=timedelta(seconds=alerts.check_every_seconds))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from core.settings import get_settings
 from tasks.storage import open_store
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-APP_TABLES = ["rate_limit_permits", "rate_limit_keys", "brand_scores", "answer_citations", "answer_brand_scores", "collector_results", "job_runs", "generated_queries", "brand_topics", "brands", "riot_rank_snapshots", "ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",
+APP_TABLES = ["job_alerts", "rate_limit_permits", "rate_limit_keys", "brand_scores", "answer_citations", "answer_brand_scores", "collector_results", "job_runs", "generated_queries", "brand_topics", "brands", "riot_rank_snapshots", "ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",
               "cron_job_configs"]
 
 

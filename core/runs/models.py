@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,3 +57,23 @@ class JobExecutionHistory(Base):
     config_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("cron_job_configs.id", ondelete="SET NULL")
     )
+
+
+class JobAlert(Base):
+    """One alarm of one job (``core.runs.alarms``): open until its condition clears (seen by
+    a check), e-mailed once (``notified_at``). At most one open row per job and kind."""
+
+    __tablename__ = "job_alerts"
+    __table_args__ = (Index("ux_job_alerts_open", "job_id", "kind", unique=True,
+                            postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),
+                      Index("ix_job_alerts_opened", "opened_at"))
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -81,14 +81,18 @@ async function loadOverview() {
         {className: "muted", textContent: `${job.family} · ${job.id}`})));
     cell(tr, `${job.schedule} (${job.timezone})`);
     cell(tr, job.active ? "yes" : "no");
-    cell(tr, when(job.next_run));
+    cell(tr, job.next_run ? when(job.next_run) : (job.active ? frag(Object.assign(document.createElement("span"),
+      {className: "alarm-text", textContent: "none in Prefect"})) : ""));
     const last = job.last_run;
     cell(tr, last ? frag(badge(last.status), ` ${when(last.started_at)} · ${ms(last.duration_ms)}`,
       document.createElement("br"), Object.assign(document.createElement("span"),
         {className: "muted", textContent: last.error ? last.error.slice(0, 120) : counts(last.counts)})) : "never ran");
     cell(tr, `${job.runs_24h} runs · ${job.failures_24h} failed` + (job.rate_limited_24h ? ` · ${job.rate_limited_24h} rate-limited` : ""));
     const prefect = frag(last ? link(last.flow_run_url, "last run ↗") : "");
+    for (const a of job.alarms || []) prefect.appendChild(Object.assign(document.createElement("div"),
+      {className: "alarm-text", textContent: `alarm ${a.kind}: ${a.reason}`}));
     for (const d of job.drift) prefect.appendChild(Object.assign(document.createElement("div"), {className: "drift", textContent: d}));
+    if ((job.alarms || []).length) tr.classList.add("alarm");
     cell(tr, prefect);
     cell(tr, frag(button("Trigger", () => triggerJob(job.id), `trigger-${job.id}`), " ",
       button("Runs", () => loadExecutions(job.id), `runs-${job.id}`)));

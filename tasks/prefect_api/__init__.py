@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,6 +30,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterStartTime,
     FlowRunFilterState,
+    FlowRunFilterStateName,
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -174,20 +176,73 @@ async def count_active_runs(client: PrefectClient, deployment: uuid.UUID) -> int
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE_STATES))))
 
 
+def _scheduled_named(name: str) -> FlowRunFilter:
+    return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]),
+                                                  name=FlowRunFilterStateName(any_=[name])))
+
+
 async def next_scheduled_runs(client: PrefectClient, deployments: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
-    """The earliest SCHEDULED flow run of each deployment (those the scheduler has created)."""
+    """The earliest run in state *Scheduled* of each deployment: the next run Prefect's
+    scheduler has created (Late runs and retries excluded). A deployment without one is left
+    out: its schedule will not fire until the scheduler creates a run."""
+
+    async def first(deployment: uuid.UUID) -> tuple[uuid.UUID, datetime | None]:
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment])),
+            flow_run_filter=_scheduled_named("Scheduled"), sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=1)
+        return deployment, runs[0].expected_start_time if runs else None
+
+    found = await asyncio.gather(*(first(d) for d in deployments))
+    return {dep: at for dep, at in found if at is not None}
+
+
+async def next_runs_by_schedule(client: PrefectClient, deployment: uuid.UUID, schedules: set[uuid.UUID],
+                                max_runs: int = 2000) -> dict[uuid.UUID, datetime]:
+    """Schedule id -> its earliest run in state *Scheduled*, for a deployment with many schedules
+    (the brand and job-queue ones). The scheduler names each run's schedule in its idempotency
+    key (``scheduled <deployment> <schedule> <date>``); pages are read until every schedule of
+    ``schedules`` is found or ``max_runs`` were read."""
+    first: dict[uuid.UUID, datetime] = {}
+    for offset in range(0, max_runs, 200):
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment])),
+            flow_run_filter=_scheduled_named("Scheduled"), sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=200, offset=offset)
+        for run in runs:
+            schedule = _schedule_of(run)
+            if schedule is not None and run.expected_start_time:
+                first.setdefault(schedule, run.expected_start_time)
+        if len(runs) < 200 or schedules <= set(first):
+            break
+    return first
+
+
+@dataclass(frozen=True)
+class LateRun:
+    deployment_id: uuid.UUID
+    schedule_id: uuid.UUID | None  # from the scheduler's idempotency key; None for a run made by hand
+    expected_start: datetime
+
+
+def _schedule_of(run: FlowRun) -> uuid.UUID | None:
+    parts = (run.idempotency_key or "").split()
+    if len(parts) >= 3 and parts[0] == "scheduled":
+        try:
+            return uuid.UUID(parts[2])
+        except ValueError:
+            return None
+    return None
+
+
+async def late_runs(client: PrefectClient, deployments: list[uuid.UUID]) -> list[LateRun]:
+    """Runs in state *Late* (scheduled, never started) of these deployments, oldest first."""
     if not deployments:
-        return {}
+        return []
     runs = await client.read_flow_runs(
         deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployments)),
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200)
-    first: dict[uuid.UUID, datetime] = {}
-    for run in runs:
-        if run.deployment_id and run.expected_start_time and run.deployment_id not in first:
-            first[run.deployment_id] = run.expected_start_time
-    return first
+        flow_run_filter=_scheduled_named("Late"), sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200)
+    return [LateRun(run.deployment_id, _schedule_of(run), run.expected_start_time)
+            for run in runs if run.deployment_id and run.expected_start_time]
 
 
 async def crashed_runs(client: PrefectClient, deployments: list[uuid.UUID], since: datetime) -> list[FlowRun]:

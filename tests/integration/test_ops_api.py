@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -24,6 +24,7 @@ from core.riot.models import JobConfiguration
 from core.runs.models import JobExecutionHistory
 from deployments.admin_api import create_app
 from deployments.ops.catalog import FIXED
+from deployments.ops.overview import NO_SCHEDULED_RUN
 from deployments.scheduled_jobs import add_or_update_scheduled_job
 from tests.integration.test_brand_admin_api import TOKEN, body
 from tests.integration.test_brand_jobs import make_brand
@@ -204,7 +205,9 @@ async def test_overview_covers_the_five_families_with_rate_limited_and_crashed_r
     assert (ban["failures_24h"], ban["crashed_24h"]) == (1, 1)
     for job in jobs.values():
         assert {"schedule", "timezone", "active", "next_run", "last_run", "runs_24h", "drift"} <= set(job)
-    assert jobs["smurf-analyzer"]["next_run"] is not None
+    # Not deployed here: no next run is made up from the cron, and the job is an alarm.
+    assert jobs["smurf-analyzer"]["next_run"] is None
+    assert [a["kind"] for a in jobs["smurf-analyzer"]["alarms"]] == ["no_scheduled_run"]
 
     again = (await api.get("/api/v1/jobs/status/overview?family=riot")).json()["jobs"]
     assert {j["family"] for j in again} == {"riot"}
@@ -336,3 +339,53 @@ async def test_an_unreachable_prefect_api_is_a_503_naming_it(api, brand_env):
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         response = await api.get("/api/v1/jobs/status/overview")
     assert response.status_code == 503 and response.json()["detail"].startswith("Prefect API unreachable")
+
+
+async def test_next_run_and_late_runs_are_prefects_own_and_alarms_are_recorded_and_mailed_once(
+        api, brand_env, smtp_sink, monkeypatch):
+    """The next run is the flow run Prefect scheduled; a run left Late beyond the threshold is
+    an alarm, e-mailed once by the check and resolved when the run is gone."""
+    from prefect.states import Scheduled
+
+    from core.settings import get_settings
+    from tests.conftest import reload_settings
+
+    monkeypatch.setenv("ALERTS_LATE_AFTER_SECONDS", "10")
+    reload_settings()
+    now = utcnow()
+    async with get_client() as client:
+        from tasks.prefect_api import deployment_id
+
+        dep = await deployment_id(client, FIXED["ban-checker"].flow, "ban-checker")
+        upcoming = await client.create_flow_run_from_deployment(
+            dep, state=Scheduled(scheduled_time=now + timedelta(hours=2)))
+        late = await client.create_flow_run_from_deployment(
+            dep, state=Scheduled(scheduled_time=now - timedelta(minutes=3)).model_copy(update={"name": "Late"}))
+    assert get_settings().alerts.late_after_seconds == 10
+    smtp_sink.clear()
+    try:
+        job = next(j for j in (await api.get("/api/v1/jobs/status/overview")).json()["jobs"]
+                   if j["id"] == "ban-checker")
+        assert job["next_run"] is not None
+        assert abs((datetime.fromisoformat(job["next_run"]) - (now + timedelta(hours=2))).total_seconds()) < 1
+        assert job["late_since"] is not None and job["health"] == "alarm"
+        assert [a["kind"] for a in job["alarms"]] == ["late_run"], job["alarms"]
+        assert NO_SCHEDULED_RUN not in job["drift"]
+
+        first = (await api.post("/api/v1/alerts/check", json={"trigger": "test"})).json()
+        again = (await api.post("/api/v1/alerts/check")).json()
+        mine = [a for a in first["open"] if a["job_id"] == "ban-checker"]
+        assert [a["kind"] for a in mine] == ["late_run"] and mine[0]["notified_at"] is not None
+        assert [a["id"] for a in again["open"] if a["job_id"] == "ban-checker"] == [mine[0]["id"]]
+        mails = [m for m in smtp_sink.messages if "ban-checker" in m["Subject"]]
+        assert len(mails) == 1, [m["Subject"] for m in smtp_sink.messages]
+        assert "ALARM" in mails[0]["Subject"] and "late_run" in mails[0]["Subject"]
+        assert TOKEN not in mails[0].as_string()
+    finally:
+        async with get_client() as client:
+            await client.delete_flow_run(late.id)
+            await client.delete_flow_run(upcoming.id)
+    cleared = (await api.post("/api/v1/alerts/check")).json()
+    assert not [a for a in cleared["open"] if a["job_id"] == "ban-checker" and a["kind"] == "late_run"]
+    history = (await api.get("/api/v1/alerts", params={"job_id": "ban-checker"})).json()
+    assert history[0]["kind"] == "late_run" and history[0]["resolved_at"] is not None
