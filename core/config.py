@@ -162,7 +162,7 @@ class AlertsSettings(Section):
         300, ge=10, le=86_400, alias="lateAfterSeconds",
         description="a scheduled run still Late (not started) this long after its start time is an alarm")
     check_every_seconds: int = Field(
-        300, ge=10, le=86_400, alias="checkEverySeconds",
+        60, ge=10, le=86_400, alias="checkEverySeconds",
         description="how often Prefect's watchdog automation asks the operations API to check every job")
     no_schedule_grace_seconds: int = Field(
         180, ge=0, le=86_400, alias="noScheduleGraceSeconds",

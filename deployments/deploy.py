@@ -68,7 +68,8 @@ def main() -> int:
 
 
 async def alert_automations(settings: Settings) -> list[str]:
-    """Prefect calls the operations API's alarm check when a run stays Late or no check ran."""
+    """Prefect's watchdog automation calls the operations API's alarm check every
+    ``alerts.checkEverySeconds`` when no check ran."""
     alerts, token = settings.alerts, settings.brand_jobs.admin_token.get_secret_value()
     if not alerts.enabled:
         return ["alarms: off (alerts.enabled)"]
@@ -76,7 +77,6 @@ async def alert_automations(settings: Settings) -> list[str]:
         return ["alarms: not created: brandJobs.adminToken (env BRAND_ADMIN_TOKEN) is empty, and the "
                 "operations API refuses every call without it"]
     return await ensure_alert_automations(alerts.webhook_url, token,
-                                          late_after=timedelta(seconds=alerts.late_after_seconds),
                                           every=timedelta(seconds=alerts.check_every_seconds))
 
 

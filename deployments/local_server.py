@@ -9,7 +9,7 @@ examples instead use one ``prefect server start`` kept running under ``.data/pre
     uv run python -m deployments.local_server down    # stop it (also `make down`, `make clean`)
 
 Its UI is the server's root URL. A ``PREFECT_API_URL`` already set always wins: nothing is
-started then.
+started then. Its home, state and log (``server.log``) live in ``$DATA_DIR/prefect``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from core.config import PROJECT_ROOT
 
-STATE_DIR = PROJECT_ROOT / ".data" / "prefect"
+# Under the product's data folder (``DATA_DIR``, default ``.data``), like the embedded database.
+STATE_DIR = Path(os.environ.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve() / "prefect"
 STATE = STATE_DIR / "server.json"
 LOG = STATE_DIR / "server.log"
 START_TIMEOUT_S = 90

@@ -75,6 +75,19 @@ def coingecko_sandbox() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def riot_api_sandbox() -> Iterator[object]:
+    """The Riot sandbox (account, summoner, league, match routes) on a free port."""
+    from sandbox.riot import RiotSandbox
+    from sandbox.riot import create_app as riot_app
+    from sandbox.server import start_in_thread
+
+    sandbox = RiotSandbox()
+    with start_in_thread(riot_app(sandbox)) as server:
+        sandbox.url = server.url  # type: ignore[attr-defined]
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
 def collectors_sandbox() -> Iterator[object]:
     from sandbox.collectors import CollectorsSandbox, create_app
     from sandbox.server import start_in_thread

@@ -1,9 +1,9 @@
 """The alarms of every job, recorded and e-mailed: ``POST /api/v1/alerts/check``.
 
-Prefect's server calls the check through two automations (``tasks.prefect_api.automations``,
-created by ``python -m deployments.deploy``): one as soon as a run has stayed Late for
-``alerts.lateAfterSeconds``, one every ``alerts.checkEverySeconds`` when no check has run
-(Prefect's scheduler down makes no event at all). A check reads the overview's live alarms,
+Prefect's server calls the check through its watchdog automation
+(``tasks.prefect_api.automations``, created by ``python -m deployments.deploy``) every
+``alerts.checkEverySeconds`` when no check has run: a stopped scheduler or worker makes no
+event of its own. A check reads the overview's live alarms,
 opens a ``job_alerts`` row for each new one (job, kind), e-mails the job's new alarms once
 through the run e-mails' path (SMTP or the outbox), and resolves the rows whose condition
 has cleared. Two checks at once open one row: the open (job, kind) pair is unique.

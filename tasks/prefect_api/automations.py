@@ -11,13 +11,12 @@ entries go back to PENDING, its quota reservation is given back, its job-run row
 and its CRASHED history row is written. Both automations are created idempotently by
 ``python -m deployments.deploy``.
 
-A schedule that does not fire is noticed the same way, by Prefect's server itself (no worker
-needed): the *late-run* automation fires when a run of a ``jobpipes`` deployment stays Late
-(scheduled, never started) for ``alerts.lateAfterSeconds``; the *watchdog* fires when no
-alarm check has run for ``alerts.checkEverySeconds`` (a stopped scheduler makes no event at
-all). Both call the operations API's ``POST /api/v1/alerts/check`` through a Webhook block
-(``jobpipes-alerts``, its bearer token kept as a secret), which records and e-mails the
-alarms (``deployments.ops.alarms``).
+A schedule that does not fire is noticed by Prefect's server itself (no worker needed): the
+*watchdog* automation fires when no alarm check has run for ``alerts.checkEverySeconds`` and
+calls the operations API's ``POST /api/v1/alerts/check`` through a Webhook block
+(``jobpipes-alerts``, its bearer token kept as a secret), which finds runs Late beyond
+``alerts.lateAfterSeconds``, active schedules without a scheduled run and overdue jobs, and
+records and e-mails them (``deployments.ops.alarms``).
 """
 
 from __future__ import annotations
@@ -85,36 +84,24 @@ def release_automation(deployment_id: uuid.UUID) -> AutomationCore:
 
 
 ALERT_BLOCK = "jobpipes-alerts"
-LATE_AUTOMATION = "jobpipes: alarm when a run stays late"
 WATCHDOG_AUTOMATION = "jobpipes: alarm watchdog"
+LEGACY_ALERT_AUTOMATIONS = ("jobpipes: alarm when a run stays late",)
 CHECKED_EVENT, CHECK_RESOURCE = "jobpipes.alerts.checked", "jobpipes.alerts"
-_STARTED_EVENTS = ["prefect.flow-run.Pending", "prefect.flow-run.Running", "prefect.flow-run.Completed",
-                   "prefect.flow-run.Failed", "prefect.flow-run.Cancelled", "prefect.flow-run.Cancelling",
-                   "prefect.flow-run.Crashed", "prefect.flow-run.Paused"]
-
-
-def late_run_automation(block_id: uuid.UUID, after: timedelta) -> AutomationCore:
-    """A ``jobpipes`` flow run Late for ``after`` without starting -> the alarm check."""
-    return AutomationCore(
-        name=LATE_AUTOMATION,
-        description="Asks the operations API to check the alarms when a scheduled run has not started "
-                    f"{after.total_seconds():g} s after it went Late.",
-        trigger=EventTrigger(
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            match_related=ResourceSpecification({"prefect.resource.role": "tag",
-                                                 "prefect.resource.id": "prefect.tag.jobpipes"}),
-            after={"prefect.flow-run.Late"}, expect=set(_STARTED_EVENTS), for_each={"prefect.resource.id"},
-            posture=Posture.Proactive, threshold=1, within=after),
-        actions=[CallWebhook(block_document_id=block_id, payload='{"trigger": "late_run"}')],
-    )
 
 
 def watchdog_automation(block_id: uuid.UUID, every: timedelta) -> AutomationCore:
-    """No alarm check for ``every`` -> one now (each check emits ``jobpipes.alerts.checked``)."""
+    """No alarm check for ``every`` -> one now (each check emits ``jobpipes.alerts.checked``).
+
+    Why not a trigger on ``prefect.flow-run.Late``: Prefect 3.8.8's scheduler inserts its runs
+    without a *Scheduled* event, and the *Late* event names that missing event as the one it
+    follows, so the triggers service holds it back for 15 minutes (``PRECEDING_EVENT_LOOKBACK``)
+    before any automation sees it (seen here: no Late-event automation fired within minutes).
+    The check reads Late runs from the API instead, so an alarm comes within ``every`` of its
+    threshold."""
     return AutomationCore(
         name=WATCHDOG_AUTOMATION,
-        description=f"Asks the operations API to check the alarms when none ran for {every.total_seconds():g} s "
-                    "(a schedule that never fires makes no event of its own).",
+        description=f"Asks the operations API to check every job's alarms when no check ran for "
+                    f"{every.total_seconds():g} s (late runs, no scheduled run, overdue jobs).",
         trigger=EventTrigger(
             match=ResourceSpecification({"prefect.resource.id": CHECK_RESOURCE}), expect={CHECKED_EVENT},
             posture=Posture.Proactive, threshold=1, within=every),
@@ -122,9 +109,8 @@ def watchdog_automation(block_id: uuid.UUID, every: timedelta) -> AutomationCore
     )
 
 
-async def ensure_alert_automations(webhook_url: str, token: str, *, late_after: timedelta,
-                                   every: timedelta) -> list[str]:
-    """The webhook block and both alarm automations, created or updated (idempotent)."""
+async def ensure_alert_automations(webhook_url: str, token: str, *, every: timedelta) -> list[str]:
+    """The webhook block and the watchdog automation, created or updated (idempotent)."""
     from prefect.blocks.webhook import Webhook
     from prefect.types import SecretDict
     from pydantic import SecretStr
@@ -133,10 +119,11 @@ async def ensure_alert_automations(webhook_url: str, token: str, *, late_after: 
                     headers=SecretDict({"Authorization": f"Bearer {token}", "Content-Type": "application/json"}))
     block_id = await block.asave(ALERT_BLOCK, overwrite=True)
     async with get_client() as client:
-        await _apply(client, late_run_automation(block_id, late_after))
         await _apply(client, watchdog_automation(block_id, every))
-    return [f"{LATE_AUTOMATION} (after {late_after.total_seconds():g} s) -> {webhook_url}",
-            f"{WATCHDOG_AUTOMATION} (every {every.total_seconds():g} s) -> {webhook_url}"]
+        for name in LEGACY_ALERT_AUTOMATIONS:
+            for old in await client.read_automations_by_name(name):
+                await client.delete_automation(old.id)
+    return [f"{WATCHDOG_AUTOMATION} (every {every.total_seconds():g} s) -> {webhook_url}"]
 
 
 async def _apply(client: PrefectClient, automation: AutomationCore) -> uuid.UUID:

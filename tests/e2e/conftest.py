@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,16 +107,59 @@ def _cli(args: list[str], env: dict[str, str], logs: Path, timeout: float = 120
     return result
 
 
+# A Prefect server's log line at ERROR or above: its own format (``12:00:00.000 | ERROR   |
+# prefect.server.services.scheduler - ...``) and uvicorn's (``ERROR:    Exception in ASGI application``).
+_ERROR_LINE = re.compile(r"^\S+ \| (?:ERROR|CRITICAL)\s*\| (?P<logger>\S+)|^(?:ERROR|CRITICAL):\s")
+
+
+def server_log_errors(log_path: Path, offset: int = 0) -> list[str]:
+    """Every ERROR/CRITICAL line of a Prefect server's log after byte ``offset``, each with
+    the service (logger) that wrote it and the line after it (the exception, when any)."""
+    if not log_path.exists():
+        return []
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode(errors="replace").splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        match = _ERROR_LINE.match(line)
+        if match:
+            service = match.group("logger") or "uvicorn"
+            detail = next((x.strip() for x in lines[i + 1:i + 30] if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", x.strip())), "")
+            found.append(f"[{service}] {line.strip()}" + (f"  ->  {detail}" if detail else ""))
+    return found
+
+
+def assert_server_healthy(log_path: Path, offset: int = 0) -> None:
+    """Any ERROR in the server's log fails the test, naming the service and the line."""
+    errors = server_log_errors(log_path, offset)
+    assert not errors, f"the Prefect server logged {len(errors)} error(s) ({log_path}):\n" + "\n".join(errors[:20])
+
+
+# Prefect's own settings that make the scheduler and the late-run service act in seconds:
+# the scheduler visits every deployment each 2 s (and a changed one within 1 s), the late-run
+# service marks a run Late 5 s after its start time.
+FAST_SCHEDULER_ENV = {
+    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS": "2",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS": "5",
+}
+
+
 @dataclass
 class PrefectServer:
     env: dict[str, str]  # the environment of a CLI talking to this server
     started: float  # time.monotonic() when the fixture began
     startup_s: float  # until /api/health answered
+    log_path: Path
 
 
-@pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
-    """``prefect server start`` with an isolated PREFECT_HOME on a free port."""
+@contextmanager
+def running_prefect_server(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[PrefectServer]:
+    """``prefect server start`` with an isolated PREFECT_HOME on a free port; on the way out,
+    any ERROR in its log fails the test."""
     started = time.monotonic()
     port = free_port()
     env = _clean_env() | {
@@ -126,26 +171,44 @@ def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
         "PREFECT_CLI_WRAP_LINES": "false",
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
-    }
+    } | (extra_env or {})
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             _prefect_cmd("server", "start", "--host", "127.0.0.1", "--port", str(port)),
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                assert server.poll() is None, f"prefect server exited\n{_tail(log_path)}"
-                try:
-                    if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, (
-                    f"prefect server not healthy after {SERVER_START_TIMEOUT_S}s\n{_tail(log_path)}")
-                time.sleep(0.3)
-            yield PrefectServer(env, started, round(time.monotonic() - started, 1))
+            wait_healthy(env["PREFECT_API_URL"], log_path, server)
+            yield PrefectServer(env, started, round(time.monotonic() - started, 1), log_path)
         finally:
             _stop(server)
+    assert_server_healthy(log_path)
 
 
+def wait_healthy(api_url: str, log_path: Path, proc: subprocess.Popen[bytes] | None = None,
+                 timeout: float = SERVER_START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc is None or proc.poll() is None, f"prefect server exited\n{_tail(log_path)}"
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"prefect server not healthy after {timeout}s\n{_tail(log_path)}"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
+    """A Prefect server whose scheduler is off: the tests start every run themselves (a test
+    crossing a quarter hour would otherwise see the crons' runs on its worker)."""
+    with running_prefect_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def scheduling_prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
+    """A Prefect server whose scheduler runs, its loops shortened (``FAST_SCHEDULER_ENV``)."""
+    with running_prefect_server(tmp_path, FAST_SCHEDULER_ENV) as server:
+        yield server

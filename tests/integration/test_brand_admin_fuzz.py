@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 
 from deployments.admin_api import create_app
 from tests.integration.test_brand_admin_api import TOKEN
-from tests.integration.test_ops_api import riot_api_sandbox, riot_env  # noqa: F401  (fixtures)
+from tests.integration.test_ops_api import riot_env  # noqa: F401  (fixture)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(run_wait_seconds=0))
 

@@ -53,18 +53,6 @@ def job_configurations_kept(url: str) -> Iterator[None]:
             session.execute(table.insert(), saved)
 
 
-@pytest.fixture(scope="session")
-def riot_api_sandbox() -> Iterator[object]:
-    from sandbox.riot import RiotSandbox
-    from sandbox.riot import create_app as riot_app
-    from sandbox.server import start_in_thread
-
-    sandbox = RiotSandbox()
-    with start_in_thread(riot_app(sandbox)) as server:
-        sandbox.url = server.url  # type: ignore[attr-defined]
-        yield sandbox
-
-
 @pytest.fixture
 def riot_env(brand_env, riot_api_sandbox, monkeypatch) -> Iterator[dict[str, str]]:
     """brand_env plus the Riot sandbox (the tracked-players route calls account-v1)."""
