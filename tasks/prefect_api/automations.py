@@ -31,6 +31,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.events.actions import CallWebhook, ChangeFlowRunState, RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
+from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel
 
 HEARTBEAT_SECONDS = 30
@@ -141,7 +142,12 @@ async def ensure_crash_automations(within: timedelta = ZOMBIE_AFTER) -> list[str
     async with get_client() as client:
         applied = [f"{ZOMBIE_AUTOMATION} ({within.total_seconds():g} s)"]
         await _apply(client, zombie_automation(within))
-        deployment = await client.read_deployment_by_name(RELEASE_DEPLOYMENT)
+        try:
+            deployment = await client.read_deployment_by_name(RELEASE_DEPLOYMENT)
+        except ObjectNotFound:
+            applied.append(f"{RELEASE_AUTOMATION}: not created: {RELEASE_DEPLOYMENT} is not deployed "
+                           "(prefect deploy --all)")
+            return applied
         await _apply(client, release_automation(deployment.id))
         applied.append(f"{RELEASE_AUTOMATION} -> {RELEASE_DEPLOYMENT}")
     return applied

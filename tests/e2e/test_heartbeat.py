@@ -271,3 +271,42 @@ def test_a_schedule_fires_on_a_worker_and_a_stopped_worker_raises_the_alarm(
             _put_config(ops, job, active=False)
     print(f"\nworker: fire time -> completion {fired_to_done} s; late run's start time -> alarm e-mail "
           f"{alarm_delay} s (late after 10 s)")
+
+
+def test_a_stopped_scheduler_raises_the_alarm_for_an_active_schedule(
+    prefect_server: PrefectServer, tmp_path: Path, pg_url: str, rapidapi_sandbox: Any, coingecko_sandbox: Any,
+    riot_api_sandbox: Any, smtp_sink: Any,
+) -> None:
+    """The server's scheduler service is off (``PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED=false``):
+    the deployment's schedule is active, yet no run is ever created; the watchdog's check
+    e-mails the alarm, and the overview marks the job with the reason."""
+    _truncate(pg_url)
+    smtp_sink.clear()
+    env = prefect_server.env | _app_env(tmp_path, pg_url, rapidapi_sandbox, coingecko_sandbox, riot_api_sandbox,
+                                        smtp_sink) | {"ALERTS_NO_SCHEDULE_GRACE_SECONDS": "5"}
+    job = "quota-reset"
+    _cli(["work-pool", "create", POOL, "--type", "process"], env, tmp_path)
+    _cli(["--no-prompt", "deploy", "--name", job], env, tmp_path, timeout=150)
+    with _ops_api(env, tmp_path) as ops:
+        env |= {"ALERTS_WEBHOOK_URL": f"{ops}/api/v1/alerts/check", "ALERTS_CHECK_EVERY_SECONDS": "10"}
+        deploy = subprocess.run([sys.executable, "-m", "deployments.deploy"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        deployed = datetime.now(UTC)
+        _put_config(ops, job, schedule=EVERY_MINUTE)
+
+        def alarm_mail() -> Any:
+            return next((m for m in smtp_sink.messages if f"ALARM {job}" in m["Subject"]), None)
+
+        mail = _wait(alarm_mail, 120, f"alarm e-mail for {job}", [prefect_server.log_path, tmp_path / "ops-api.log"])
+        delay = _seconds(deployed, datetime.now(UTC))
+        assert "no_scheduled_run" in mail["Subject"], mail["Subject"]
+        assert "scheduler" in mail.get_content() and "'* * * * *'" in mail.get_content(), mail.get_content()
+        view = _overview(ops)[job]
+        assert view["next_run"] is None and view["health"] == "alarm", view
+        assert [a["kind"] for a in view["alarms"]] == ["no_scheduled_run"], view["alarms"]
+        assert any("no scheduled run in Prefect" in d for d in view["drift"]), view["drift"]
+        with _prefect(env["PREFECT_API_URL"]) as client:
+            [schedule] = client.read_deployment_by_name(f"{job}/{job}").schedules
+            assert schedule.active and schedule.schedule.cron == EVERY_MINUTE  # type: ignore[union-attr]
+    print(f"\nscheduler stopped: deploy -> alarm e-mail {delay} s (grace 5 s, watchdog every 10 s)")
