@@ -8,15 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import PG_ADMIN_URL, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -125,7 +127,12 @@ def server_log_errors(log_path: Path, offset: int = 0) -> list[str]:
         match = _ERROR_LINE.match(line)
         if match:
             service = match.group("logger") or "uvicorn"
-            detail = next((x.strip() for x in lines[i + 1:i + 30] if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", x.strip())), "")
+            detail = ""
+            for after in lines[i + 1:i + 200]:  # the exception that ends its traceback, if any
+                if re.match(r"^\d\d:\d\d:\d\d", after):
+                    break
+                if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b", after.strip()):
+                    detail = after.strip()[:300]
             found.append(f"[{service}] {line.strip()}" + (f"  ->  {detail}" if detail else ""))
     return found
 
@@ -162,7 +169,28 @@ def running_prefect_server(tmp_path: Path, extra_env: dict[str, str] | None = No
     any ERROR in its log fails the test."""
     started = time.monotonic()
     port = free_port()
+    with prefect_database() as database_url:
+        yield from _serve_prefect(tmp_path, started, port, database_url, extra_env)
+
+
+@contextmanager
+def prefect_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one Prefect server, dropped after: the server runs on
+    PostgreSQL as in production (on SQLite, a loaded server logs ``database is locked``)."""
+    name = f"prefect_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _serve_prefect(tmp_path: Path, started: float, port: int, database_url: str,
+                   extra_env: dict[str, str] | None) -> Iterator[PrefectServer]:
     env = _clean_env() | {
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
