@@ -159,3 +159,16 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, loaded once."""
     return load_settings()
+
+
+def file_defaults(config_file: Path = DEFAULT_CONFIG_FILE) -> Settings:
+    """The settings of ``config_file`` alone, without the environment: the defaults that
+    ``prefect.yaml`` carries. Not for a process whose other threads read the environment."""
+    names = [*ENV_KEYS, "CONFIG_FILE"]
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    os.environ["CONFIG_FILE"] = str(config_file)
+    try:
+        return load_settings()
+    finally:
+        os.environ.pop("CONFIG_FILE", None)
+        os.environ.update(saved)

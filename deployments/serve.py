@@ -13,46 +13,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import Flow, serve
+from prefect import serve
 from prefect.schedules import Cron
 
-from core.riot.config import DEFAULT_SCHEDULES as RIOT_SCHEDULES
 from core.settings import Settings, get_settings
 from deployments.ops.catalog import FIXED
 from deployments.ops.configs import JobSettings, deployment_parameters, read_settings
-from deployments.schedules import configured_schedules
-from flows.brands import brand_job
-from flows.jobqueue import enqueue_scheduled_job
-from flows.profiles import add_profile_entries, requeue_failed
-from flows.riot import add_tracked_player
-
-_UNSCHEDULED: list[Flow[..., Any]] = [requeue_failed, add_profile_entries, add_tracked_player]
+from deployments.registry import JOBS
 
 
 def _defaults(settings: Settings) -> dict[str, JobSettings]:
     """The schedules the first deploy would write (used when no table is given)."""
-    rows = {s.deployment.split("/")[0]: JobSettings(s.cron, s.timezone, s.active, {})
-            for s in configured_schedules(settings)}
-    return rows | {name: JobSettings(cron, "UTC", True, {}) for name, cron in RIOT_SCHEDULES.items()}
+    return {job.id: JobSettings(d.cron, d.timezone, d.active, {}) for job in JOBS
+            if (d := job.default_schedule(settings)) is not None}
 
 
 def build_deployments(settings: Settings, rows: dict[str, JobSettings] | None = None) -> list[Any]:
-    """Deployments named as in prefect.yaml, scheduled from ``rows`` (job id -> its config row)."""
+    """Every job's deployment, named as in prefect.yaml; a configured job is scheduled from
+    ``rows`` (job id -> its config row), a shared one gets none here (its schedules belong to
+    ``scheduled_jobs``: add_or_update_scheduled_job, the brand admin), so serving keeps them."""
     rows = rows if rows is not None else _defaults(settings)
     deployments = []
-    for job in FIXED.values():
-        s = rows[job.id]
-        params = deployment_parameters(job, s) if s.config else None
-        deployments.append(job.flow.to_deployment(
-            name=job.id, tags=["jobpipes"], schedules=[Cron(s.schedule, timezone=s.timezone, active=s.active)],
-            concurrency_limit=job.concurrency, parameters=params or {}))
-    for flow in _UNSCHEDULED:
-        deployments.append(flow.to_deployment(name=flow.name, tags=["jobpipes"]))
-    # Their schedules belong to scheduled_jobs (add_or_update_scheduled_job, the brand admin):
-    # pass none here so that serving does not replace them.
-    deployments.append(enqueue_scheduled_job.to_deployment(name=enqueue_scheduled_job.name,
-                                                           tags=["jobpipes"]))
-    deployments.append(brand_job.to_deployment(name=brand_job.name, tags=["jobpipes", "brands"]))
+    for job in JOBS:
+        if job.id in FIXED:
+            s = rows[job.id]
+            params = deployment_parameters(FIXED[job.id], s) if s.config else None
+            deployments.append(job.flow.to_deployment(
+                name=job.id, tags=list(job.tags), concurrency_limit=job.concurrency, parameters=params or {},
+                schedules=[Cron(s.schedule, timezone=s.timezone, active=s.active)]))
+        else:
+            deployments.append(job.flow.to_deployment(name=job.id, tags=list(job.tags),
+                                                      concurrency_limit=job.concurrency))
     return deployments
 
 

@@ -34,6 +34,7 @@ from core.errors import ConfigError, JobError
 from core.http.retry import pause
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
+from flows.spec import JobSpec
 from tasks.brands import (
     close_open_runs,
     collect_answers,
@@ -267,3 +268,11 @@ async def _mark_failed(flow: Any, flow_run: Any, state: Any) -> None:
 
 brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed=[_mark_crashed],
                                    on_failure=[_mark_failed])
+
+
+JOBS = (
+    JobSpec(brand_job, "brands", "Brand job",
+            "Brand data collection and/or scoring (seed 003). One schedule per brand job, created by the "
+            "admin API (deployments.admin_api) or deployments.brand_admin, with its parameters.",
+            tags=("jobpipes", "brands"), shared=True),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -9,7 +10,8 @@ from prefect import flow, get_run_logger
 from core.db.types import utcnow
 from core.runs.errors import ItemError
 from core.runs.result import JobMetrics, JobResult
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from flows.spec import DefaultSchedule, JobSpec
 from tasks.crypto import (
     fetch_coin_details,
     fetch_prices,
@@ -116,3 +118,26 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
 
     return await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,
                          params={"limit": n})
+
+
+def _crypto_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:
+    def default(s: Settings) -> DefaultSchedule:  # seed 004 schedules are UTC by definition
+        cfg = getattr(s.crypto_jobs, job)
+        return DefaultSchedule(cfg.schedule, "UTC", cfg.enabled)
+    return default
+
+
+JOBS = (
+    JobSpec(top_coins_collection, "crypto", "Top coins collection",
+            "Top coins by market cap -> assets and daily asset_rankings (seed 004).", tags=("jobpipes", "coingecko"),
+            schedule=_crypto_schedule("top_coins_collection"), config_table="job_configurations",
+            config_key="TOP_COINS_COLLECTION"),
+    JobSpec(price_collection, "crypto", "Price collection",
+            "Current prices of tracked assets -> asset_prices (seed 004).", tags=("jobpipes", "coingecko"),
+            schedule=_crypto_schedule("price_collection"), concurrency=1, config_table="job_configurations",
+            config_key="PRICE_COLLECTION"),
+    JobSpec(contract_addresses_collection, "crypto", "Contract addresses collection",
+            "Contract addresses per chain of tracked assets -> asset_contracts (seed 004).", tags=("jobpipes", "coingecko"),
+            schedule=_crypto_schedule("contract_addresses_collection"), config_table="job_configurations",
+            config_key="CONTRACT_ADDRESSES_COLLECTION"),
+)

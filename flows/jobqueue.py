@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.spec import JobSpec
 from tasks.jobqueue import ACTIVE_WORKERS, enqueue_scheduled
 
 SCHEDULE_FLOW = "enqueue-scheduled-job"
@@ -35,3 +36,10 @@ def enqueue_scheduled_job(name: str) -> str | None:
     if job_id is None:
         get_run_logger().warning("scheduled job %r is missing or disabled; nothing enqueued", name)
     return job_id
+
+
+JOBS = (
+    JobSpec(enqueue_scheduled_job, "jobqueue", "Enqueue a scheduled job",
+            "Fired by the schedules that add_or_update_scheduled_job creates (seed 002); enqueues one job.",
+            tags=("jobpipes", "jobs"), shared=True),
+)

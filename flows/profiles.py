@@ -15,7 +15,8 @@ from core.runs.errors import unexpected_error
 from core.runs.history import RunRecord
 from core.runs.models import RunStatus
 from core.runs.result import JobResult
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from flows.spec import DefaultSchedule, JobSpec
 from tasks.profiles import (
     add_pending_entries,
     fetch_profile_stage,
@@ -157,3 +158,28 @@ async def requeue_failed(urns: list[str] | None = None) -> int:
     count = await requeue_failed_entries(urns)
     get_run_logger().info("re-queued %d FAILED entries", count)
     return count
+
+
+def _fetcher_schedule(s: Settings) -> DefaultSchedule:
+    return DefaultSchedule(s.cron.profile_fetcher_schedule, s.cron.timezone)
+
+
+def _reset_schedule(s: Settings) -> DefaultSchedule:
+    return DefaultSchedule(s.cron.quota_reset_schedule, s.cron.timezone)
+
+
+JOBS = (
+    JobSpec(profile_fetcher, "profiles", "LinkedIn profile fetcher",
+            "Fetch PENDING LinkedIn profiles under the monthly RapidAPI quota (seed 000).",
+            tags=("jobpipes", "rapidapi"), schedule=_fetcher_schedule, concurrency=4,
+            config_table="cron_job_configs", config_key=PROFILE_FETCHER,
+            note="Runs claim disjoint entries and share the ledger and the RapidAPI budget, so several may\n"
+                 "run at once (parallel_runs fans one run out over the pool's workers); at most 4."),
+    JobSpec(quota_reset, "profiles", "RapidAPI quota reset",
+            "Open the RapidAPI quota ledger of the period that starts at each fire of cron.quotaResetSchedule (seed 000).",
+            tags=("jobpipes", "rapidapi"), schedule=_reset_schedule, config_table="cron_job_configs", config_key=QUOTA_RESET),
+    JobSpec(requeue_failed, "profiles", "Re-queue failed profiles",
+            "Put FAILED profile entries back to PENDING (all, or by URN).", tags=("jobpipes", "rapidapi")),
+    JobSpec(add_profile_entries, "profiles", "Add profile entries",
+            "Enqueue LinkedIn URNs as PENDING profile entries.", tags=("jobpipes", "rapidapi")),
+)

@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.spec import JobSpec
 from tasks.prefect_api.automations import describe_run
 from tasks.recovery import release_run
 
@@ -26,3 +27,12 @@ async def release_crashed_run(flow_run_id: str) -> dict[str, Any]:
     released = await release_run(run)
     get_run_logger().info("released what %s run %s held: %s", run.flow_name, run.flow_run_id, released)
     return {"released": True, "state": run.state, **released}
+
+
+JOBS = (
+    JobSpec(release_crashed_run, "ops", "Release a crashed run",
+            "Release what a crashed run held (entries, quota, job runs) and write its CRASHED history row; "
+            "run by the release automation.",
+            tags=("jobpipes-ops",),  # not "jobpipes": a crashed release must not start another release
+            ),
+)

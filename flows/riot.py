@@ -9,11 +9,13 @@ continues where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from core.riot.config import (
+    DEFAULT_SCHEDULES,
     BanCheckerConfig,
     MatchFetcherConfig,
     SmurfAnalyzerConfig,
@@ -22,6 +24,8 @@ from core.riot.config import (
 from core.riot.players import parse_platform, parse_riot_id
 from core.runs.errors import item_error
 from core.runs.result import JobMetrics, JobResult
+from core.settings import Settings
+from flows.spec import DefaultSchedule, JobSpec
 from tasks.riot import (
     PlayerReport,
     RankReport,
@@ -153,3 +157,28 @@ async def add_tracked_player(riot_id: str, platform: str) -> dict[str, Any]:
     get_run_logger().info("tracking %s#%s on %s (%s)", game_name, tag_line, platform, "new" if created else "known")
     return {"puuid": puuid, "game_name": game_name, "tag_line": tag_line, "platform": platform,
             "is_tracked": True, "created": created}
+
+
+def _riot_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:
+    return lambda _settings: DefaultSchedule(DEFAULT_SCHEDULES[job], "UTC")  # the seed's, in UTC
+
+
+JOBS = (
+    JobSpec(tracked_player_updater, "riot", "Tracked player updater",
+            "New matches of manually tracked players (seed 001, TRACKED_PLAYER_UPDATER).", tags=("jobpipes", "riot"),
+            schedule=_riot_schedule("tracked-player-updater"), concurrency=1, config_table="job_configurations",
+            config_key="TRACKED_PLAYER_UPDATER"),
+    JobSpec(match_fetcher, "riot", "Match fetcher", "Match history of discovered players (seed 001, MATCH_FETCHER).",
+            tags=("jobpipes", "riot"), schedule=_riot_schedule("match-fetcher"), concurrency=1,
+            config_table="job_configurations", config_key="MATCH_FETCHER"),
+    JobSpec(smurf_analyzer, "riot", "Smurf analyzer",
+            "Smurf signals from stored matches, no API calls (seed 001, SMURF_ANALYZER).", tags=("jobpipes", "riot"),
+            schedule=_riot_schedule("smurf-analyzer"), config_table="job_configurations",
+            config_key="SMURF_ANALYZER"),
+    JobSpec(ban_checker, "riot", "Ban checker",
+            "Re-check flagged players and record the evidence (seed 001, BAN_CHECKER).", tags=("jobpipes", "riot"),
+            schedule=_riot_schedule("ban-checker"), config_table="job_configurations", config_key="BAN_CHECKER"),
+    JobSpec(add_tracked_player, "riot", "Add a tracked player",
+            'Track a Riot player by Riot ID (riot_id "gameName#tagLine", platform e.g. euw1) (seed 001).',
+            tags=("jobpipes", "riot")),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from prefect import Flow
 from sqlalchemy import select
@@ -18,15 +18,13 @@ from sqlalchemy import select
 from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.errors import ConfigError
+from deployments import registry
 from flows.brands import BRAND_JOB_FLOW, brand_job
-from flows.crypto import contract_addresses_collection, price_collection, top_coins_collection
 from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
-from flows.profiles import profile_fetcher, quota_reset
-from flows.riot import ban_checker, match_fetcher, smurf_analyzer, tracked_player_updater
 from tasks._common import db_url
 
 Family = Literal["profiles", "riot", "jobqueue", "brands", "crypto"]
-FAMILIES: tuple[str, ...] = ("profiles", "riot", "jobqueue", "brands", "crypto")
+FAMILIES: tuple[str, ...] = registry.FAMILIES
 
 
 class UnknownJob(LookupError):
@@ -43,7 +41,7 @@ class FixedJob:
     table: Literal["cron_job_configs", "job_configurations"]
     key: str  # cron_job_configs.name or job_configurations.job_type
     title: str
-    concurrency: int | None = None  # as in prefect.yaml / deployments.serve
+    concurrency: int | None = None  # the spec's (flows.<family>.JOBS)
 
     @property
     def deployment(self) -> str:
@@ -55,22 +53,10 @@ class FixedJob:
         return self.id.replace("-", "_")
 
 
-FIXED_JOBS: tuple[FixedJob, ...] = (
-    FixedJob("profile-fetcher", "profiles", profile_fetcher, "cron_job_configs", "profile_fetcher",
-             "LinkedIn profile fetcher", 4),
-    FixedJob("quota-reset", "profiles", quota_reset, "cron_job_configs", "quota_reset", "RapidAPI quota reset"),
-    FixedJob("tracked-player-updater", "riot", tracked_player_updater, "job_configurations",
-             "TRACKED_PLAYER_UPDATER", "Tracked player updater", 1),
-    FixedJob("match-fetcher", "riot", match_fetcher, "job_configurations", "MATCH_FETCHER", "Match fetcher", 1),
-    FixedJob("smurf-analyzer", "riot", smurf_analyzer, "job_configurations", "SMURF_ANALYZER", "Smurf analyzer"),
-    FixedJob("ban-checker", "riot", ban_checker, "job_configurations", "BAN_CHECKER", "Ban checker"),
-    FixedJob("top-coins-collection", "crypto", top_coins_collection, "job_configurations",
-             "TOP_COINS_COLLECTION", "Top coins collection"),
-    FixedJob("price-collection", "crypto", price_collection, "job_configurations", "PRICE_COLLECTION",
-             "Price collection", 1),
-    FixedJob("contract-addresses-collection", "crypto", contract_addresses_collection, "job_configurations",
-             "CONTRACT_ADDRESSES_COLLECTION", "Contract addresses collection"),
-)
+FIXED_JOBS: tuple[FixedJob, ...] = tuple(
+    FixedJob(spec.id, cast(Family, spec.family), spec.flow, spec.config_table, str(spec.config_key), spec.title,
+             spec.concurrency)
+    for spec in registry.configured() if spec.config_table is not None)
 FIXED: dict[str, FixedJob] = {job.id: job for job in FIXED_JOBS}
 BRAND_PREFIX, QUEUE_PREFIX = "brand-job-", "scheduled-job-"
 BRAND_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"

@@ -7,8 +7,8 @@ import importlib
 import yaml
 
 from core.config import DEFAULT_CONFIG_FILE, PROJECT_ROOT
-from core.settings import load_settings
-from deployments.schedules import configured_schedules
+from core.settings import file_defaults, load_settings
+from deployments.registry import BY_ID, JOBS, prefect_yaml
 from deployments.serve import build_deployments
 
 
@@ -16,18 +16,25 @@ def _spec() -> dict:
     return yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
 
 
-def test_prefect_yaml_schedules_match_the_config(monkeypatch):
-    monkeypatch.setenv("CONFIG_FILE", str(DEFAULT_CONFIG_FILE))
-    for var in ("CRON_PROFILE_FETCHER_SCHEDULE", "CRON_QUOTA_RESET_SCHEDULE", "CRON_TIMEZONE",
-                "TOP_COINS_COLLECTION_SCHEDULE", "PRICE_COLLECTION_SCHEDULE",
-                "CONTRACT_ADDRESSES_COLLECTION_SCHEDULE"):
-        monkeypatch.delenv(var, raising=False)
+def test_prefect_yaml_is_written_from_the_job_specs():
+    current = (PROJECT_ROOT / "prefect.yaml").read_text()
+    assert prefect_yaml(current) == current, "prefect.yaml differs: python -m deployments.registry write-prefect-yaml"
+
+
+def test_prefect_yaml_lists_every_job_once_with_the_config_files_schedules(monkeypatch):
+    monkeypatch.setenv("CRON_PROFILE_FETCHER_SCHEDULE", "1 2 3 4 5")  # the environment is not the default
     by_name = {d["name"]: d for d in _spec()["deployments"]}
-    specs = configured_schedules(load_settings())
-    assert len(specs) == 5
-    for spec in specs:
-        [schedule] = by_name[spec.deployment.split("/")[1]]["schedules"]
-        assert (schedule["cron"], schedule["timezone"]) == (spec.cron, spec.timezone)
+    assert list(by_name) == [job.id for job in JOBS] and len(JOBS) == len(BY_ID) == 15
+    defaults = file_defaults(DEFAULT_CONFIG_FILE)
+    for job in JOBS:
+        schedule = job.default_schedule(defaults)
+        assert by_name[job.id].get("schedules") == (
+            None if schedule is None else [{"cron": schedule.cron, "timezone": schedule.timezone,
+                                            "active": schedule.active}]), job.id
+        assert by_name[job.id]["tags"] == list(job.tags) and by_name[job.id].get("concurrency_limit") == job.concurrency
+    assert by_name["profile-fetcher"]["schedules"][0]["cron"] == "*/15 * * * *"
+    assert by_name["top-coins-collection"]["schedules"][0]["cron"] == "0 0 * * *"  # the seed's 6 fields, 0 s dropped
+    assert "jobpipes" not in by_name["release-crashed-run"]["tags"]  # a crashed release starts no release
 
 
 def test_every_entrypoint_is_a_flow_named_like_its_deployment():

@@ -1,0 +1,68 @@
+"""A job, declared once beside its flow: what deploy, serve, the operations API and prefect.yaml read.
+
+Each family's flow module ends with its ``JOBS``, one :class:`JobSpec` per deployment;
+``deployments.registry`` collects them (the way Dagster's ``Definitions`` lists a code
+location's jobs and schedules). A spec names its flow, its deployment (the flow's name), its
+title and description, tags, concurrency limit, default schedule (from settings: the first
+deploy writes it into the job's config row, which holds it from then on) and where its
+configuration row lives. A job without a default schedule is started by hand or by others
+(``add-profile-entries``); a *shared* deployment carries one schedule per ``scheduled_jobs``
+row (``brand-job``, ``enqueue-scheduled-job``), owned by that row.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from prefect import Flow
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+ConfigTable = Literal["cron_job_configs", "job_configurations"]
+
+
+@dataclass(frozen=True)
+class DefaultSchedule:
+    cron: str  # 5-field
+    timezone: str = "UTC"
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    flow: Flow[..., Any]
+    family: str
+    title: str
+    description: str
+    tags: tuple[str, ...] = ("jobpipes",)  # "jobpipes" marks the runs the automations watch
+    schedule: Callable[[Settings], DefaultSchedule] | None = None  # the default, from settings
+    concurrency: int | None = None  # at most this many runs at once (a deployment concurrency limit)
+    config_table: ConfigTable | None = None  # where its row (schedule, timezone, active, knobs) lives
+    config_key: str | None = None  # cron_job_configs.name or job_configurations.job_type
+    shared: bool = False  # one schedule per scheduled_jobs row, owned by that row
+    note: str | None = None  # a comment written above it in prefect.yaml
+
+    @property
+    def id(self) -> str:
+        """The job id: its flow's name, which is also its deployment's name."""
+        return str(self.flow.name)
+
+    @property
+    def deployment(self) -> str:
+        return f"{self.id}/{self.id}"
+
+    @property
+    def entrypoint(self) -> str:
+        """``flows/<module>.py:<function>``, as prefect.yaml names it."""
+        fn = self.flow.fn
+        path = Path(inspect.getfile(fn)).resolve()
+        root = Path(__file__).resolve().parent.parent
+        return f"{path.relative_to(root).as_posix()}:{fn.__name__}"
+
+    def default_schedule(self, settings: Settings) -> DefaultSchedule | None:
+        return self.schedule(settings) if self.schedule else None
