@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from core.brands import models as brands
 from core.crypto import models as crypto
-from core.db import rate_limits, scheduled_jobs
+from core.db import job_configurations, rate_limits, scheduled_jobs
 from core.db.base import Base
 from core.jobqueue import models as jobqueue
 from core.profiles import models as profiles
@@ -16,4 +16,4 @@ from core.riot import models as riot
 from core.runs import models as runs
 
 metadata = Base.metadata
-__all__ = ["Base", "brands", "crypto", "jobqueue", "metadata", "profiles", "rate_limits", "riot", "runs", "scheduled_jobs"]
+__all__ = ["Base", "brands", "crypto", "job_configurations", "jobqueue", "metadata", "profiles", "rate_limits", "riot", "runs", "scheduled_jobs"]

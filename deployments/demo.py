@@ -198,9 +198,10 @@ def _riot_demo() -> bool:
     from sqlalchemy import select, update
 
     from core.db import session_scope
+    from core.db.job_configurations import JobConfiguration
     from core.db.types import utcnow
     from core.riot.client import reset_pacers
-    from core.riot.models import JobConfiguration, RiotPlayer, SmurfAnalysis
+    from core.riot.models import RiotPlayer, SmurfAnalysis
     from core.settings import get_settings
     from sandbox.riot import RiotSandbox, create_app, plays_like_smurf, puuid_of
     from sandbox.server import start_in_thread

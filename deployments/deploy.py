@@ -22,9 +22,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.db.migrate import ensure_schema
 from core.profiles.models import CronJobConfig
-from core.riot.models import JobConfiguration
 from core.settings import Settings, get_settings
 from deployments.ops.configs import ensure_job_rows
 from deployments.ops.sync import apply_all

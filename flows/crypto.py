@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from core.crypto.settings import CRYPTO_DEFAULTS, CryptoJobConfig, checked_limit
 from core.db.types import utcnow
 from core.runs.errors import ItemError
 from core.runs.result import JobMetrics, JobResult
@@ -27,16 +28,12 @@ CONTRACTS_CHUNK = 50
 DEPENDENCY_OF_PRICES = "top-coins-collection"
 
 
-def _limit(value: int | None, name: str) -> int | None:
-    if value is not None and value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
-
-
 @flow(name="top-coins-collection")
 async def top_coins_collection(limit: int | None = None) -> JobResult:
     """Top ``limit`` coins by market cap -> assets and today's ``asset_rankings``."""
-    n = _limit(limit, "limit") or get_settings().crypto_jobs.top_coins_collection.limit or 100
+    # Markets are read in pages of ``limit``: a null setting means the seed's default, not "all".
+    n = (checked_limit(limit) or get_settings().crypto_jobs.top_coins_collection.limit
+         or CRYPTO_DEFAULTS["topCoinsCollection"]["limit"])
 
     async def body(m: JobMetrics) -> None:
         fetched = await fetch_top_coins(n)
@@ -58,7 +55,7 @@ async def price_collection(limit: int | None = None) -> JobResult:
     ``top-coins-collection`` runs first as a subflow, and the result says so
     (``custom["ran_dependency"]``, ``custom["dependency_status"]``).
     """
-    n = _limit(limit, "limit") or get_settings().crypto_jobs.price_collection.limit
+    n = checked_limit(limit) or get_settings().crypto_jobs.price_collection.limit
 
     async def body(m: JobMetrics) -> None:
         assets = await load_tracked_assets(n)
@@ -90,7 +87,7 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
     (assets whose details were fetched), ``contracts_created`` (contract records upserted,
     new or not; ``items_created``/``items_updated`` split them), ``assets_skipped`` (assets
     that failed or have no CoinGecko id)."""
-    n = _limit(limit, "limit") or get_settings().crypto_jobs.contract_addresses_collection.limit
+    n = checked_limit(limit) or get_settings().crypto_jobs.contract_addresses_collection.limit
 
     async def body(m: JobMetrics) -> None:
         tracked = await load_tracked_assets(n)
@@ -127,17 +124,29 @@ def _crypto_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:
     return default
 
 
+def _crypto_config(job: str) -> Callable[[Settings], dict[str, Any]]:
+    return lambda s: {"limit": getattr(s.crypto_jobs, job).limit}
+
+
+def _limit_parameter(config: dict[str, Any]) -> dict[str, Any]:
+    """The row's ``limit`` is the deployment's default parameter (none: the flow's default)."""
+    return {"limit": config["limit"]} if config.get("limit") else {}
+
+
+def _crypto_job(flow: Any, title: str, description: str, key: str, *, concurrency: int | None = None) -> JobSpec:
+    job = key.lower()
+    return JobSpec(flow, "crypto", title, description, tags=("jobpipes", "coingecko"),
+                   schedule=_crypto_schedule(job), concurrency=concurrency, config_table="job_configurations",
+                   config_key=key, config_model=CryptoJobConfig, config_defaults=_crypto_config(job),
+                   parameters_from_config=_limit_parameter)
+
+
 JOBS = (
-    JobSpec(top_coins_collection, "crypto", "Top coins collection",
-            "Top coins by market cap -> assets and daily asset_rankings (seed 004).", tags=("jobpipes", "coingecko"),
-            schedule=_crypto_schedule("top_coins_collection"), config_table="job_configurations",
-            config_key="TOP_COINS_COLLECTION"),
-    JobSpec(price_collection, "crypto", "Price collection",
-            "Current prices of tracked assets -> asset_prices (seed 004).", tags=("jobpipes", "coingecko"),
-            schedule=_crypto_schedule("price_collection"), concurrency=1, config_table="job_configurations",
-            config_key="PRICE_COLLECTION"),
-    JobSpec(contract_addresses_collection, "crypto", "Contract addresses collection",
-            "Contract addresses per chain of tracked assets -> asset_contracts (seed 004).", tags=("jobpipes", "coingecko"),
-            schedule=_crypto_schedule("contract_addresses_collection"), config_table="job_configurations",
-            config_key="CONTRACT_ADDRESSES_COLLECTION"),
+    _crypto_job(top_coins_collection, "Top coins collection",
+                "Top coins by market cap -> assets and daily asset_rankings (seed 004).", "TOP_COINS_COLLECTION"),
+    _crypto_job(price_collection, "Price collection", "Current prices of tracked assets -> asset_prices (seed 004).",
+                "PRICE_COLLECTION", concurrency=1),
+    _crypto_job(contract_addresses_collection, "Contract addresses collection",
+                "Contract addresses per chain of tracked assets -> asset_contracts (seed 004).",
+                "CONTRACT_ADDRESSES_COLLECTION"),
 )

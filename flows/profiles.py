@@ -8,7 +8,7 @@ import uuid
 from prefect import flow, get_run_logger
 
 from core.db.types import utcnow
-from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, JobConfig
+from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, JobConfig, ProfileJobConfig
 from core.profiles.quota import PROVIDER
 from core.profiles.tally import RunTally
 from core.runs.errors import unexpected_error
@@ -172,12 +172,13 @@ JOBS = (
     JobSpec(profile_fetcher, "profiles", "LinkedIn profile fetcher",
             "Fetch PENDING LinkedIn profiles under the monthly RapidAPI quota (seed 000).",
             tags=("jobpipes", "rapidapi"), schedule=_fetcher_schedule, concurrency=4,
-            config_table="cron_job_configs", config_key=PROFILE_FETCHER,
+            config_table="cron_job_configs", config_key=PROFILE_FETCHER, config_model=ProfileJobConfig,
             note="Runs claim disjoint entries and share the ledger and the RapidAPI budget, so several may\n"
                  "run at once (parallel_runs fans one run out over the pool's workers); at most 4."),
     JobSpec(quota_reset, "profiles", "RapidAPI quota reset",
             "Open the RapidAPI quota ledger of the period that starts at each fire of cron.quotaResetSchedule (seed 000).",
-            tags=("jobpipes", "rapidapi"), schedule=_reset_schedule, config_table="cron_job_configs", config_key=QUOTA_RESET),
+            tags=("jobpipes", "rapidapi"), schedule=_reset_schedule, config_table="cron_job_configs", config_key=QUOTA_RESET,
+            config_model=ProfileJobConfig),
     JobSpec(requeue_failed, "profiles", "Re-queue failed profiles",
             "Put FAILED profile entries back to PENDING (all, or by URN).", tags=("jobpipes", "rapidapi")),
     JobSpec(add_profile_entries, "profiles", "Add profile entries",

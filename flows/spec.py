@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import Flow
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -44,6 +45,9 @@ class JobSpec:
     concurrency: int | None = None  # at most this many runs at once (a deployment concurrency limit)
     config_table: ConfigTable | None = None  # where its row (schedule, timezone, active, knobs) lives
     config_key: str | None = None  # cron_job_configs.name or job_configurations.job_type
+    config_model: type[BaseModel] | None = None  # validates the knobs of its row (``config``)
+    config_defaults: Callable[[Settings], dict[str, Any]] | None = None  # the knobs of a new job_configurations row
+    parameters_from_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # default run parameters
     shared: bool = False  # one schedule per scheduled_jobs row, owned by that row
     note: str | None = None  # a comment written above it in prefect.yaml
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from core.config import Section, http_url, upper_snake
 from core.cron import to_prefect_cron
@@ -30,12 +30,28 @@ class CoinGeckoSettings(Section):
         return "x-cg-pro-api-key" if self.plan == "pro" else "x-cg-demo-api-key"
 
 
+JobLimit = Annotated[int | None, Field(ge=1, le=10_000, description="coins/assets per run; null: the job's default")]
+"""The one bound of a crypto job's ``limit``: settings, the job's config row, the API and the flows."""
+
+
+class CryptoJobConfig(BaseModel):
+    """Seed 004's knob of a job (its ``job_configurations.config_json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: JobLimit = None
+
+
+def checked_limit(value: int | None) -> int | None:
+    """``value`` within the bounds; ValueError (a ValidationError) naming ``limit`` otherwise."""
+    return CryptoJobConfig(limit=value).limit
+
+
 class CryptoJobSettings(Section):
     """One crypto job's ``*_ENABLED``, ``*_SCHEDULE`` and ``*_LIMIT`` (seed 004)."""
 
     enabled: bool = True
     schedule: str
-    limit: int | None = Field(None, ge=1, le=10_000)
+    limit: JobLimit = None
 
     @field_validator("limit", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,14 @@ from core.profiles.settings import CronSettings
 
 PROFILE_FETCHER = "profile_fetcher"
 QUOTA_RESET = "quota_reset"
+
+
+class ProfileJobConfig(BaseModel):
+    """Seed 000's knobs of a job (columns of ``cron_job_configs``), as the operations API changes them."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = Field(ge=1, le=1000)
+    respect_quota: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db.job_configurations import JobConfiguration
 from core.errors import ConfigError, field_errors
 from core.riot.analysis import Thresholds, Weights
 from core.riot.client import PLATFORM_REGION
-from core.riot.models import JobConfiguration
 
 
 class _Config(BaseModel):

@@ -9,7 +9,7 @@ slug for a scheduled job (``brand-job-<uuid>``, ``scheduled-job-<name>``).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from prefect import Flow
@@ -21,6 +21,7 @@ from core.errors import ConfigError
 from deployments import registry
 from flows.brands import BRAND_JOB_FLOW, brand_job
 from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
+from flows.spec import JobSpec
 from tasks._common import db_url
 
 Family = Literal["profiles", "riot", "jobqueue", "brands", "crypto"]
@@ -42,6 +43,7 @@ class FixedJob:
     key: str  # cron_job_configs.name or job_configurations.job_type
     title: str
     concurrency: int | None = None  # the spec's (flows.<family>.JOBS)
+    spec: JobSpec | None = field(default=None, compare=False, repr=False)
 
     @property
     def deployment(self) -> str:
@@ -55,7 +57,7 @@ class FixedJob:
 
 FIXED_JOBS: tuple[FixedJob, ...] = tuple(
     FixedJob(spec.id, cast(Family, spec.family), spec.flow, spec.config_table, str(spec.config_key), spec.title,
-             spec.concurrency)
+             spec.concurrency, spec)
     for spec in registry.configured() if spec.config_table is not None)
 FIXED: dict[str, FixedJob] = {job.id: job for job in FIXED_JOBS}
 BRAND_PREFIX, QUEUE_PREFIX = "brand-job-", "scheduled-job-"

@@ -11,47 +11,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.cron import check_timezone, next_run, to_prefect_cron
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.db.types import utcnow
 from core.db.upsert import insert_missing
 from core.errors import ConfigError, field_errors
 from core.profiles.job_configs import ensure_defaults
 from core.profiles.models import CronJobConfig
-from core.riot.config import CONFIG_MODELS
-from core.riot.models import JobConfiguration
 from core.settings import Settings, get_settings
 from deployments.ops.catalog import FIXED_JOBS, FixedJob
 from tasks._common import db_url
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ProfileJobConfig(_Strict):
-    """Seed 000 knobs (columns of ``cron_job_configs``)."""
-
-    batch_size: int = Field(ge=1, le=1000)
-    respect_quota: bool = True
-
-
-class CryptoJobConfig(_Strict):
-    """Seed 004 knob: ``limit`` coins/assets per run (None: all tracked assets)."""
-
-    limit: int | None = Field(None, ge=1, le=10_000)
-
-
 def config_model(job: FixedJob) -> type[BaseModel]:
-    if job.family == "profiles":
-        return ProfileJobConfig
-    if job.family == "crypto":
-        return CryptoJobConfig
-    return CONFIG_MODELS[job.key]
+    """The model of the job's knobs, from its spec (``flows.<family>.JOBS``)."""
+    model = job.spec.config_model if job.spec else None
+    if model is None:
+        raise ConfigError(f"config: {job.id} declares no config model")
+    return model
 
 
 @dataclass(frozen=True)
@@ -65,15 +47,19 @@ class JobSettings:
         return {"schedule": self.schedule, "timezone": self.timezone, "active": self.active, "config": self.config}
 
 
-def _crypto_defaults(settings: Settings) -> list[dict[str, Any]]:
-    now, jobs = utcnow(), settings.crypto_jobs
+def _job_configuration_defaults(settings: Settings) -> list[dict[str, Any]]:
+    """New ``job_configurations`` rows of the jobs whose specs give their knobs' defaults
+    (the Riot rows come from migration 0004)."""
+    now = utcnow()
     rows = []
     for job in FIXED_JOBS:
-        if job.family == "crypto":
-            cfg = getattr(jobs, job.history_name)
-            rows.append({"job_type": job.key, "name": job.title, "schedule": cfg.schedule, "timezone": "UTC",
-                         "is_active": cfg.enabled, "config_json": {"limit": cfg.limit},
-                         "created_at": now, "updated_at": now})
+        spec = job.spec
+        schedule = spec.default_schedule(settings) if spec else None
+        if spec is None or job.table != "job_configurations" or spec.config_defaults is None or schedule is None:
+            continue
+        rows.append({"job_type": job.key, "name": job.title, "schedule": schedule.cron, "timezone": schedule.timezone,
+                     "is_active": schedule.active, "config_json": spec.config_defaults(settings),
+                     "created_at": now, "updated_at": now})
     return rows
 
 
@@ -81,7 +67,7 @@ def ensure_job_rows(session: Session, settings: Settings | None = None) -> int:
     """Insert every missing config row from the defaults; existing rows are the operator's."""
     settings = settings or get_settings()
     return (ensure_defaults(session, settings.cron)
-            + insert_missing(session, JobConfiguration.__table__, _crypto_defaults(settings),
+            + insert_missing(session, JobConfiguration.__table__, _job_configuration_defaults(settings),
                              conflict_columns=["job_type"]))
 
 
@@ -154,6 +140,5 @@ def write_settings(job: FixedJob, new: JobSettings) -> None:
 
 def deployment_parameters(job: FixedJob, settings: JobSettings) -> dict[str, Any] | None:
     """Default parameters the deployment's runs get from the row (crypto ``limit``), else None."""
-    if job.family == "crypto":
-        return {"limit": settings.config.get("limit")} if settings.config.get("limit") else {}
-    return None
+    derive = job.spec.parameters_from_config if job.spec else None
+    return derive(settings.config) if derive else None

@@ -15,8 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
 
+from core.crypto.settings import CryptoJobConfig
 from deployments.ops.catalog import FIXED
 from deployments.ops.runs import job_result_for
 from deployments.ops.trigger import trigger
@@ -25,11 +26,10 @@ from tasks.prefect_api import flow_run_url, wait_for_flow_run
 router = APIRouter(prefix="/api/v1/jobs", tags=["crypto (seed 004)"])
 
 
-class LimitBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LimitBody(CryptoJobConfig):
+    """``{"limit": N}``: coins/assets this run (bounds: ``core.crypto.settings.JobLimit``); none: the job's config."""
 
-    limit: int | None = Field(None, ge=1, le=10_000, description="coins/assets this run; default: the job's config",
-                              examples=[10])
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"limit": 10}]})
 
 
 async def _run(request: Request, job_id: str, body: LimitBody | None, wait: bool) -> Any:

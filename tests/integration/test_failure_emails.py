@@ -14,11 +14,12 @@ from sqlalchemy import update
 
 from core.brands import repo as brand_repo
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.db.types import utcnow
 from core.errors import JobRunFailed
 from core.riot.client import reset_pacers
 from core.riot.config import DEFAULT_CONFIGS
-from core.riot.models import JobConfiguration, RiotPlayer
+from core.riot.models import RiotPlayer
 from flows.brands import brand_job
 from flows.crypto import contract_addresses_collection, top_coins_collection
 from flows.profiles import profile_fetcher

@@ -18,9 +18,9 @@ from prefect.states import Crashed, Running
 from sqlalchemy import select, text
 
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.db.types import utcnow
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob
-from core.riot.models import JobConfiguration
 from core.runs.models import JobExecutionHistory
 from deployments.admin_api import create_app
 from deployments.ops.catalog import FIXED

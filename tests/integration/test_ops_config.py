@@ -13,8 +13,8 @@ from prefect.client.orchestration import get_client
 from sqlalchemy import select, text
 
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob
-from core.riot.models import JobConfiguration
 from deployments.ops.overview import NO_SCHEDULED_RUN
 from deployments.scheduled_jobs import add_or_update_scheduled_job
 from tests.integration.test_brand_admin_api import body

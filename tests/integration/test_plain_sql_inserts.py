@@ -16,12 +16,13 @@ from core.brands.models import Brand, BrandTopic, GeneratedQuery
 from core.crypto.models import Asset
 from core.db import session_scope
 from core.db.engine import get_engine
+from core.db.job_configurations import JobConfiguration
 from core.db.migrate import upgrade
 from core.db.scheduled_jobs import ScheduledJob
 from core.jobqueue.models import Job, Registration
 from core.models import Base
 from core.profiles.models import ApiQuota, CronJobConfig, ProfileEntry
-from core.riot.models import JobConfiguration, RiotPlayer
+from core.riot.models import RiotPlayer
 from flows.profiles import profile_fetcher
 from tests.conftest import _truncate, reload_settings
 from tests.factories import entry_rows, history_rows, profile_rows

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.db.types import utcnow
 from core.errors import ConfigError, JobRunFailed, NotFoundError
 from core.riot.client import reset_pacers
 from core.riot.config import DEFAULT_CONFIGS
 from core.riot.models import (
     BanCheck,
-    JobConfiguration,
     RiotMatch,
     RiotMatchParticipant,
     RiotPlayer,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.db import session_scope
+from core.db.job_configurations import JobConfiguration
 from core.db.migrate import upgrade
 from core.riot.config import DEFAULT_CONFIGS, parse_config
-from core.riot.models import JobConfiguration
 
 
 def test_platform_is_an_optional_filter():
