@@ -18,7 +18,7 @@ install:
 	$(UV) sync --frozen --quiet --compile-bytecode
 
 demo: install
-	$(UV) run python -m deployments.demo
+	$(UV) run python -m deployments.dev.demo
 
 test: lint browser
 	$(UV) run pytest -q
@@ -51,7 +51,7 @@ bench: install
 
 # The long-lived local Prefect server that `make demo` and the README's examples use.
 down:
-	@test -f .data/prefect/server.json && $(UV) run python -m deployments.local_server down || true
+	@test -f .data/prefect/server.json && $(UV) run python -m deployments.dev.local_server down || true
 
 clean: down
 	rm -rf .data

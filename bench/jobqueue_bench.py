@@ -198,7 +198,7 @@ def main() -> None:
 `make bench` (`uv run python -m bench.jobqueue_bench`), measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on
 this machine ({os.cpu_count()} cores, shared: load average {load_before} before, {load()} after), PostgreSQL on
 127.0.0.1, one database for all sides; pgqueuer {versions['pgqueuer']} and procrastinate {versions['procrastinate']}
-from their own environment (`bench/.peers-venv`); this project's worker is `python -m deployments.jobs_worker` (one
+from their own environment (`bench/.peers-venv`); this project's worker is `python -m deployments.worker.jobs_worker` (one
 process) against a `prefect server start` of its own (SQLite), Prefect logging at INFO.
 
 No-op jobs; drain = N jobs committed in one transaction into an idle worker until the last is recorded done;

@@ -430,7 +430,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=["flow", "baseline"], default=["flow", "baseline"])
     parser.add_argument("--server", choices=["ephemeral", "local"], default="ephemeral",
                         help="the Prefect API of the flow variants: a fresh ephemeral one per variant, or "
-                             "the long-lived local server (`python -m deployments.local_server up`), what "
+                             "the long-lived local server (`python -m deployments.dev.local_server up`), what "
                              "`make demo` and the README's examples use; its start is not counted")
     args = parser.parse_args()
     if len(args.concurrency) not in (1, len(args.batch_size)):
@@ -440,7 +440,7 @@ def main() -> None:
         return
     args.server_env = {}
     if args.server == "local":
-        from deployments import local_server
+        from deployments.dev import local_server
 
         api_url = local_server.up()
         pid = json.loads(local_server.STATE.read_text())["pid"]

@@ -34,7 +34,7 @@ from pathlib import Path
 import prefect
 
 from core.db.migrate import upgrade
-from deployments.local_server import up
+from deployments.dev.local_server import up
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ("import asyncio\nfrom flows.profiles import profile_fetcher\n"

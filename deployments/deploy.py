@@ -26,8 +26,8 @@ from core.db.job_configurations import JobConfiguration
 from core.db.migrate import ensure_schema
 from core.profiles.models import CronJobConfig
 from core.settings import Settings, get_settings
-from deployments.ops.configs import ensure_job_rows
-from deployments.ops.sync import apply_all
+from deployments.control.configs import ensure_job_rows
+from deployments.control.sync import apply_all
 from tasks.prefect_api.automations import ensure_alert_automations, ensure_crash_automations
 
 
@@ -51,8 +51,8 @@ async def apply(settings: Settings) -> list[str]:
 
 
 def main() -> int:
-    from deployments.brand_admin import sync_brand_schedules
-    from deployments.scheduled_jobs import sync_all_schedules
+    from deployments.control.brand_admin import sync_brand_schedules
+    from deployments.control.scheduled_jobs import sync_all_schedules
 
     for line in asyncio.run(apply(get_settings())):
         print(line)

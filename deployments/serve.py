@@ -17,9 +17,9 @@ from prefect import serve
 from prefect.schedules import Cron
 
 from core.settings import Settings, get_settings
-from deployments.ops.catalog import FIXED
-from deployments.ops.configs import JobSettings, deployment_parameters, read_settings
-from deployments.registry import JOBS
+from deployments.control.catalog import FIXED
+from deployments.control.configs import JobSettings, deployment_parameters, read_settings
+from deployments.control.registry import JOBS
 
 
 def _defaults(settings: Settings) -> dict[str, JobSettings]:

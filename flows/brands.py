@@ -273,6 +273,6 @@ brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed
 JOBS = (
     JobSpec(brand_job, "brands", "Brand job",
             "Brand data collection and/or scoring (seed 003). One schedule per brand job, created by the "
-            "admin API (deployments.admin_api) or deployments.brand_admin, with its parameters.",
+            "admin API (deployments.api.app) or deployments.control.brand_admin, with its parameters.",
             tags=("jobpipes", "brands"), shared=True),
 )

@@ -1,11 +1,11 @@
 """Application job queue on Prefect (seed 002): the worker's session flow and the schedule flow.
 
 Application code enqueues with ``core.jobqueue.start_job(session, job)`` inside its own
-transaction; a jobs worker (``python -m deployments.jobs_worker``) claims committed jobs and
+transaction; a jobs worker (``python -m deployments.worker.jobs_worker``) claims committed jobs and
 runs each as an ``execute-job`` task run inside a ``jobs-worker-session`` flow run (a flow
 run per job would cost ~200 ms of orchestration each; a task run costs a few ms). Scheduled
 jobs are schedules of the ``enqueue-scheduled-job`` deployment, mirrored in ``scheduled_jobs``
-(``deployments.scheduled_jobs``).
+(``deployments.control.scheduled_jobs``).
 """
 
 from __future__ import annotations

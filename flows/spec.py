@@ -1,7 +1,7 @@
 """A job, declared once beside its flow: what deploy, serve, the operations API and prefect.yaml read.
 
 Each family's flow module ends with its ``JOBS``, one :class:`JobSpec` per deployment;
-``deployments.registry`` collects them (the way Dagster's ``Definitions`` lists a code
+``deployments.control.registry`` collects them (the way Dagster's ``Definitions`` lists a code
 location's jobs and schedules). A spec names its flow, its deployment (the flow's name), its
 title and description, tags, concurrency limit, default schedule (from settings: the first
 deploy writes it into the job's config row, which holds it from then on) and where its

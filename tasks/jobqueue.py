@@ -56,7 +56,7 @@ class _Progress:
 
 
 class WorkerLoop(Protocol):
-    """What the tasks need from the jobs worker that runs them (``deployments.jobs_worker``)."""
+    """What the tasks need from the jobs worker that runs them (``deployments.worker.jobs_worker``)."""
 
     writer: JobWriter
 

@@ -3,7 +3,7 @@
     uv run python -m bench.peers.jobpipes_side --dsn DSN --mode batch --parallel 100 --batch 50 --markers FILE
 
 Needs PREFECT_API_URL (a running Prefect server; ``bench.jobqueue_bench`` starts one) and a
-database migrated to head. The worker is ``python -m deployments.jobs_worker``, one process.
+database migrated to head. The worker is ``python -m deployments.worker.jobs_worker``, one process.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
            "JOBS_DEFAULT_CONCURRENCY": str(args.parallel), "JOBS_BATCH_SIZE": str(args.batch)}
 
     def start():  # type: ignore[no-untyped-def]
-        return start_worker([sys.executable, "-m", "deployments.jobs_worker", "--name", label], env)
+        return start_worker([sys.executable, "-m", "deployments.worker.jobs_worker", "--name", label], env)
 
     clear()
     result = measure(enqueue_one=enqueue_one, enqueue_many=enqueue_many, remaining=remaining, clear=clear,

@@ -137,7 +137,7 @@ async def trigger_deployment(name: str, parameters: dict[str, Any], *, tags: lis
     return cast(FlowRun, await flow_run if inspect.isawaitable(flow_run) else flow_run)
 
 
-# --- read side, for the operations API (deployments.ops) -------------------------------
+# --- read side, for the operations API (deployments.control) -------------------------------
 
 ACTIVE_STATES = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 

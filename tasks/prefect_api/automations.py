@@ -16,7 +16,7 @@ A schedule that does not fire is noticed by Prefect's server itself (no worker n
 calls the operations API's ``POST /api/v1/alerts/check`` through a Webhook block
 (``jobpipes-alerts``, its bearer token kept as a secret), which finds runs Late beyond
 ``alerts.lateAfterSeconds``, active schedules without a scheduled run and overdue jobs, and
-records and e-mails them (``deployments.ops.alarms``).
+records and e-mails them (``deployments.control.alarms``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The heartbeat: schedules set through the config tables fire by Prefect's own scheduler,
 on each way the README runs the product, and a schedule that does not fire raises the alarm.
 
-- The long-lived local server of ``make demo`` (``python -m deployments.local_server up``)
+- The long-lived local server of ``make demo`` (``python -m deployments.dev.local_server up``)
   with ``python -m deployments.serve``: every one of the nine fixed jobs gets ``* * * * *``
   through ``PUT /api/v1/jobs/{id}/config``; each fires once, created by the scheduler (an
   auto-scheduled run with the scheduler's idempotency key, never by the test), completes, and
@@ -39,7 +39,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from core.crypto.models import Asset
 from core.db import session_scope
-from deployments.ops.catalog import FIXED_JOBS
+from deployments.control.catalog import FIXED_JOBS
 from tests.conftest import _truncate, free_port
 from tests.e2e.conftest import (
     FAST_SCHEDULER_ENV,
@@ -97,7 +97,7 @@ def _ops_api(env: dict[str, str], tmp: Path) -> Iterator[str]:
     """The operations API as the README starts it (uvicorn), on a free port."""
     port = free_port()
     log = tmp / "ops-api.log"
-    cmd = [sys.executable, "-m", "uvicorn", "deployments.admin_api:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "uvicorn", "deployments.api.app:app", "--host", "127.0.0.1", "--port", str(port)]
     with _process(cmd, env, log) as proc:
         url = f"http://127.0.0.1:{port}"
         _wait(lambda: _get_ok(f"{url}/docs"), 90, "the operations API to answer", [log], proc)
@@ -172,7 +172,7 @@ def test_every_schedule_fires_on_the_local_server_with_serve(
     env = _clean_env() | _app_env(tmp_path, pg_url, rapidapi_sandbox, coingecko_sandbox, riot_api_sandbox,
                                   smtp_sink) | FAST_SCHEDULER_ENV
     state = tmp_path / "data" / "prefect"
-    up = subprocess.run([sys.executable, "-m", "deployments.local_server", "up"], cwd=ROOT, env=env,
+    up = subprocess.run([sys.executable, "-m", "deployments.dev.local_server", "up"], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=150)
     try:
         assert up.returncode == 0, up.stdout + up.stderr + _tail(state / "server.log")
@@ -223,7 +223,7 @@ def test_every_schedule_fires_on_the_local_server_with_serve(
                 assert last is not None and last["flow_run_id"] == str(run.id), (job_id, last)
                 assert view[job_id]["next_run"] is None  # inactive now
     finally:
-        subprocess.run([sys.executable, "-m", "deployments.local_server", "down"], cwd=ROOT, env=env,
+        subprocess.run([sys.executable, "-m", "deployments.dev.local_server", "down"], cwd=ROOT, env=env,
                        capture_output=True, timeout=60)
     assert_server_healthy(state / "server.log")
 

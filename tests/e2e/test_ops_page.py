@@ -30,8 +30,8 @@ from core.profiles.models import ApiQuota
 from core.profiles.quota import current_period
 from core.runs.models import JobExecutionHistory
 from core.settings import get_settings
-from deployments.admin_api import create_app
-from deployments.ops.overview import NO_SCHEDULED_RUN
+from deployments.api.app import create_app
+from deployments.control.overview import NO_SCHEDULED_RUN
 from flows.brands import BRAND_JOB_DEPLOYMENT
 from tests.conftest import free_port
 from tests.integration.test_brand_admin_api import TOKEN

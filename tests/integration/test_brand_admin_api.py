@@ -12,7 +12,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from core.brands.schemas import COLLECTORS
 from core.cron import next_run
-from deployments.admin_api import create_app
+from deployments.api.app import create_app
 from flows.brands import BRAND_JOB_DEPLOYMENT, brand_job
 from tests.integration.test_brand_jobs import make_brand
 

@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from deployments.admin_api import create_app
+from deployments.api.app import create_app
 from tests.integration.test_brand_admin_api import TOKEN
 from tests.integration.test_ops_api import riot_env  # noqa: F401  (fixture)
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.jobqueue.models import Job, Registration
-from deployments import demo_jobqueue
+from deployments.dev import demo_jobqueue
 
 
 def test_the_demo_enqueues_in_a_transaction_runs_a_worker_and_schedules_a_job(app_env, capsys):

@@ -32,8 +32,8 @@ from core.jobqueue.examples import PurgeExpiredRegistrationsJob, SendEmailJob
 from core.jobqueue.models import Job, Registration
 from core.jobqueue.registry import UnknownJobType
 from core.settings import get_settings
-from deployments.jobs_worker import JobsWorker
-from deployments.scheduled_jobs import add_or_update_scheduled_job, remove_scheduled_job
+from deployments.control.scheduled_jobs import add_or_update_scheduled_job, remove_scheduled_job
+from deployments.worker.jobs_worker import JobsWorker
 from flows.jobqueue import SCHEDULE_DEPLOYMENT, enqueue_scheduled_job, jobs_worker_session
 from tests.conftest import reload_settings
 
@@ -85,7 +85,7 @@ def all_finished(url: str, n: int) -> Callable[[], bool]:
 
 def start_worker_process(name: str, tmp_env: dict[str, str]) -> subprocess.Popen[bytes]:
     env = os.environ | tmp_env | {"PREFECT_API_URL": PREFECT_API_URL.value()}
-    return subprocess.Popen([sys.executable, "-m", "deployments.jobs_worker", "--name", name],
+    return subprocess.Popen([sys.executable, "-m", "deployments.worker.jobs_worker", "--name", name],
                             cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
 

@@ -28,7 +28,7 @@ from core.jobqueue.grouped import Outcome
 from core.jobqueue.models import Job
 from core.jobqueue.writer import JobWriter
 from core.settings import get_settings
-from deployments.jobs_worker import JobsWorker
+from deployments.worker.jobs_worker import JobsWorker
 from tests.conftest import reload_settings
 from tests.integration.test_job_queue import (
     all_finished,
@@ -215,7 +215,7 @@ COMPLETIONS_DDL = [
 
 
 def test_kill_9_of_a_worker_mid_batch_still_completes_every_job_exactly_once(queue_env, monkeypatch):  # noqa: F811
-    """A real ``python -m deployments.jobs_worker`` is SIGKILLed while a batch runs; a second
+    """A real ``python -m deployments.worker.jobs_worker`` is SIGKILLed while a batch runs; a second
     worker recovers by liveness. A trigger logs every transition to Completed."""
     url = queue_env["DATABASE_URL"]
     engine = get_engine(url)

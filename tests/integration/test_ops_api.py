@@ -22,10 +22,10 @@ from core.db.job_configurations import JobConfiguration
 from core.db.types import utcnow
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob
 from core.runs.models import JobExecutionHistory
-from deployments.admin_api import create_app
-from deployments.ops.catalog import FIXED
-from deployments.ops.overview import NO_SCHEDULED_RUN
-from deployments.scheduled_jobs import add_or_update_scheduled_job
+from deployments.api.app import create_app
+from deployments.control.catalog import FIXED
+from deployments.control.overview import NO_SCHEDULED_RUN
+from deployments.control.scheduled_jobs import add_or_update_scheduled_job
 from tests.integration.test_brand_admin_api import TOKEN, body
 from tests.integration.test_brand_jobs import make_brand
 

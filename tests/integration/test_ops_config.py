@@ -15,8 +15,8 @@ from sqlalchemy import select, text
 from core.db import session_scope
 from core.db.job_configurations import JobConfiguration
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob
-from deployments.ops.overview import NO_SCHEDULED_RUN
-from deployments.scheduled_jobs import add_or_update_scheduled_job
+from deployments.control.overview import NO_SCHEDULED_RUN
+from deployments.control.scheduled_jobs import add_or_update_scheduled_job
 from tests.integration.test_brand_admin_api import body
 from tests.integration.test_brand_jobs import make_brand
 from tests.integration.test_ops_api import TOKEN, _client, job_configurations_kept
@@ -106,8 +106,8 @@ async def test_bad_input_names_the_field_and_writes_nothing(api, brand_env, path
 
 async def test_the_first_deploy_writes_the_defaults_and_later_ones_apply_the_rows(api, brand_env, monkeypatch):
     from core.profiles.models import CronJobConfig
+    from deployments.control.configs import read_settings
     from deployments.deploy import apply
-    from deployments.ops.configs import read_settings
     from deployments.serve import build_deployments
     from tests.conftest import reload_settings
 

@@ -8,7 +8,7 @@ import yaml
 
 from core.config import DEFAULT_CONFIG_FILE, PROJECT_ROOT
 from core.settings import file_defaults, load_settings
-from deployments.registry import BY_ID, JOBS, prefect_yaml
+from deployments.control.registry import BY_ID, JOBS, prefect_yaml
 from deployments.serve import build_deployments
 
 
@@ -18,7 +18,7 @@ def _spec() -> dict:
 
 def test_prefect_yaml_is_written_from_the_job_specs():
     current = (PROJECT_ROOT / "prefect.yaml").read_text()
-    assert prefect_yaml(current) == current, "prefect.yaml differs: python -m deployments.registry write-prefect-yaml"
+    assert prefect_yaml(current) == current, "prefect.yaml differs: python -m deployments.control.registry write-prefect-yaml"
 
 
 def test_prefect_yaml_lists_every_job_once_with_the_config_files_schedules(monkeypatch):

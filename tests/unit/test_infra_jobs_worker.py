@@ -13,7 +13,7 @@ from core.settings import ENV_KEYS
 def test_compose_has_a_jobs_worker_service_with_its_settings():
     compose = yaml.safe_load((PROJECT_ROOT / "infra" / "docker-compose.yml").read_text())
     worker = compose["services"]["jobs-worker"]
-    assert "python -m deployments.jobs_worker" in worker["command"]
+    assert "python -m deployments.worker.jobs_worker" in worker["command"]
     env = worker["environment"]
     needed = {"PREFECT_API_URL", "DATABASE_URL", "JOBS_MODULES", "JOBS_HEARTBEAT_SECONDS", "JOBS_MISSED_HEARTBEATS",
               "JOBS_ORPHANED_JOBS_CHECK_INTERVAL", "JOBS_ORPHANED_JOB_THRESHOLD", "JOBS_SCHEDULED_JOBS_CHECK_INTERVAL",

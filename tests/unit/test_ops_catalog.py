@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from core.config import PROJECT_ROOT
-from deployments.ops.catalog import FIXED_JOBS
+from deployments.control.catalog import FIXED_JOBS
 
 
 def test_fixed_jobs_match_prefect_yaml():

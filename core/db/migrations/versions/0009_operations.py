@@ -2,7 +2,7 @@
 
 ``job_configurations`` gets a ``timezone`` (its schedule's IANA zone; the seed-001 rows are
 UTC). The crypto jobs' rows (schedule, timezone, active, ``{"limit": N}``) are inserted on
-first deploy from settings (``deployments.ops.configs.ensure_job_rows``), not here, so that
+first deploy from settings (``deployments.control.configs.ensure_job_rows``), not here, so that
 the seed's ``*_SCHEDULE``/``*_ENABLED``/``*_LIMIT`` variables give the first values.
 
 Revision ID: 0009

@@ -20,7 +20,7 @@ from prefect.client.orchestration import get_client
 from core.db.types import utcnow
 from core.runs.alarms import ScheduleFacts, schedule_alarms
 from core.settings import get_settings
-from deployments.ops.catalog import (
+from deployments.control.catalog import (
     FIXED_JOBS,
     FixedJob,
     Job,
@@ -28,8 +28,8 @@ from deployments.ops.catalog import (
     all_jobs,
     scheduled_rows,
 )
-from deployments.ops.configs import JobSettings, read_settings
-from deployments.ops.runs import record_crashed, summaries
+from deployments.control.configs import JobSettings, read_settings
+from deployments.control.runs import record_crashed, summaries
 from tasks.prefect_api import (
     deployment_concurrency,
     flow_run_url,

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
 from core.crypto.settings import CryptoJobConfig
-from deployments.ops.catalog import FIXED
-from deployments.ops.runs import job_result_for
-from deployments.ops.trigger import trigger
+from deployments.control.catalog import FIXED
+from deployments.control.runs import job_result_for
+from deployments.control.trigger import trigger
 from tasks.prefect_api import flow_run_url, wait_for_flow_run
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["crypto (seed 004)"])

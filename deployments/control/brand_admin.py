@@ -1,5 +1,5 @@
 """The seed-003 admin operations as Python functions (awaitable from notebooks, used by
-the HTTP API in ``deployments.admin_api``).
+the HTTP API in ``deployments.api.app``).
 
 A brand's scheduled job is a row of ``scheduled_jobs`` (brand_id, customer_id, job_type,
 metadata in ``job_data``, cron, timezone, active) and, in step with it, a schedule of the

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from core.errors import ConfigError
 from core.profiles.quota import PERIOD_FORMAT
-from deployments.ops import trends
+from deployments.control import trends
 
 router = APIRouter(prefix="/api/v1/trends", tags=["trends"])
 Days = Annotated[int, Query(ge=1, le=366)]

@@ -24,7 +24,7 @@ from core.db.types import utcnow
 from core.notify import alarm_email, deliver
 from core.runs.models import JobAlert
 from core.settings import get_settings
-from deployments.ops.overview import overview
+from deployments.control.overview import overview
 from tasks._common import db_url
 from tasks.prefect_api.automations import CHECK_RESOURCE, CHECKED_EVENT
 

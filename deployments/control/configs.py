@@ -24,7 +24,7 @@ from core.errors import ConfigError, field_errors
 from core.profiles.job_configs import ensure_defaults
 from core.profiles.models import CronJobConfig
 from core.settings import Settings, get_settings
-from deployments.ops.catalog import FIXED_JOBS, FixedJob
+from deployments.control.catalog import FIXED_JOBS, FixedJob
 from tasks._common import db_url
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.ops import catalog, overview, runs, sync, trigger
+from deployments.control import catalog, overview, runs, sync, trigger
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

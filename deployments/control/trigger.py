@@ -12,10 +12,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 
 from core.errors import ConfigError
-from deployments import brand_admin
-from deployments.ops.catalog import QUEUE_DEPLOYMENT, FixedJob, Job, ScheduledRowJob
-from deployments.ops.configs import read_settings
-from deployments.ops.sync import apply_fixed, job_config
+from deployments.control import brand_admin
+from deployments.control.catalog import QUEUE_DEPLOYMENT, FixedJob, Job, ScheduledRowJob
+from deployments.control.configs import read_settings
+from deployments.control.sync import apply_fixed, job_config
 from tasks.prefect_api import (
     count_active_runs,
     deployment_concurrency,

@@ -14,8 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from core.brands.schemas import UnknownIdError
 from core.errors import ConfigError
 from core.settings import get_settings
-from deployments.ops.catalog import UnknownJob
-from deployments.ops.trigger import JobConflict
+from deployments.control.catalog import UnknownJob
+from deployments.control.trigger import JobConflict
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from deployments.ops import alarms
+from deployments.control import alarms
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 

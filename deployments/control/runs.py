@@ -23,7 +23,7 @@ from core.errors import ConfigError
 from core.jobqueue.models import Job as QueueJob
 from core.runs.models import JobExecutionHistory, RunStatus
 from core.runs.result import JobMetrics, JobResult
-from deployments.ops.catalog import FIXED_JOBS, FixedJob, Job
+from deployments.control.catalog import FIXED_JOBS, FixedJob, Job
 from tasks._common import db_url
 from tasks.prefect_api import crashed_runs, flow_run_url, read_deployment_or_none
 

@@ -4,8 +4,8 @@
 read this one list. ``prefect.yaml`` stays the user's file (``prefect deploy --all`` reads
 it); its ``deployments:`` section is written from here:
 
-    uv run python -m deployments.registry write-prefect-yaml   # rewrite the section
-    uv run python -m deployments.registry check-prefect-yaml   # exit 1 when it differs
+    uv run python -m deployments.control.registry write-prefect-yaml   # rewrite the section
+    uv run python -m deployments.control.registry check-prefect-yaml   # exit 1 when it differs
 
 and ``tests/unit/test_deployments.py`` fails when the committed file differs.
 """
@@ -70,12 +70,12 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "check-prefect-yaml":
         if current != wanted:
-            print(f"{path} differs from the job specs: run `python -m deployments.registry write-prefect-yaml`",
+            print(f"{path} differs from the job specs: run `python -m deployments.control.registry write-prefect-yaml`",
                   file=sys.stderr)
             return 1
         print(f"{path}: up to date ({len(JOBS)} deployments)")
         return 0
-    print("usage: python -m deployments.registry [write-prefect-yaml|check-prefect-yaml] [path]", file=sys.stderr)
+    print("usage: python -m deployments.control.registry [write-prefect-yaml|check-prefect-yaml] [path]", file=sys.stderr)
     return 2
 
 

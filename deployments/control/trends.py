@@ -20,7 +20,7 @@ from core.profiles.models import ApiQuota
 from core.profiles.quota import PERIOD_FORMAT, period_window
 from core.runs.models import JobExecutionHistory
 from core.settings import get_settings
-from deployments.ops.catalog import FIXED_JOBS
+from deployments.control.catalog import FIXED_JOBS
 from flows.profiles import PROVIDER, profile_fetcher
 from tasks._common import db_url
 

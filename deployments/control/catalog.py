@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.errors import ConfigError
-from deployments import registry
+from deployments.control import registry
 from flows.brands import BRAND_JOB_FLOW, brand_job
 from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
 from flows.spec import JobSpec

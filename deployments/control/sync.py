@@ -2,7 +2,7 @@
 
 Prefect is called outside any database transaction; if the database write fails, the old
 settings are applied back, so the row and the deployment never disagree for long and a
-refused change leaves nothing behind (as in ``deployments.brand_admin``).
+refused change leaves nothing behind (as in ``deployments.control.brand_admin``).
 
 The config tables win: applying a job's row sets its deployment's first schedule (cron,
 timezone, active), its default parameters (crypto ``limit``) and resumes a deployment paused
@@ -23,16 +23,16 @@ from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.errors import ConfigError, field_errors
 from core.jobqueue.registry import UnknownJobType, get_job_type
-from deployments import brand_admin
-from deployments.ops.catalog import FIXED_JOBS, FixedJob, Job, ScheduledRowJob
-from deployments.ops.configs import (
+from deployments.control import brand_admin
+from deployments.control.catalog import FIXED_JOBS, FixedJob, Job, ScheduledRowJob
+from deployments.control.configs import (
     JobSettings,
     deployment_parameters,
     read_settings,
     validate_change,
     write_settings,
 )
-from deployments.scheduled_jobs import add_or_update_scheduled_job
+from deployments.control.scheduled_jobs import add_or_update_scheduled_job
 from tasks._common import db_url
 from tasks.prefect_api import (
     deployment_id,

@@ -1,0 +1,136 @@
+"""The operations API: one FastAPI app for every job (issue 11), with the seed-003 brand admin
+routes (``deployments.control.brand_admin``) and the operator page.
+
+    BRAND_ADMIN_TOKEN=... uv run uvicorn deployments.api.app:app --port 8090
+    # page: http://127.0.0.1:8090/admin   API docs: http://127.0.0.1:8090/docs
+
+Every API route needs ``Authorization: Bearer <brandJobs.adminToken>`` (401 otherwise). Bad
+input is a 422 whose ``detail`` starts with the field's name; an unknown id is a 404; a job
+that cannot start now is a 409. The page and its scripts are static files without data:
+they ask for the token and send it with every API call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from deployments.api import routes_alerts, routes_crypto, routes_jobs, routes_riot, routes_trends
+from deployments.api.auth import add_error_handlers, require_token
+from deployments.control import brand_admin
+
+JobTypeName = Literal["data_collection", "scoring", "data_collection_and_scoring"]
+WEB = Path(__file__).resolve().parent / "web"
+__all__ = ["app", "create_app", "require_token"]
+
+
+class ScheduledJobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    brand_id: str
+    customer_id: str
+    job_type: JobTypeName
+    cron_expression: str = Field(examples=["0 9 * * *"])
+    timezone: str = "UTC"
+    is_active: bool = True
+    metadata: dict[str, Any] = Field(default_factory=dict, examples=[
+        {"collectors": ["chatgpt", "google_aio", "perplexity"], "parallel": False,
+         "positionLimit": 50, "sentimentLimit": 50}])
+
+
+class ScheduledJobUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: JobTypeName | None = None
+    cron_expression: str | None = None
+    timezone: str | None = None
+    is_active: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
+    """The app; ``run_wait_seconds`` bounds how long the seed-004 routes wait for a run."""
+    app = FastAPI(title="jobpipes operations", version="2.0", docs_url=None, redoc_url=None,
+                  description="Every job of the five families: status, executions, trigger, configuration "
+                              "(the config tables are the source of each schedule), seed-004 commands, "
+                              "brand scheduled jobs (seed 003), trends. Bearer token on every route.")
+    app.state.run_wait_seconds = run_wait_seconds
+    add_error_handlers(app)
+    secured = [Depends(require_token)]
+    for module in (routes_jobs, routes_crypto, routes_riot, routes_trends, routes_alerts):
+        app.include_router(module.router, dependencies=secured)
+    app.include_router(_brand_router(), dependencies=secured)
+    _add_page(app)
+    return app
+
+
+def _add_page(app: FastAPI) -> None:
+    """The operator page and the API docs, both from files served here (no CDN: offline)."""
+    app.mount("/admin/static", StaticFiles(directory=WEB), name="static")
+    swagger = "/admin/static/vendor/swagger-ui"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API docs",
+                                   swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{swagger}/swagger-ui.css",
+                                   swagger_favicon_url=f"{swagger}/favicon-32x32.png")
+
+    @app.get("/admin", include_in_schema=False)
+    @app.get("/admin/scheduled-jobs", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+
+def _brand_router() -> APIRouter:
+    router = APIRouter(tags=["brand scheduled jobs (seed 003)"])
+    api = "/api/admin"
+
+    @router.get(f"{api}/scheduled-jobs")
+    async def list_jobs(customer_id: str | None = None, brand_id: str | None = None) -> list[dict[str, Any]]:
+        return await brand_admin.list_scheduled_jobs(customer_id=customer_id, brand_id=brand_id)
+
+    @router.get(f"{api}/scheduled-jobs/{{job_id}}")
+    async def get_job(job_id: str) -> dict[str, Any]:
+        return await brand_admin.get_scheduled_job(job_id)
+
+    @router.post(f"{api}/scheduled-jobs", status_code=201)
+    async def create_job(body: ScheduledJobCreate) -> dict[str, Any]:
+        return await brand_admin.create_scheduled_job(**body.model_dump())
+
+    @router.put(f"{api}/scheduled-jobs/{{job_id}}")
+    async def update_job(job_id: str, body: ScheduledJobUpdate) -> dict[str, Any]:
+        return await brand_admin.update_scheduled_job(job_id, **body.model_dump(exclude_unset=True))
+
+    @router.delete(f"{api}/scheduled-jobs/{{job_id}}", status_code=204)
+    async def delete_job(job_id: str) -> None:
+        await brand_admin.delete_scheduled_job(job_id)
+
+    @router.post(f"{api}/scheduled-jobs/{{job_id}}/trigger", status_code=202)
+    async def trigger_job(job_id: str) -> dict[str, Any]:
+        return await brand_admin.trigger_scheduled_job(job_id)
+
+    @router.get(f"{api}/job-runs")
+    async def job_runs(customer_id: str | None = None, brand_id: str | None = None, status: str | None = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
+        return await brand_admin.list_job_runs(customer_id=customer_id, brand_id=brand_id, status=status,
+                                               limit=limit)
+
+    @router.get(f"{api}/job-runs/{{run_id}}")
+    async def job_run(run_id: str) -> dict[str, Any]:
+        return await brand_admin.get_job_run(run_id)
+
+    @router.get(f"{api}/brands/{{brand_id}}/topics-queries")
+    async def topics_queries(brand_id: str) -> dict[str, Any]:
+        return await brand_admin.brand_topics_queries(brand_id)
+
+    return router
+
+
+app = create_app()
