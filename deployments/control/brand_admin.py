@@ -36,11 +36,13 @@ from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
 from core.errors import ConfigError
+from deployments.control.rows import History, RowKind, ScheduledRowJob, Triggered, duration_ms, iso
 from flows.brands import BRAND_JOB_DEPLOYMENT, BRAND_JOB_FLOW, brand_job
 from tasks._common import db_url
 from tasks.prefect_api import (
     apply_schedule,
     deployment_id,
+    flow_run_url,
     read_schedule,
     remove_schedule,
     trigger_deployment,
@@ -267,3 +269,43 @@ async def sync_brand_schedules() -> int:
     for row in rows:  # outside the transaction: no database lock held across Prefect calls
         await _apply(row)
     return len(rows)
+
+
+# --- the brand job as an operable job (deployments.control.rows) ------------------------
+
+def _brand_lookup(session: Any, key: str) -> ScheduledJob | None:
+    try:
+        row = session.get(ScheduledJob, uuid.UUID(key))
+    except ValueError:
+        return None
+    return row if row is not None and row.brand_id is not None else None
+
+
+async def _brand_view(job: ScheduledRowJob) -> dict[str, Any]:
+    return await get_scheduled_job(job.row_id)
+
+
+async def _brand_change(job: ScheduledRowJob, schedule: str | None, timezone: str | None, active: bool | None,
+                        config: dict[str, Any] | None) -> None:
+    await update_scheduled_job(job.row_id, cron_expression=schedule, timezone=timezone, is_active=active,
+                               metadata=config)
+
+
+async def _brand_trigger(job: ScheduledRowJob) -> Triggered:
+    started = await trigger_scheduled_job(job.row_id)
+    return Triggered(started["flow_run_id"], "Scheduled", {}, {"job_run_id": started["job_run_id"]})
+
+
+def brand_run_view(run: JobRun) -> dict[str, Any]:
+    """A brand job run in the executions' shape of every job."""
+    return {"id": str(run.id), "status": run.status, "started_at": iso(run.started_at or run.created_at),
+            "finished_at": iso(run.finished_at), "duration_ms": duration_ms(run.started_at, run.finished_at),
+            "counts": None, "api_calls": None, "error": run.error_message, "metrics": run.metrics,
+            "flow_run_id": run.flow_run_id, "flow_run_url": flow_run_url(run.flow_run_id) if run.flow_run_id else None}
+
+
+BRAND_ROWS = RowKind(
+    family="brands", prefix="brand-job-", deployment=BRAND_JOB_DEPLOYMENT, flow=brand_job,
+    owns=lambda row: row.brand_id is not None, key=lambda row: str(row.id), lookup=_brand_lookup,
+    view=_brand_view, change=_brand_change, trigger=_brand_trigger,
+    history=lambda job: History(JobRun, JobRun.scheduled_job_id == job.row_id, JobRun.created_at, brand_run_view))

@@ -8,7 +8,6 @@ slug for a scheduled job (``brand-job-<uuid>``, ``scheduled-job-<name>``).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -19,8 +18,9 @@ from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.errors import ConfigError
 from deployments.control import registry
-from flows.brands import BRAND_JOB_FLOW, brand_job
-from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
+from deployments.control.brand_admin import BRAND_ROWS
+from deployments.control.rows import RowKind, ScheduledRowJob
+from deployments.control.scheduled_jobs import QUEUE_ROWS
 from flows.spec import JobSpec
 from tasks._common import db_url
 
@@ -60,47 +60,25 @@ FIXED_JOBS: tuple[FixedJob, ...] = tuple(
              spec.concurrency, spec)
     for spec in registry.configured() if spec.config_table is not None)
 FIXED: dict[str, FixedJob] = {job.id: job for job in FIXED_JOBS}
-BRAND_PREFIX, QUEUE_PREFIX = "brand-job-", "scheduled-job-"
-BRAND_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"
-QUEUE_DEPLOYMENT = f"{SCHEDULE_FLOW}/{SCHEDULE_FLOW}"
-
-
-@dataclass(frozen=True)
-class ScheduledRowJob:
-    """A ``scheduled_jobs`` row: a brand job (seed 003) or a job-queue job (seed 002)."""
-
-    id: str
-    family: Family
-    row_id: uuid.UUID
-    name: str
-    job_type: str
-    flow: Flow[..., Any]
-
-    @property
-    def deployment(self) -> str:
-        return BRAND_DEPLOYMENT if self.family == "brands" else QUEUE_DEPLOYMENT
-
-    @property
-    def title(self) -> str:
-        return self.name
-
+ROW_KINDS: tuple[RowKind, ...] = (QUEUE_ROWS, BRAND_ROWS)
+BRAND_PREFIX, QUEUE_PREFIX = BRAND_ROWS.prefix, QUEUE_ROWS.prefix
+BRAND_DEPLOYMENT, QUEUE_DEPLOYMENT = BRAND_ROWS.deployment, QUEUE_ROWS.deployment
 
 Job = FixedJob | ScheduledRowJob
 
 
 def _row_job(row: ScheduledJob) -> ScheduledRowJob:
-    if row.brand_id is not None:
-        return ScheduledRowJob(f"{BRAND_PREFIX}{row.id}", "brands", row.id, row.name, row.job_type, brand_job)
-    return ScheduledRowJob(f"{QUEUE_PREFIX}{row.name}", "jobqueue", row.id, row.name, row.job_type,
-                           enqueue_scheduled_job)
+    kind = next(k for k in ROW_KINDS if k.owns(row))
+    return ScheduledRowJob(f"{kind.prefix}{kind.key(row)}", kind, row.id, row.name, row.job_type)
 
 
 def scheduled_rows() -> list[ScheduledJob]:
-    """Every ``scheduled_jobs`` row, detached (queue jobs first, then brands, oldest first)."""
+    """Every ``scheduled_jobs`` row, detached (by kind as ``ROW_KINDS`` lists them, oldest first)."""
     with session_scope(db_url()) as session:
         rows = list(session.execute(select(ScheduledJob).order_by(ScheduledJob.created_at)).scalars())
         session.expunge_all()
-    return sorted(rows, key=lambda r: r.brand_id is not None)
+    order = {kind.family: i for i, kind in enumerate(ROW_KINDS)}
+    return sorted(rows, key=lambda r: next(order[k.family] for k in ROW_KINDS if k.owns(r)))
 
 
 def all_jobs(family: str | None = None) -> list[Job]:
@@ -118,15 +96,10 @@ def get_job(job_id: str) -> Job:
         raise UnknownJob(f"job_id: no job {job_id[:80]!r}")
     with session_scope(db_url()) as session:
         row: ScheduledJob | None = None
-        if job_id.startswith(BRAND_PREFIX):
-            try:
-                row = session.get(ScheduledJob, uuid.UUID(job_id[len(BRAND_PREFIX):]))
-            except ValueError:
-                row = None
-            row = row if row is not None and row.brand_id is not None else None
-        elif job_id.startswith(QUEUE_PREFIX):
-            row = session.execute(select(ScheduledJob).where(
-                ScheduledJob.name == job_id[len(QUEUE_PREFIX):], ScheduledJob.brand_id.is_(None))).scalar_one_or_none()
+        for kind in ROW_KINDS:
+            if job_id.startswith(kind.prefix):
+                row = kind.lookup(session, job_id[len(kind.prefix):])
+                break
         if row is None:
             raise UnknownJob(f"job_id: no job {job_id!r}; GET /api/v1/jobs lists them")
         return _row_job(row)

@@ -16,14 +16,13 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from sqlalchemy import func, select
 
-from core.brands.models import JobRun
 from core.db import session_scope
 from core.db.types import utcnow
 from core.errors import ConfigError
-from core.jobqueue.models import Job as QueueJob
 from core.runs.models import JobExecutionHistory, RunStatus
 from core.runs.result import JobMetrics, JobResult
 from deployments.control.catalog import FIXED_JOBS, FixedJob, Job
+from deployments.control.rows import duration_ms, iso
 from tasks._common import db_url
 from tasks.prefect_api import crashed_runs, flow_run_url, read_deployment_or_none
 
@@ -32,13 +31,9 @@ HISTORY_STATUSES = [s.value for s in RunStatus]
 FAILURES = {RunStatus.FAILED.value, CRASHED, "failed", "Failed"}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def history_view(row: JobExecutionHistory) -> dict[str, Any]:
-    return {"id": str(row.id), "status": row.status, "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at), "duration_ms": row.duration_ms,
+    return {"id": str(row.id), "status": row.status, "started_at": iso(row.started_at),
+            "finished_at": iso(row.finished_at), "duration_ms": row.duration_ms,
             "counts": {"processed": row.total_processed, "successful": row.successful_count,
                        "failed": row.failed_count, "created": row.items_created, "updated": row.items_updated,
                        "skipped": row.items_skipped},
@@ -47,34 +42,13 @@ def history_view(row: JobExecutionHistory) -> dict[str, Any]:
             "flow_run_url": flow_run_url(row.flow_run_id) if row.flow_run_id else None}
 
 
-def _duration(start: datetime | None, end: datetime | None) -> int | None:
-    return int((end - start).total_seconds() * 1000) if start and end else None
-
-
-def brand_run_view(run: JobRun) -> dict[str, Any]:
-    return {"id": str(run.id), "status": run.status, "started_at": _iso(run.started_at or run.created_at),
-            "finished_at": _iso(run.finished_at), "duration_ms": _duration(run.started_at, run.finished_at),
-            "counts": None, "api_calls": None, "error": run.error_message, "metrics": run.metrics,
-            "flow_run_id": run.flow_run_id, "flow_run_url": flow_run_url(run.flow_run_id) if run.flow_run_id else None}
-
-
-def queue_run_view(job: QueueJob) -> dict[str, Any]:
-    return {"id": str(job.id), "status": job.status, "started_at": _iso(job.started_at or job.created_at),
-            "finished_at": _iso(job.completed_at), "duration_ms": _duration(job.started_at, job.completed_at),
-            "counts": None, "api_calls": None, "error": job.error_message,
-            "metrics": {"progress_message": job.progress_message, "progress_percent": job.progress_percent,
-                        "attempts": job.attempts},
-            "flow_run_id": job.flow_run_id, "flow_run_url": flow_run_url(job.flow_run_id) if job.flow_run_id else None}
-
-
 def _source(job: Job) -> tuple[Any, Any, Any, Any]:
     """(model, where-clause, time column, view) of the job's executions."""
     if isinstance(job, FixedJob):
         return (JobExecutionHistory, JobExecutionHistory.job_name == job.history_name,
                 JobExecutionHistory.started_at, history_view)
-    if job.family == "brands":
-        return JobRun, JobRun.scheduled_job_id == job.row_id, JobRun.created_at, brand_run_view
-    return QueueJob, QueueJob.scheduled_job_id == job.row_id, QueueJob.created_at, queue_run_view
+    source = job.kind.history(job)
+    return source.model, source.where, source.column, source.view
 
 
 def list_executions(job: Job, *, status: str | None = None, since: datetime | None = None,
@@ -140,7 +114,7 @@ async def record_crashed(by_deployment: dict[uuid.UUID, FixedJob] | None = None,
             message = run.state.message if run.state and run.state.message else "no message"
             session.add(JobExecutionHistory(
                 job_name=job.history_name, job_type=job.key, flow_run_id=str(run.id), status=CRASHED,
-                started_at=started, finished_at=ended, duration_ms=_duration(started, ended) or 0,
+                started_at=started, finished_at=ended, duration_ms=duration_ms(started, ended) or 0,
                 error_summary=f"flow run crashed: {message}"[:2000], metrics={}))
             added += 1
     return added

@@ -6,23 +6,36 @@ Each function writes the row first, then applies it to Prefect through ``tasks.p
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.utilities.asyncutils import run_coro_as_sync
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.cron import next_run, validate_schedule
 from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
+from core.errors import ConfigError, field_errors
 from core.jobqueue import repo
-from core.jobqueue.registry import get_job_type, type_name
+from core.jobqueue.models import Job as QueueJob
+from core.jobqueue.registry import UnknownJobType, get_job_type, type_name
+from deployments.control.rows import History, RowKind, ScheduledRowJob, Triggered, duration_ms, iso
 from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
 from tasks._common import db_url
-from tasks.prefect_api import apply_schedule, deployment_id, remove_schedule
+from tasks.prefect_api import (
+    apply_schedule,
+    deployment_id,
+    flow_run_url,
+    remove_schedule,
+    trigger_deployment,
+)
 
 
 @dataclass(frozen=True)
@@ -97,3 +110,66 @@ async def sync_all_schedules() -> int:
     for info in infos:
         await _sync_schedule(info, info.name)
     return len(infos)
+
+
+# --- the job-queue job as an operable job (deployments.control.rows) --------------------
+
+def _queue_lookup(session: Session, key: str) -> ScheduledJob | None:
+    return session.execute(select(ScheduledJob).where(
+        ScheduledJob.name == key, ScheduledJob.brand_id.is_(None))).scalar_one_or_none()
+
+
+async def _queue_view(job: ScheduledRowJob) -> dict[str, Any]:
+    with session_scope(db_url()) as session:
+        row = session.get(ScheduledJob, job.row_id)
+        if row is None:
+            raise ConfigError(f"job_id: {job.id} was deleted")
+        return {"cron_expression": row.cron_expression, "timezone": row.timezone, "is_active": row.is_enabled,
+                "metadata": dict(row.job_data)}
+
+
+async def _queue_change(job: ScheduledRowJob, schedule: str | None, timezone: str | None, active: bool | None,
+                        config: dict[str, Any] | None) -> None:
+    current = await _queue_view(job)
+    try:
+        kind = get_job_type(job.job_type)
+    except UnknownJobType:
+        raise ConfigError(f"config: job type {job.job_type!r} is not registered in this process "
+                          "(JOBS_MODULES)") from None
+    try:
+        model = kind.model.model_validate(current["metadata"] if config is None else config)
+    except ValidationError as exc:
+        raise ConfigError(field_errors(exc, prefix="config", empty="config")) from None
+    try:
+        await asyncio.to_thread(add_or_update_scheduled_job, model, schedule or current["cron_expression"],
+                                name=job.name, timezone=timezone or current["timezone"],
+                                enabled=current["is_active"] if active is None else active)
+    except ValueError as exc:  # validate_schedule: "cron_expression: ..." / "timezone: ..."
+        raise ConfigError(str(exc).replace("cron_expression:", "schedule:", 1)) from None
+
+
+async def _queue_trigger(job: ScheduledRowJob) -> Triggered:
+    async with get_client() as client:
+        await deployment_id(client, enqueue_scheduled_job, SCHEDULE_FLOW)
+    parameters = {"name": job.name}
+    flow_run = await trigger_deployment(QUEUE_DEPLOYMENT, parameters, tags=["jobpipes", "manual"])
+    return Triggered(str(flow_run.id), flow_run.state_name or "Scheduled", parameters, {})
+
+
+def queue_run_view(job: QueueJob) -> dict[str, Any]:
+    """A queue job in the executions' shape of every job."""
+    return {"id": str(job.id), "status": job.status, "started_at": iso(job.started_at or job.created_at),
+            "finished_at": iso(job.completed_at), "duration_ms": duration_ms(job.started_at, job.completed_at),
+            "counts": None, "api_calls": None, "error": job.error_message,
+            "metrics": {"progress_message": job.progress_message, "progress_percent": job.progress_percent,
+                        "attempts": job.attempts},
+            "flow_run_id": job.flow_run_id, "flow_run_url": flow_run_url(job.flow_run_id) if job.flow_run_id else None}
+
+
+QUEUE_DEPLOYMENT = f"{SCHEDULE_FLOW}/{SCHEDULE_FLOW}"
+QUEUE_ROWS = RowKind(
+    family="jobqueue", prefix="scheduled-job-", deployment=QUEUE_DEPLOYMENT, flow=enqueue_scheduled_job,
+    owns=lambda row: row.brand_id is None, key=lambda row: row.name, lookup=_queue_lookup,
+    view=_queue_view, change=_queue_change, trigger=_queue_trigger,
+    history=lambda job: History(QueueJob, QueueJob.scheduled_job_id == job.row_id, QueueJob.created_at,
+                                queue_run_view))

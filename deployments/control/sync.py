@@ -12,19 +12,12 @@ the table: the overview shows it as ``drift`` until the next apply.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient, get_client
-from pydantic import ValidationError
 
-from core.db import session_scope
-from core.db.scheduled_jobs import ScheduledJob
-from core.errors import ConfigError, field_errors
-from core.jobqueue.registry import UnknownJobType, get_job_type
-from deployments.control import brand_admin
-from deployments.control.catalog import FIXED_JOBS, FixedJob, Job, ScheduledRowJob
+from deployments.control.catalog import FIXED_JOBS, FixedJob, Job
 from deployments.control.configs import (
     JobSettings,
     deployment_parameters,
@@ -32,8 +25,6 @@ from deployments.control.configs import (
     validate_change,
     write_settings,
 )
-from deployments.control.scheduled_jobs import add_or_update_scheduled_job
-from tasks._common import db_url
 from tasks.prefect_api import (
     deployment_id,
     read_deployment_or_none,
@@ -74,19 +65,10 @@ async def job_config(job: Job) -> dict[str, Any]:
     if isinstance(job, FixedJob):
         return {"job_id": job.id, "family": job.family, "source": job.table, "key": job.key,
                 **read_settings([job])[job.id].view()}
-    view = await brand_admin.get_scheduled_job(job.row_id) if job.family == "brands" else _queue_view(job)
+    view = await job.kind.view(job)
     return {"job_id": job.id, "family": job.family, "source": "scheduled_jobs", "key": job.name,
             "schedule": view["cron_expression"], "timezone": view["timezone"], "active": view["is_active"],
             "config": view["metadata"]}
-
-
-def _queue_view(job: ScheduledRowJob) -> dict[str, Any]:
-    with session_scope(db_url()) as session:
-        row = session.get(ScheduledJob, job.row_id)
-        if row is None:
-            raise ConfigError(f"job_id: {job.id} was deleted")
-        return {"cron_expression": row.cron_expression, "timezone": row.timezone, "is_active": row.is_enabled,
-                "metadata": dict(row.job_data)}
 
 
 async def change_config(job: Job, *, schedule: str | None = None, timezone: str | None = None,
@@ -103,29 +85,5 @@ async def change_config(job: Job, *, schedule: str | None = None, timezone: str 
                 await apply_fixed(client, job, old)
             raise
         return await job_config(job)
-    if job.family == "brands":
-        await brand_admin.update_scheduled_job(job.row_id, cron_expression=schedule, timezone=timezone,
-                                               is_active=active, metadata=config)
-        return await job_config(job)
-    return await _change_queue_job(job, schedule, timezone, active, config)
-
-
-async def _change_queue_job(job: ScheduledRowJob, schedule: str | None, timezone: str | None,
-                            active: bool | None, config: dict[str, Any] | None) -> dict[str, Any]:
-    current = _queue_view(job)
-    try:
-        kind = get_job_type(job.job_type)
-    except UnknownJobType:
-        raise ConfigError(f"config: job type {job.job_type!r} is not registered in this process "
-                          "(JOBS_MODULES)") from None
-    try:
-        model = kind.model.model_validate(current["metadata"] if config is None else config)
-    except ValidationError as exc:
-        raise ConfigError(field_errors(exc, prefix="config", empty="config")) from None
-    try:
-        await asyncio.to_thread(add_or_update_scheduled_job, model, schedule or current["cron_expression"],
-                                name=job.name, timezone=timezone or current["timezone"],
-                                enabled=current["is_active"] if active is None else active)
-    except ValueError as exc:  # validate_schedule: "cron_expression: ..." / "timezone: ..."
-        raise ConfigError(str(exc).replace("cron_expression:", "schedule:", 1)) from None
+    await job.kind.change(job, schedule, timezone, active, config)
     return await job_config(job)

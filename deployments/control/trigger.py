@@ -12,14 +12,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 
 from core.errors import ConfigError
-from deployments.control import brand_admin
-from deployments.control.catalog import QUEUE_DEPLOYMENT, FixedJob, Job, ScheduledRowJob
+from deployments.control.catalog import FixedJob, Job, ScheduledRowJob
 from deployments.control.configs import read_settings
 from deployments.control.sync import apply_fixed, job_config
 from tasks.prefect_api import (
     count_active_runs,
     deployment_concurrency,
-    deployment_id,
     flow_run_url,
     read_deployment_or_none,
     trigger_deployment,
@@ -58,15 +56,9 @@ async def trigger(job: Job, parameters: dict[str, Any] | None = None) -> dict[st
                           "change them with PUT /api/v1/jobs/{id}/config")
     if not (await job_config(job))["active"]:
         raise JobConflict(f"job_id: {job.id} is inactive; activate it first")
-    if job.family == "brands":
-        started = await brand_admin.trigger_scheduled_job(job.row_id)
-        return {"job_id": job.id, "flow_run_id": started["flow_run_id"],
-                "flow_run_url": flow_run_url(started["flow_run_id"]), "state": "Scheduled",
-                "parameters": {}, "job_run_id": started["job_run_id"]}
-    async with get_client() as client:
-        await deployment_id(client, job.flow, QUEUE_DEPLOYMENT.split("/")[1])
-    flow_run = await trigger_deployment(QUEUE_DEPLOYMENT, {"name": job.name}, tags=["jobpipes", "manual"])
-    return run_view(job, flow_run, {"name": job.name})
+    started = await job.kind.trigger(job)
+    return {"job_id": job.id, "flow_run_id": started.flow_run_id, "flow_run_url": flow_run_url(started.flow_run_id),
+            "state": started.state, "parameters": started.parameters, **started.extra}
 
 
 async def _trigger_fixed(job: FixedJob, parameters: dict[str, Any]) -> dict[str, Any]:
