@@ -28,7 +28,7 @@ from core.profiles.models import CronJobConfig
 from core.settings import Settings, get_settings
 from deployments.control.configs import ensure_job_rows
 from deployments.control.sync import apply_all
-from tasks.prefect_api.automations import ensure_alert_automations, ensure_crash_automations
+from prefect_api.automations import ensure_alert_automations, ensure_crash_automations
 
 
 def write_defaults(settings: Settings) -> int:

@@ -35,6 +35,7 @@ from core.http.retry import pause
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
 from flows.spec import JobSpec
+from prefect_api import ensure_concurrency_limit
 from tasks.brands import (
     close_open_runs,
     collect_answers,
@@ -45,7 +46,6 @@ from tasks.brands import (
     set_run,
     start_run,
 )
-from tasks.prefect_api import ensure_concurrency_limit
 from tasks.runs import current_flow_run_id, run_job
 
 BRAND_JOB_FLOW = "brand-job"

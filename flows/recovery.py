@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.spec import JobSpec
-from tasks.prefect_api.automations import describe_run
+from prefect_api.automations import describe_run
 from tasks.recovery import release_run
 
 _DEAD_STATES = {"CRASHED", "FAILED", "CANCELLED"}

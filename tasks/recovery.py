@@ -21,8 +21,8 @@ from core.db.types import utcnow
 from core.runs import history
 from core.runs.history import RunRecord
 from core.runs.models import JobExecutionHistory, RunStatus
+from prefect_api.automations import CrashedRun
 from tasks._common import db_task, db_url
-from tasks.prefect_api.automations import CrashedRun
 from tasks.profiles import release_run_claims
 
 

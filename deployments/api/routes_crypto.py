@@ -21,7 +21,7 @@ from core.crypto.settings import CryptoJobConfig
 from deployments.control.catalog import FIXED
 from deployments.control.runs import job_result_for
 from deployments.control.trigger import trigger
-from tasks.prefect_api import flow_run_url, wait_for_flow_run
+from prefect_api import flow_run_url, wait_for_flow_run
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["crypto (seed 004)"])
 

@@ -1,7 +1,7 @@
 """The alarms of every job, recorded and e-mailed: ``POST /api/v1/alerts/check``.
 
 Prefect's server calls the check through its watchdog automation
-(``tasks.prefect_api.automations``, created by ``python -m deployments.deploy``) every
+(``prefect_api.automations``, created by ``python -m deployments.deploy``) every
 ``alerts.checkEverySeconds`` when no check has run: a stopped scheduler or worker makes no
 event of its own. A check reads the overview's live alarms,
 opens a ``job_alerts`` row for each new one (job, kind), e-mails the job's new alarms once
@@ -25,8 +25,8 @@ from core.notify import alarm_email, deliver
 from core.runs.models import JobAlert
 from core.settings import get_settings
 from deployments.control.overview import overview
+from prefect_api.automations import CHECK_RESOURCE, CHECKED_EVENT
 from tasks._common import db_url
-from tasks.prefect_api.automations import CHECK_RESOURCE, CHECKED_EVENT
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,7 @@ from core.db.types import utcnow
 from core.errors import ConfigError
 from deployments.control.rows import History, RowKind, ScheduledRowJob, Triggered, duration_ms, iso
 from flows.brands import BRAND_JOB_DEPLOYMENT, BRAND_JOB_FLOW, brand_job
-from tasks._common import db_url
-from tasks.prefect_api import (
+from prefect_api import (
     apply_schedule,
     deployment_id,
     flow_run_url,
@@ -47,6 +46,7 @@ from tasks.prefect_api import (
     remove_schedule,
     trigger_deployment,
 )
+from tasks._common import db_url
 
 
 def _slug(job_id: uuid.UUID) -> str:

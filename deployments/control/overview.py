@@ -30,7 +30,7 @@ from deployments.control.catalog import (
 )
 from deployments.control.configs import JobSettings, read_settings
 from deployments.control.runs import record_crashed, summaries
-from tasks.prefect_api import (
+from prefect_api import (
     deployment_concurrency,
     flow_run_url,
     late_runs,

@@ -23,8 +23,8 @@ from core.runs.models import JobExecutionHistory, RunStatus
 from core.runs.result import JobMetrics, JobResult
 from deployments.control.catalog import FIXED_JOBS, FixedJob, Job
 from deployments.control.rows import duration_ms, iso
+from prefect_api import crashed_runs, flow_run_url, read_deployment_or_none
 from tasks._common import db_url
-from tasks.prefect_api import crashed_runs, flow_run_url, read_deployment_or_none
 
 CRASHED = RunStatus.CRASHED.value
 HISTORY_STATUSES = [s.value for s in RunStatus]

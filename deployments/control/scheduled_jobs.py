@@ -1,7 +1,7 @@
 """Scheduled jobs of the application job queue (seed 002): ``scheduled_jobs`` rows kept in
 step with the schedules of the ``enqueue-scheduled-job`` deployment.
 
-Each function writes the row first, then applies it to Prefect through ``tasks.prefect_api``.
+Each function writes the row first, then applies it to Prefect through ``prefect_api``.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from core.jobqueue.models import Job as QueueJob
 from core.jobqueue.registry import UnknownJobType, get_job_type, type_name
 from deployments.control.rows import History, RowKind, ScheduledRowJob, Triggered, duration_ms, iso
 from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
-from tasks._common import db_url
-from tasks.prefect_api import (
+from prefect_api import (
     apply_schedule,
     deployment_id,
     flow_run_url,
     remove_schedule,
     trigger_deployment,
 )
+from tasks._common import db_url
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from deployments.control.configs import (
     validate_change,
     write_settings,
 )
-from tasks.prefect_api import (
+from prefect_api import (
     deployment_id,
     read_deployment_or_none,
     set_primary_schedule,

@@ -15,7 +15,7 @@ from core.errors import ConfigError
 from deployments.control.catalog import FixedJob, Job, ScheduledRowJob
 from deployments.control.configs import read_settings
 from deployments.control.sync import apply_fixed, job_config
-from tasks.prefect_api import (
+from prefect_api import (
     count_active_runs,
     deployment_concurrency,
     flow_run_url,

@@ -19,9 +19,9 @@ from core.profiles.cleaning import clean_profile, profile_row
 from core.profiles.models import Profile
 from core.settings import get_settings
 from core.storage import dump_json
+from prefect_api import deployment_name, trigger_deployment
+from prefect_api.automations import ENDED_STATES, run_states
 from tasks._common import db_task, db_url
-from tasks.prefect_api import deployment_name, trigger_deployment
-from tasks.prefect_api.automations import ENDED_STATES, run_states
 from tasks.profiles.batch import discard_objects
 from tasks.storage import open_store
 

@@ -154,7 +154,7 @@ async def test_every_api_route_requires_the_bearer_token(brand_env):
 
 async def _crash_a_run(job_id: str) -> str:
     async with get_client() as client:
-        from tasks.prefect_api import deployment_id
+        from prefect_api import deployment_id
 
         dep = await deployment_id(client, FIXED[job_id].flow, job_id)
         run = await client.create_flow_run_from_deployment(dep)
@@ -226,7 +226,7 @@ async def test_trigger_is_refused_when_inactive_or_at_the_concurrency_limit(api,
     response = await api.post("/api/v1/jobs/ban-checker/trigger")
     assert response.status_code == 409 and "inactive" in response.json()["detail"]
     async with get_client() as client:  # price-collection allows one run at a time
-        from tasks.prefect_api import deployment_id
+        from prefect_api import deployment_id
 
         dep = await deployment_id(client, FIXED["price-collection"].flow, "price-collection")
         run = await client.create_flow_run_from_deployment(dep)
@@ -258,7 +258,7 @@ async def test_seed_004_commands_verbatim_and_a_trigger_that_completes(api, bran
     triggered = await api.post("/api/v1/jobs/smurf-analyzer/trigger", json={"parameters": {}})
     assert triggered.status_code == 202
     flow_run_id = triggered.json()["flow_run_id"]
-    from tasks.prefect_api import wait_for_flow_run
+    from prefect_api import wait_for_flow_run
 
     for run_id in (flow_run_id, started.json()["flow_run_id"]):
         run = await wait_for_flow_run(uuid.UUID(run_id), 120)
@@ -342,7 +342,7 @@ async def test_next_run_and_late_runs_are_prefects_own_and_alarms_are_recorded_a
     reload_settings()
     now = utcnow()
     async with get_client() as client:
-        from tasks.prefect_api import deployment_id
+        from prefect_api import deployment_id
 
         dep = await deployment_id(client, FIXED["ban-checker"].flow, "ban-checker")
         upcoming = await client.create_flow_run_from_deployment(

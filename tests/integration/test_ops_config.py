@@ -56,7 +56,7 @@ async def test_a_config_change_reaches_the_prefect_deployment_at_once(api, brand
     assert dep.parameters == {"limit": 25} and dep.schedules[0].schedule.cron == "30 2 * * *"
     # a pause in the Prefect UI shows as drift; the next change through the API resumes it
     async with get_client() as client:
-        from tasks.prefect_api import update_deployment
+        from prefect_api import update_deployment
 
         await update_deployment(client, dep.id, paused=True)
     jobs = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
@@ -127,7 +127,7 @@ async def test_the_first_deploy_writes_the_defaults_and_later_ones_apply_the_row
     # an operator's change sticks: the variables no longer matter, every deploy applies the row
     assert (await api.put("/api/v1/jobs/top-coins-collection/config", json={"schedule": "5 5 * * *"})).status_code == 200
     async with get_client() as client:  # e.g. `prefect deploy` put prefect.yaml's schedule back
-        from tasks.prefect_api import set_primary_schedule
+        from prefect_api import set_primary_schedule
 
         dep = await client.read_deployment_by_name("top-coins-collection/top-coins-collection")
         await set_primary_schedule(client, dep.id, cron="0 0 * * *", timezone="UTC", active=True)

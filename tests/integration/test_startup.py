@@ -70,7 +70,7 @@ def test_a_run_outside_a_deployment_is_told_without_asking_the_api(monkeypatch) 
     from prefect.context import FlowRunContext
     from prefect.runtime import deployment, flow_run
 
-    from tasks.prefect_api import deployment_name
+    from prefect_api import deployment_name
 
     def api_call() -> str:
         raise AssertionError("prefect.runtime.deployment asked the API")

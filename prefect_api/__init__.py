@@ -1,6 +1,6 @@
 """The one home of calls to Prefect's API: deployment schedules, global concurrency limits,
 triggering, and the read side of the operations API (next runs, crashed runs, run URLs);
-the automations that notice and release dead runs are in ``tasks.prefect_api.automations``.
+the automations that notice and release dead runs are in ``prefect_api.automations``.
 
 Used by the flows (limits), the operations/admin API and the deploy scripts (schedules).
 
