@@ -56,7 +56,8 @@ async def set_primary_schedule(client: PrefectClient, deployment: uuid.UUID, *, 
         await client.create_deployment_schedules(deployment, _schedules(schedule, active))
 
 
-async def deployment_id(client: PrefectClient, flow: Flow[..., Any], name: str) -> uuid.UUID:
+async def deployment_id(client: PrefectClient, flow: Flow[..., Any], name: str, *,
+                        tags: list[str] | None = None, concurrency_limit: int | None = None) -> uuid.UUID:
     """The id of ``<flow name>/<name>``; registered from code (no work pool) when missing.
 
     Deployed normally with ``prefect deploy`` from prefect.yaml, where a work pool runs it;
@@ -65,7 +66,8 @@ async def deployment_id(client: PrefectClient, flow: Flow[..., Any], name: str) 
     try:
         return (await client.read_deployment_by_name(f"{flow.name}/{name}")).id
     except ObjectNotFound:
-        deployment = await flow.ato_deployment(name=name, tags=["jobpipes"])
+        deployment = await flow.ato_deployment(name=name, tags=tags or ["jobpipes"],
+                                               concurrency_limit=concurrency_limit)
         return await deployment.aapply()
 
 

@@ -7,24 +7,51 @@ it); its ``deployments:`` section is written from here:
     uv run python -m deployments.control.registry write-prefect-yaml   # rewrite the section
     uv run python -m deployments.control.registry check-prefect-yaml   # exit 1 when it differs
 
-and ``tests/unit/test_deployments.py`` fails when the committed file differs.
+and ``tests/unit/test_deployments.py`` fails when the committed file differs. Jobs of modules of
+your own join through ``JOBPIPES_JOB_MODULES`` (each module's ``JOBS``, like a family's).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
+from core.errors import ConfigError
 from core.settings import Settings, file_defaults
 from flows import brands, crypto, jobqueue, profiles, recovery, riot
 from flows.spec import JobSpec
 
-FAMILIES: tuple[str, ...] = ("profiles", "riot", "jobqueue", "brands", "crypto")
+JOB_MODULES_ENV = "JOBPIPES_JOB_MODULES"
+
+
+def _more_jobs() -> tuple[JobSpec, ...]:
+    """The specs of the modules named in ``JOBPIPES_JOB_MODULES`` (comma-separated): jobs of
+    a code location of your own, seen by everything below with no other edit."""
+    found: list[JobSpec] = []
+    for name in filter(None, (n.strip() for n in os.environ.get(JOB_MODULES_ENV, "").split(","))):
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"{JOB_MODULES_ENV}: cannot import {name!r}: {exc}") from None
+        jobs = getattr(module, "JOBS", None)
+        if not isinstance(jobs, tuple) or not all(isinstance(j, JobSpec) for j in jobs):
+            raise ConfigError(f"{JOB_MODULES_ENV}: {name}.JOBS must be a tuple of JobSpec")
+        found.extend(jobs)
+    return tuple(found)
+
+
 JOBS: tuple[JobSpec, ...] = (*profiles.JOBS, *riot.JOBS, *jobqueue.JOBS, *brands.JOBS, *crypto.JOBS,
-                             *recovery.JOBS)
+                             *recovery.JOBS, *_more_jobs())
 BY_ID: dict[str, JobSpec] = {job.id: job for job in JOBS}
+if len(BY_ID) != len(JOBS):
+    raise ConfigError(f"job specs: two jobs share an id ({', '.join(sorted({j.id for j in JOBS if sum(k.id == j.id for k in JOBS) > 1}))})")
+# The families an operator filters by: those with a job of their own to operate (a config row,
+# or rows of scheduled_jobs), in the order their specs come.
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(j.family for j in JOBS if j.config_table or j.shared))
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 _SECTION = "\ndeployments:\n"
 

@@ -36,7 +36,9 @@ from prefect_api import (
 async def apply_fixed(client: PrefectClient, job: FixedJob, settings: JobSettings,
                       deployment: uuid.UUID | None = None) -> uuid.UUID:
     """Make the job's deployment match its row (registered from code when it is missing)."""
-    dep = deployment or await deployment_id(client, job.flow, job.id)
+    spec = job.spec
+    dep = deployment or await deployment_id(client, job.flow, job.id, tags=list(spec.tags) if spec else None,
+                                            concurrency_limit=job.concurrency)
     await set_primary_schedule(client, dep, cron=settings.schedule, timezone=settings.timezone,
                                active=settings.active)
     await update_deployment(client, dep, parameters=deployment_parameters(job, settings),

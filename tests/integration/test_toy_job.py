@@ -1,0 +1,46 @@
+"""Declare a job once (tests/toy/toy_job.py: one flow, one spec) and see it everywhere that
+reads the registry, with no other edit: serve, deploy, prefect.yaml, the operations API's
+catalog, config, overview (what the page shows) and trigger routes (issue 18)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+from prefect.settings import get_current_settings
+
+from core.config import PROJECT_ROOT
+from tests.conftest import _truncate
+from tests.integration.test_ops_api import job_configurations_kept
+
+TOKEN = "toy-token"
+
+
+def test_a_job_declared_once_is_seen_by_every_reader_of_the_registry(app_env, pg_url):
+    _truncate(pg_url)
+    env = {**os.environ, **app_env, "JOBPIPES_JOB_MODULES": "tests.toy.toy_job", "BRAND_ADMIN_TOKEN": TOKEN,
+           "PREFECT_API_URL": str(get_current_settings().api.url)}
+    assert env["PREFECT_API_URL"].startswith("http"), env["PREFECT_API_URL"]
+    with job_configurations_kept(pg_url):
+        probe = subprocess.run([sys.executable, "-m", "tests.toy.probe"], cwd=PROJECT_ROOT, env=env,
+                               capture_output=True, text=True, timeout=180)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    out = json.loads(probe.stdout)
+    assert out["registry"] and out["families"][-1] == "toys"
+    assert "toy-job" in out["serve"]
+    [toy] = [d for d in yaml.safe_load(out["prefect_yaml"])["deployments"] if d["name"] == "toy-job"]
+    assert toy["entrypoint"] == "tests/toy/toy_job.py:toy_job" and toy["concurrency_limit"] == 2
+    assert toy["schedules"] == [{"cron": "*/30 * * * *", "timezone": "UTC", "active": True}]
+    assert out["deploy"] == ["toy-job/toy-job: */30 * * * * (UTC) active"]
+    assert out["jobs"] == [{"id": "toy-job", "family": "toys", "title": "Toy job", "deployment": "toy-job/toy-job"}]
+    assert out["config"]["schedule"] == "*/30 * * * *" and out["config"]["config"] == {"greeting": "hello"}
+    assert out["bad_config"]["detail"].startswith("config.greting")
+    assert out["put"]["schedule"] == "5 * * * *" and out["put"]["config"] == {"greeting": "hi"}
+    [row] = out["overview"]
+    assert row["id"] == "toy-job" and row["schedule"] == "5 * * * *" and row["prefect"]["concurrency_limit"] == 2
+    assert out["trigger"]["parameters"] == {"greeting": "yo"} and out["trigger"]["flow_run_id"]
+    # The process that declared nothing more sees nothing more: the committed prefect.yaml has no toy.
+    assert "toy-job" not in (PROJECT_ROOT / "prefect.yaml").read_text()
