@@ -25,6 +25,7 @@ from core.notify import alarm_email, deliver
 from core.runs.models import JobAlert
 from core.settings import get_settings
 from deployments.control.overview import overview
+from deployments.control.rows import iso
 from prefect_api.automations import CHECK_RESOURCE, CHECKED_EVENT
 from tasks._common import db_url
 
@@ -32,9 +33,6 @@ log = logging.getLogger(__name__)
 
 
 def alert_view(row: JobAlert) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
     return {"id": row.id, "job_id": row.job_id, "kind": row.kind, "reason": row.reason, "since": iso(row.since),
             "opened_at": iso(row.opened_at), "last_seen_at": iso(row.last_seen_at),
             "resolved_at": iso(row.resolved_at), "notified_at": iso(row.notified_at)}

@@ -8,8 +8,8 @@ slug for a scheduled job (``brand-job-<uuid>``, ``scheduled-job-<name>``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from prefect import Flow
 from sqlalchemy import select
@@ -34,20 +34,43 @@ class UnknownJob(LookupError):
 
 @dataclass(frozen=True)
 class FixedJob:
-    """A job with its own deployment, configured by one row of a config table."""
+    """A job with its own deployment, configured by one row of a config table: a view of its
+    spec (``flows.<family>.JOBS``), which holds every fact about it."""
 
-    id: str  # the flow and deployment name
-    family: Family
-    flow: Flow[..., Any]
-    table: Literal["cron_job_configs", "job_configurations"]
-    key: str  # cron_job_configs.name or job_configurations.job_type
-    title: str
-    concurrency: int | None = None  # the spec's (flows.<family>.JOBS)
-    spec: JobSpec | None = field(default=None, compare=False, repr=False)
+    spec: JobSpec
+
+    @property
+    def id(self) -> str:  # the flow and deployment name
+        return self.spec.id
+
+    @property
+    def family(self) -> Family:
+        return self.spec.family
+
+    @property
+    def flow(self) -> Flow[..., Any]:
+        return self.spec.flow
+
+    @property
+    def table(self) -> Literal["cron_job_configs", "job_configurations"]:
+        assert self.spec.config_table is not None
+        return self.spec.config_table
+
+    @property
+    def key(self) -> str:  # cron_job_configs.name or job_configurations.job_type
+        return str(self.spec.config_key)
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def concurrency(self) -> int | None:
+        return self.spec.concurrency
 
     @property
     def deployment(self) -> str:
-        return f"{self.id}/{self.id}"
+        return self.spec.deployment
 
     @property
     def history_name(self) -> str:
@@ -55,10 +78,7 @@ class FixedJob:
         return self.id.replace("-", "_")
 
 
-FIXED_JOBS: tuple[FixedJob, ...] = tuple(
-    FixedJob(spec.id, cast(Family, spec.family), spec.flow, spec.config_table, str(spec.config_key), spec.title,
-             spec.concurrency, spec)
-    for spec in registry.configured() if spec.config_table is not None)
+FIXED_JOBS: tuple[FixedJob, ...] = tuple(FixedJob(spec) for spec in registry.configured())
 FIXED: dict[str, FixedJob] = {job.id: job for job in FIXED_JOBS}
 ROW_KINDS: tuple[RowKind, ...] = (QUEUE_ROWS, BRAND_ROWS)
 BRAND_PREFIX, QUEUE_PREFIX = BRAND_ROWS.prefix, QUEUE_ROWS.prefix

@@ -30,7 +30,7 @@ from tasks._common import db_url
 
 def config_model(job: FixedJob) -> type[BaseModel]:
     """The model of the job's knobs, from its spec (``flows.<family>.JOBS``)."""
-    model = job.spec.config_model if job.spec else None
+    model = job.spec.config_model
     if model is None:
         raise ConfigError(f"config: {job.id} declares no config model")
     return model
@@ -54,8 +54,8 @@ def _job_configuration_defaults(settings: Settings) -> list[dict[str, Any]]:
     rows = []
     for job in FIXED_JOBS:
         spec = job.spec
-        schedule = spec.default_schedule(settings) if spec else None
-        if spec is None or job.table != "job_configurations" or spec.config_defaults is None or schedule is None:
+        schedule = spec.default_schedule(settings)
+        if job.table != "job_configurations" or spec.config_defaults is None or schedule is None:
             continue
         rows.append({"job_type": job.key, "name": job.title, "schedule": schedule.cron, "timezone": schedule.timezone,
                      "is_active": schedule.active, "config_json": spec.config_defaults(settings),
@@ -140,5 +140,5 @@ def write_settings(job: FixedJob, new: JobSettings) -> None:
 
 def deployment_parameters(job: FixedJob, settings: JobSettings) -> dict[str, Any] | None:
     """Default parameters the deployment's runs get from the row (crypto ``limit``), else None."""
-    derive = job.spec.parameters_from_config if job.spec else None
+    derive = job.spec.parameters_from_config
     return derive(settings.config) if derive else None

@@ -29,6 +29,7 @@ from deployments.control.catalog import (
     scheduled_rows,
 )
 from deployments.control.configs import JobSettings, read_settings
+from deployments.control.rows import iso
 from deployments.control.runs import record_crashed, summaries
 from prefect_api import (
     deployment_concurrency,
@@ -40,10 +41,6 @@ from prefect_api import (
 )
 
 NO_SCHEDULED_RUN = "no scheduled run in Prefect for this active schedule (is the scheduler service running?)"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _drift(settings: JobSettings, deployment: Any, schedule: Any, upcoming: datetime | None = None,
@@ -138,8 +135,8 @@ async def overview(family: str | None = None) -> dict[str, Any]:
         items.append({
             "id": job.id, "family": job.family, "title": job.title, "deployment": job.deployment,
             "active": s.active, "schedule": s.schedule, "timezone": s.timezone, "config": s.config,
-            "next_run": _iso(upcoming) if s.active else None,
-            "late_since": _iso(late_since),
+            "next_run": iso(upcoming) if s.active else None,
+            "late_since": iso(late_since),
             "prefect": None if dep is None else {
                 "deployment_id": str(dep.id), "paused": dep.paused,
                 "schedule_active": sched.active if sched is not None else None,

@@ -36,8 +36,7 @@ from prefect_api import (
 async def apply_fixed(client: PrefectClient, job: FixedJob, settings: JobSettings,
                       deployment: uuid.UUID | None = None) -> uuid.UUID:
     """Make the job's deployment match its row (registered from code when it is missing)."""
-    spec = job.spec
-    dep = deployment or await deployment_id(client, job.flow, job.id, tags=list(spec.tags) if spec else None,
+    dep = deployment or await deployment_id(client, job.flow, job.id, tags=list(job.spec.tags),
                                             concurrency_limit=job.concurrency)
     await set_primary_schedule(client, dep, cron=settings.schedule, timezone=settings.timezone,
                                active=settings.active)
