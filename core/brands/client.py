@@ -16,8 +16,8 @@ import httpx
 from core.brands.citations import Citation, domain_of
 from core.brands.settings import CollectorsSettings
 from core.errors import ConfigError, MalformedResponseError, ProviderError
-from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
+from core.http.client import ProviderClient, json_or_none
+from core.http.retry import RetryPolicy, Sleep, shared_ssl_context
 
 COLLECTORS = ("chatgpt", "google_aio", "perplexity")
 _QUERY_KEY = "collectors.serpapi_key"  # request extension: add SerpAPI's api_key in the transport
@@ -43,24 +43,6 @@ def _citations(pairs: list[tuple[Any, Any]]) -> list[Citation]:
         if isinstance(url, str) and url and url not in seen:
             seen[url] = Citation(url, domain_of(url), title if isinstance(title, str) and title else None)
     return list(seen.values())
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    if isinstance(error, str) and error:
-        return error
-    return response.text[:200]
-
-
-def _quota_exhausted(response: httpx.Response, message: str) -> bool:
-    text = (message + " " + response.text[:500]).lower()
-    return any(marker in text for marker in _QUOTA_MARKERS)
 
 
 def _malformed(collector: str, missing: str, attempts: int) -> MalformedResponseError:
@@ -89,7 +71,7 @@ class _QueryKeyTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class CollectorClient:
+class CollectorClient(ProviderClient):
     """Collects one AI answer per (collector, query). ``api_calls`` counts every HTTP attempt."""
 
     def __init__(
@@ -102,30 +84,31 @@ class CollectorClient:
     ) -> None:
         """``limits_url``: the app database; with ``requestsPerMinute`` set, each provider key's
         budget is shared by every process on that database (``core.http.shared_limiter``)."""
-        self._settings = settings
-        self._sleep = sleep
-        self._limits_url = limits_url if settings.requests_per_minute else None
-        self._policy = RetryPolicy(settings.max_retries, settings.backoff_ms, settings.backoff_max_ms,
-                                   transient_retries=settings.max_retries)
         self._keys = {
             "chatgpt": ("openaiApiKey", settings.openai_api_key.get_secret_value()),
             "perplexity": ("perplexityApiKey", settings.perplexity_api_key.get_secret_value()),
             "google_aio": ("serpapiApiKey", settings.serpapi_api_key.get_secret_value()),
         }
         inner = transport or httpx.AsyncHTTPTransport(verify=shared_ssl_context())
-        self._http = httpx.AsyncClient(
-            transport=_QueryKeyTransport(inner, self._keys["google_aio"][1]),
-            headers={"accept": "application/json"},
-            timeout=settings.timeout_seconds,
-            verify=shared_ssl_context(),
-        )
-        self.api_calls = 0
+        super().__init__(
+            policy=RetryPolicy(settings.max_retries, settings.backoff_ms, settings.backoff_max_ms,
+                               transient_retries=settings.max_retries),
+            timeout=settings.timeout_seconds, transport=_QueryKeyTransport(inner, self._keys["google_aio"][1]),
+            sleep=sleep, limits_url=limits_url if settings.requests_per_minute else None)
+        self._settings = settings
 
-    async def __aenter__(self) -> CollectorClient:
-        return self
+    def error_message(self, response: httpx.Response) -> str:
+        body = json_or_none(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str) and error:
+            return error
+        return response.text[:200]
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+    def quota_exhausted(self, response: httpx.Response, message: str) -> bool:
+        text = (message + " " + response.text[:500]).lower()
+        return any(marker in text for marker in _QUOTA_MARKERS)
 
     def _redact(self, text: str) -> str:
         for _, key in self._keys.values():
@@ -141,22 +124,10 @@ class CollectorClient:
 
     async def _call(self, collector: str, method: str, url: str, **kwargs: Any) -> tuple[Any, int]:
         """One API call with retries; returns (JSON body, attempts). Errors name the collector."""
-        limiter = None
-        if self._limits_url:
-            key = f"collectors:{collector}:" + key_fingerprint(self._key(collector))
-            limiter = SharedWindowLimiter(self._limits_url, key, [(self._settings.requests_per_minute, 60.0)],
-                                          sleep=self._sleep, configured=True)
-
-        async def send() -> httpx.Response:
-            if limiter is not None:
-                await limiter.acquire()
-            self.api_calls += 1
-            return await self._http.request(method, url, **kwargs)
-
+        pacer = (self.shared_pacer(f"collectors:{collector}", self._key(collector),
+                                   [(self._settings.requests_per_minute, 60.0)]) if self._limits_url else None)
         try:
-            response, attempts = await send_with_retries(
-                send, policy=self._policy, message=_message, quota_exhausted=_quota_exhausted,
-                sleep=self._sleep)
+            response, attempts = await self.request(method, url, pacers=(pacer,), **kwargs)
         except ProviderError as exc:
             exc.args = (f"{collector}: {self._redact(str(exc))}",)
             raise

@@ -11,25 +11,11 @@ import httpx
 
 from core.crypto.settings import CoinGeckoSettings
 from core.errors import MalformedResponseError
-from core.http.retry import RetryPolicy, Sleep, pause, send_with_retries, shared_ssl_context
-from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
+from core.http.client import Pacer, ProviderClient, json_or_none
+from core.http.retry import RetryPolicy, Sleep, pause
 
 MARKETS_PAGE_MAX = 250
 PRICE_IDS_PER_CALL = 100
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict):
-        status = body.get("status")
-        if isinstance(status, dict) and status.get("error_message"):
-            return str(status["error_message"])
-        if body.get("error"):
-            return str(body["error"])
-    return response.text[:200]
 
 
 class _Pacer:
@@ -51,7 +37,7 @@ class _Pacer:
             return waited
 
 
-class CoinGeckoClient:
+class CoinGeckoClient(ProviderClient):
     """Markets, simple prices and coin details. ``api_calls`` counts every HTTP attempt."""
 
     def __init__(
@@ -64,42 +50,25 @@ class CoinGeckoClient:
     ) -> None:
         """``limits_url``: the app database; when given, ``callsPerMinute`` is one budget for
         every process using the key (``core.http.shared_limiter``), else per client."""
-        self._sleep = sleep
-        self._pacer: _Pacer | SharedWindowLimiter = _Pacer(settings.calls_per_minute, sleep or pause)
-        if limits_url:
-            key = "coingecko:" + key_fingerprint(settings.api_key.get_secret_value())
-            self._pacer = SharedWindowLimiter(limits_url, key, [(settings.calls_per_minute, 60.0)],
-                                              sleep=sleep, configured=True)
-        self._policy = RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
-                                   settings.rate_limit_backoff_max_ms, transient_retries=1)
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/") + "/",
-            headers={settings.key_header: settings.api_key.get_secret_value(),
-                     "accept": "application/json"},
-            timeout=settings.timeout_seconds,
-            transport=transport,
-            verify=shared_ssl_context(),
-        )
-        self.api_calls = 0
+        key = settings.api_key.get_secret_value()
+        super().__init__(
+            policy=RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
+                               settings.rate_limit_backoff_max_ms, transient_retries=1),
+            base_url=settings.base_url.rstrip("/") + "/", headers={settings.key_header: key},
+            timeout=settings.timeout_seconds, transport=transport, sleep=sleep, limits_url=limits_url)
+        self._pacer: Pacer = (self.shared_pacer("coingecko", key, [(settings.calls_per_minute, 60.0)])
+                              or _Pacer(settings.calls_per_minute, sleep or pause))
 
-    async def __aenter__(self) -> CoinGeckoClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+    def error_message(self, response: httpx.Response) -> str:
+        body = json_or_none(response)
+        if isinstance(body, dict):
+            status = body.get("status")
+            if isinstance(status, dict) and status.get("error_message"):
+                return str(status["error_message"])
+        return super().error_message(response)
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        async def send() -> httpx.Response:
-            await self._pacer.acquire()
-            self.api_calls += 1
-            return await self._http.get(path.lstrip("/"), params=params)
-
-        response, _ = await send_with_retries(send, policy=self._policy, message=_message,
-                                              sleep=self._sleep)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise MalformedResponseError(f"malformed JSON from {path}: {exc}", status=200) from None
+        return await self.get_json(path.lstrip("/"), params=params, pacers=(self._pacer,))
 
     async def coins_markets(self, limit: int, vs_currency: str = "usd") -> list[dict[str, Any]]:
         """The top ``limit`` coins by market cap, paging 250 at a time."""

@@ -16,8 +16,9 @@ from urllib.parse import quote
 import httpx
 
 from core.errors import ConfigError
+from core.http.client import ProviderClient, json_or_none
 from core.http.limiter import SlidingWindowPacer, parse_windows
-from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.http.retry import RetryPolicy, Sleep
 from core.http.shared_limiter import SharedBudget, key_fingerprint
 from core.riot.settings import RiotSettings
 
@@ -48,39 +49,25 @@ def account_region(platform: str) -> str:
     return "asia" if region == "sea" else region
 
 
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    status = body.get("status") if isinstance(body, dict) else None
-    return str(status.get("message")) if isinstance(status, dict) else response.text[:200]
-
-
-class RiotClient:
+class RiotClient(ProviderClient):
     """account-v1, match-v5, league-v4 and summoner-v4 with header-driven pacing."""
 
     def __init__(self, settings: RiotSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Sleep | None = None, clock: Any = None, limits_url: str | None = None) -> None:
         """``limits_url``: the app database; when given, the key's budget is shared with every
         process using that database (``core.http.shared_limiter``), else it is per process."""
+        super().__init__(
+            policy=RetryPolicy(max_rate_limit_retries=0, backoff_ms=500, backoff_max_ms=5000, transient_retries=1),
+            headers={"X-Riot-Token": settings.api_key.get_secret_value()}, timeout=settings.timeout_seconds,
+            transport=transport, sleep=sleep, limits_url=limits_url)
         self._settings = settings
-        self._limits_url = limits_url
-        self._sleep, self._clock = sleep, clock
+        self._clock = clock
         self._key_id = key_fingerprint(settings.api_key.get_secret_value())
-        self._http = httpx.AsyncClient(
-            headers={"X-Riot-Token": settings.api_key.get_secret_value(), "accept": "application/json"},
-            timeout=settings.timeout_seconds, transport=transport, verify=shared_ssl_context())
-        self._policy = RetryPolicy(max_rate_limit_retries=0, backoff_ms=500, backoff_max_ms=5000,
-                                   transient_retries=1)
-        self.api_calls = 0
-        self.waited_seconds = 0.0
 
-    async def __aenter__(self) -> RiotClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+    def error_message(self, response: httpx.Response) -> str:
+        body = json_or_none(response)
+        status = body.get("status") if isinstance(body, dict) else None
+        return str(status.get("message")) if isinstance(status, dict) else response.text[:200]
 
     def _pacer(self, *key: str, default: str) -> SlidingWindowPacer:
         full = (self._key_id, *key)
@@ -102,37 +89,23 @@ class RiotClient:
                                                      method_key: parse_windows(_DEFAULT_METHOD_LIMIT)},
                                   sleep=self._sleep)
 
-            async def acquire() -> float:
-                return await budget.acquire()
-
             async def observe(response: httpx.Response) -> None:
                 h = response.headers
                 await asyncio.to_thread(budget.observe, app_key, h.get("x-app-rate-limit"),
                                         h.get("x-app-rate-limit-count"))
                 await asyncio.to_thread(budget.observe, method_key, h.get("x-method-rate-limit"),
                                         h.get("x-method-rate-limit-count"))
-        else:
-            app = self._pacer(route, default=self._settings.app_rate_limit)
-            per_method = self._pacer(route, method, default=_DEFAULT_METHOD_LIMIT)
 
-            async def acquire() -> float:
-                return await app.acquire() + await per_method.acquire()
+            return await self.get_json(url, params=params, pacers=(budget,), observe=observe)
+        app = self._pacer(route, default=self._settings.app_rate_limit)
+        per_method = self._pacer(route, method, default=_DEFAULT_METHOD_LIMIT)
 
-            async def observe(response: httpx.Response) -> None:
-                app.observe(response.headers.get("x-app-rate-limit"),
-                            response.headers.get("x-app-rate-limit-count"))
-                per_method.observe(response.headers.get("x-method-rate-limit"),
-                                   response.headers.get("x-method-rate-limit-count"))
+        async def observe_local(response: httpx.Response) -> None:
+            app.observe(response.headers.get("x-app-rate-limit"), response.headers.get("x-app-rate-limit-count"))
+            per_method.observe(response.headers.get("x-method-rate-limit"),
+                               response.headers.get("x-method-rate-limit-count"))
 
-        async def send() -> httpx.Response:
-            self.waited_seconds += await acquire()
-            self.api_calls += 1
-            response = await self._http.get(url, params=params)
-            await observe(response)
-            return response
-
-        response, _ = await send_with_retries(send, policy=self._policy, message=_message, sleep=self._sleep)
-        return response.json()
+        return await self.get_json(url, params=params, pacers=(app, per_method), observe=observe_local)
 
     async def account_by_riot_id(self, platform: str, game_name: str, tag_line: str) -> dict[str, Any]:
         path = f"/riot/account/v1/accounts/by-riot-id/{quote(game_name, safe='')}/{quote(tag_line, safe='')}"

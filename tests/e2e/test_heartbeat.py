@@ -214,15 +214,32 @@ def test_every_schedule_fires_on_the_local_server_with_serve(
 
             done = _wait(all_final, 150, "completion of every job's scheduled run",
                          [tmp_path / "serve.log", state / "server.log"], serve)
-            # Stop them before the next minute fires again: the overview's last run is this one.
             for job in FIXED_JOBS:
                 _put_config(ops, job.id, active=False)
             timings = {j: _seconds(r.expected_start_time, r.end_time) for j, r in done.items()}
             print(f"\nserve on the local server: fire time -> completion (s): {timings}")
             for job_id, run in done.items():
                 assert run.state is not None and run.state.is_completed(), (job_id, run.state, _tail(tmp_path / "serve.log"))
+
+            # A later minute's run may have started before the change took effect (serve picks
+            # runs up ahead of time); once every started run is final, the overview's last run is
+            # the one that started last.
+            def latest_final() -> dict[str, FlowRun] | None:
+                latest: dict[str, FlowRun] = {}
+                for job_id, d in deployments.items():
+                    started = [r for r in client.read_flow_runs(
+                        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])), limit=50)
+                        if r.auto_scheduled and r.start_time and r.expected_start_time
+                        and r.expected_start_time > changed]
+                    if not started or not all(r.state and r.state.is_final() for r in started):
+                        return None
+                    latest[job_id] = max(started, key=lambda r: r.start_time)
+                return latest
+
+            last_runs = _wait(latest_final, 150, "every started run final", [tmp_path / "serve.log"], serve)
             view = _overview(ops)
-            for job_id, run in done.items():
+            for job_id, run in last_runs.items():
+                assert run.state is not None and run.state.is_completed(), (job_id, run.state)
                 last = view[job_id]["last_run"]
                 assert last is not None and last["flow_run_id"] == str(run.id), (job_id, last)
                 assert view[job_id]["next_run"] is None  # inactive now

@@ -75,9 +75,10 @@ def test_processes_on_one_key_share_one_budget(db_url: str) -> None:
     # No window ever held more than its limit, whichever process asked.
     assert _max_in_window(times, 1.0) <= 4 and _max_in_window(times, 3.0) <= 10
     # 24 permits under 10 per 3 s need two full 3-s windows after the first burst; booked
-    # slots (no polling) keep the drain close to that minimum whatever the process count.
+    # slots (no polling) keep the drain near that minimum whatever the process count. The upper
+    # bound leaves room for a loaded CI machine (seen: 7.1 s) but not for a lost window (9 s).
     span = times[-1] - times[0]
-    assert 6.0 <= span <= 6.0 * 1.10 + 0.5, span
+    assert 6.0 <= span < 8.5, span
     latencies.sort()
     print(f"\n{db_url.split(':')[0]}: 24 permits in {elapsed:.1f} s; permit latency p50 "
           f"{latencies[len(latencies) // 2]:.1f} ms, p95 {latencies[int(len(latencies) * .95)]:.1f} ms")

@@ -1,0 +1,140 @@
+"""The one skeleton of every provider client: HTTP client, retry and 429 policy, call
+counting, pacing, lifecycle. A family's client keeps only its endpoints and their mapping.
+
+Subclasses set their retry ``policy`` and headers through ``__init__``, may override
+``error_message`` (where the provider puts its error text) and ``quota_exhausted`` (a 429
+that waiting cannot cure), and call ``request``/``get_json`` from their endpoint methods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, Self
+
+import httpx
+
+from core.errors import MalformedResponseError
+from core.http.limiter import Window
+from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
+
+
+class Pacer(Protocol):
+    """Anything a request waits on before it is sent; returns the seconds it waited."""
+
+    async def acquire(self) -> float: ...
+
+
+Observe = Callable[[httpx.Response], Awaitable[None]]
+
+
+class ProviderClient:
+    """An httpx client built on first use, ``send_with_retries`` around every request, and
+    ``api_calls`` counting every HTTP attempt (retries included).
+
+    ``limits_url`` is the app database: ``shared_pacer`` then returns a budget that every
+    process on that database shares for one API key (``core.http.shared_limiter``).
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        base_url: str = "",
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep | None = None,
+        limits_url: str | None = None,
+        max_connections: int | None = None,
+    ) -> None:
+        self._policy = policy
+        self._sleep = sleep
+        self._limits_url = limits_url
+        self._http_options: dict[str, Any] = {
+            "base_url": base_url, "headers": {"accept": "application/json", **(headers or {})},
+            "timeout": timeout, "transport": transport, "verify": shared_ssl_context()}
+        if max_connections:
+            # As many connections as requests may be in flight: every idle connection more is
+            # one more liveness check on each request the pool assigns.
+            self._http_options["limits"] = httpx.Limits(max_connections=max_connections)
+        self._http: httpx.AsyncClient | None = None
+        self.api_calls = 0
+        self.waited_seconds = 0.0
+
+    def _client(self) -> httpx.AsyncClient:
+        """Built on first use: its TLS set-up costs tens of milliseconds, which a run that finds
+        nothing to fetch should not pay."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(**self._http_options)
+        return self._http
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def shared_pacer(self, name: str, secret: str, windows: list[Window]) -> SharedWindowLimiter | None:
+        """The budget of the key ``secret`` (stored under ``name:<fingerprint>``, never the key),
+        shared with every process on the app database; None without ``limits_url``."""
+        if not self._limits_url:
+            return None
+        return SharedWindowLimiter(self._limits_url, f"{name}:{key_fingerprint(secret)}", windows,
+                                   sleep=self._sleep, configured=True)
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The provider's error text; the default takes ``message`` or ``error`` of a JSON body."""
+        body = json_or_none(response)
+        if isinstance(body, dict):
+            for field in ("message", "error"):
+                if isinstance(body.get(field), str) and body[field]:
+                    return str(body[field])
+        return response.text[:200]
+
+    def quota_exhausted(self, response: httpx.Response, message: str) -> bool:
+        """True for a 429 that waiting cannot cure (raised at once as QuotaExhaustedError)."""
+        return False
+
+    async def request(self, method: str, url: str, *, pacers: tuple[Pacer | None, ...] = (),
+                      observe: Observe | None = None, **kwargs: Any) -> tuple[httpx.Response, int]:
+        """Send with retries; returns (2xx response, attempts) or raises a ProviderError."""
+        async def send() -> httpx.Response:
+            for pacer in pacers:
+                if pacer is not None:
+                    self.waited_seconds += await pacer.acquire() or 0.0
+            self.api_calls += 1
+            response = await self._client().request(method, url, **kwargs)
+            if observe is not None:
+                await observe(response)
+            return response
+
+        return await send_with_retries(send, policy=self._policy, message=self.error_message,
+                                       quota_exhausted=self.quota_exhausted, sleep=self._sleep)
+
+    async def get_json(self, url: str, *, params: dict[str, Any] | None = None,
+                       pacers: tuple[Pacer | None, ...] = (), observe: Observe | None = None) -> Any:
+        """GET and parse; a body that is not JSON is a MalformedResponseError naming ``url``."""
+        response, attempts = await self.request("GET", url, params=params, pacers=pacers, observe=observe)
+        return parse_json(response, url, attempts)
+
+
+def parse_json(response: httpx.Response, what: str, attempts: int) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise MalformedResponseError(f"malformed JSON from {what}: {exc}", status=response.status_code,
+                                     attempts=attempts) from None
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
