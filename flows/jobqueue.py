@@ -1,9 +1,10 @@
-"""Application job queue on Prefect (seed 002): the worker's session flow and the schedule flow.
+"""Application job queue on Prefect (seed 002): the schedule flow.
 
 Application code enqueues with ``core.jobqueue.start_job(session, job)`` inside its own
-transaction; a jobs worker (``python -m deployments.worker.jobs_worker``) claims committed jobs and
-runs each as an ``execute-job`` task run inside a ``jobs-worker-session`` flow run (a flow
-run per job would cost ~200 ms of orchestration each; a task run costs a few ms). Scheduled
+transaction; a jobs worker (``python -m deployments.worker.jobs_worker``, its engine in
+``flows.jobqueue_worker``) claims committed jobs and runs each as an ``execute-job`` task run
+inside a ``jobs-worker-session`` flow run (a flow run per job would cost ~200 ms of
+orchestration each; a task run costs a few ms). Scheduled
 jobs are schedules of the ``enqueue-scheduled-job`` deployment, mirrored in ``scheduled_jobs``
 (``deployments.control.scheduled_jobs``).
 """
@@ -13,20 +14,10 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.spec import JobSpec
-from tasks.jobqueue import ACTIVE_WORKERS, enqueue_scheduled
+from tasks.jobqueue import enqueue_scheduled
 
 SCHEDULE_FLOW = "enqueue-scheduled-job"
 SCHEDULE_DEPLOYMENT = f"{SCHEDULE_FLOW}/{SCHEDULE_FLOW}"
-
-
-@flow(name="jobs-worker-session", flow_run_name="{worker_name}")
-async def jobs_worker_session(worker_name: str) -> int:
-    """One busy period of a jobs worker; each job it runs is an ``execute-job`` task run.
-
-    Returns the number of jobs started. The session ends after the worker has been idle
-    for a while, so the Prefect UI shows one flow run per busy period.
-    """
-    return await ACTIVE_WORKERS[worker_name].serve_session()
 
 
 @flow(name=SCHEDULE_FLOW)

@@ -28,10 +28,13 @@ from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterStartTime,
     FlowRunFilterState,
     FlowRunFilterStateName,
     FlowRunFilterStateType,
+    TaskRunFilter,
+    TaskRunFilterId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
@@ -257,6 +260,20 @@ async def crashed_runs(client: PrefectClient, deployments: list[uuid.UUID], sinc
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
             start_time=FlowRunFilterStartTime(after_=since)),
         limit=200)
+
+
+async def run_state_types(flow_runs: list[str | None], task_runs: list[str | None]
+                          ) -> tuple[dict[str, str], dict[str, str]]:
+    """State types (``"CRASHED"``...) of flow runs and task runs, by run id (Nones skipped)."""
+    flow_ids = list({uuid.UUID(i) for i in flow_runs if i})
+    task_ids = list({uuid.UUID(i) for i in task_runs if i})
+    async with get_client() as client:
+        flows = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_ids))) \
+            if flow_ids else []
+        tasks = await client.read_task_runs(task_run_filter=TaskRunFilter(id=TaskRunFilterId(any_=task_ids))) \
+            if task_ids else []
+    return ({str(r.id): r.state_type.value for r in flows if r.state_type},
+            {str(r.id): r.state_type.value for r in tasks if r.state_type})
 
 
 async def read_flow_run(client: PrefectClient, flow_run: uuid.UUID) -> FlowRun:

@@ -8,7 +8,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import (
@@ -55,19 +55,16 @@ class _Progress:
             await aupdate_progress_artifact(self.artifact_id, progress=value, description=message)
 
 
-class WorkerLoop(Protocol):
-    """What the tasks need from the jobs worker that runs them (``deployments.worker.jobs_worker``)."""
+class Claimed:
+    """The jobs claimed for one task run and the writer that fences their writes.
 
-    writer: JobWriter
+    Handed to the task as one opaque parameter: Prefect's parameter walk does not descend
+    into it (a batch of dataclasses would be walked and copied on every task run)."""
 
-    async def serve_session(self) -> int: ...
+    __slots__ = ("jobs", "writer")
 
-    def take(self, key: int) -> list[repo.ClaimedJob]: ...
-
-
-# The jobs workers of this process by name, registered by the worker itself: flows and tasks
-# take the name and a key of the claimed jobs (parameters stay plain data), not the objects.
-ACTIVE_WORKERS: dict[str, WorkerLoop] = {}
+    def __init__(self, jobs: list[repo.ClaimedJob], writer: JobWriter) -> None:
+        self.jobs, self.writer = jobs, writer
 
 
 @dataclass
@@ -126,17 +123,16 @@ async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress:
 
 
 @task(name="execute-job", task_run_name="{job_type}-{job_id}", cache_policy=NO_CACHE)
-async def execute_job(job_id: str, job_type: str, key: int, worker: str) -> str:
+async def execute_job(job_id: str, job_type: str, claimed: Claimed) -> str:
     """Per-job mode: one claimed job as this task run; it fails when the job fails.
 
     Every write is fenced by the attempt: if orphan recovery gave the job to another worker
     meanwhile, this attempt's progress and outcome are not written (no double completion).
     """
-    loop = ACTIVE_WORKERS[worker]
-    [job] = loop.take(key)
-    loop.writer.touch(job.id, job.attempts, task_run_id=_str(task_run.get_id()))
-    progress = _Progress(loop.writer, job, artifacts=True)
-    ran = await _run(get_job_type(job_type), job, loop.writer, progress, _Outcomes(loop.writer))
+    [job], writer = claimed.jobs, claimed.writer
+    writer.touch(job.id, job.attempts, task_run_id=_str(task_run.get_id()))
+    progress = _Progress(writer, job, artifacts=True)
+    ran = await _run(get_job_type(job_type), job, writer, progress, _Outcomes(writer))
     if ran.error is not None:
         raise JobFailed(ran.error)
     if progress.artifact_id is not None and ran.recorded:
@@ -171,18 +167,17 @@ class JobFailed(Exception):
 
 
 @task(name="execute-job-batch", task_run_name="{job_type}-x{size}", cache_policy=NO_CACHE)
-async def execute_batch(job_type: str, size: int, key: int, worker: str) -> dict[str, int]:
+async def execute_batch(job_type: str, size: int, claimed: Claimed) -> dict[str, int]:
     """Batch mode: the claimed jobs of one type, all in this one task run (handlers run
     concurrently; the claim already respected the type's concurrency limit). Its table
     artifact and its log list every job with its status, duration and error."""
-    loop = ACTIVE_WORKERS[worker]
-    jobs = loop.take(key)
+    jobs, writer = claimed.jobs, claimed.writer
     trid = _str(task_run.get_id())
     for job in jobs:
-        loop.writer.touch(job.id, job.attempts, task_run_id=trid)
+        writer.touch(job.id, job.attempts, task_run_id=trid)
     kind = get_job_type(job_type)
-    outcomes = _Outcomes(loop.writer)
-    ran = await asyncio.gather(*(_run(kind, j, loop.writer, _Progress(loop.writer, j, artifacts=False), outcomes)
+    outcomes = _Outcomes(writer)
+    ran = await asyncio.gather(*(_run(kind, j, writer, _Progress(writer, j, artifacts=False), outcomes)
                                  for j in jobs))
     counts = Counter(r.status for r in ran)
     summary = f"{job_type}: {len(ran)} jobs, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

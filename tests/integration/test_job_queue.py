@@ -34,7 +34,8 @@ from core.jobqueue.registry import UnknownJobType
 from core.settings import get_settings
 from deployments.control.scheduled_jobs import add_or_update_scheduled_job, remove_scheduled_job
 from deployments.worker.jobs_worker import JobsWorker
-from flows.jobqueue import SCHEDULE_DEPLOYMENT, enqueue_scheduled_job, jobs_worker_session
+from flows.jobqueue import SCHEDULE_DEPLOYMENT, enqueue_scheduled_job
+from flows.jobqueue_worker import jobs_worker_session
 from tests.conftest import reload_settings
 
 

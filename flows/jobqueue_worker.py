@@ -1,0 +1,253 @@
+"""The job-queue engine (seed 002 ``JobsWorker``): claims committed jobs and runs them on Prefect.
+
+Each busy period is one ``jobs-worker-session`` flow run; each job (per-job mode) or each
+claimed batch (batch mode) one task run in it (``tasks.jobqueue``). Claims are disjoint
+(``FOR UPDATE SKIP LOCKED``), the per-type concurrency limit holds across workers (claims of
+a type are serialised and count the Running jobs of that type), and a job whose worker died
+is found by liveness, whatever the worker was called (a heartbeat older than
+``missedHeartbeats`` periods, or a Prefect run that ended) and re-queued, at start-up and
+periodically. On PostgreSQL the worker wakes on LISTEN/NOTIFY the moment a job commits;
+otherwise it polls. The process around it (signals, CLI) is ``deployments.worker.jobs_worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from core.db import session_scope
+from core.jobqueue import repo
+from core.jobqueue.recovery import dead_run_reason
+from core.jobqueue.registry import get_job_type, load_modules, registered
+from core.jobqueue.writer import JobWriter
+from core.settings import Settings, get_settings
+from prefect_api import run_state_types
+from tasks._common import db_url
+from tasks.jobqueue import Claimed, execute_batch, execute_job, quiet_per_job_success_logs
+
+log = logging.getLogger("jobpipes.jobs_worker")
+
+# The engines running in this process by name: the session flow's parameter is the name
+# (flow parameters are stored by Prefect, so they stay plain data).
+_WORKERS: dict[str, JobsWorker] = {}
+
+
+@flow(name="jobs-worker-session", flow_run_name="{worker_name}")
+async def jobs_worker_session(worker_name: str) -> int:
+    """One busy period of a jobs worker; each job it runs is an ``execute-job`` task run.
+
+    Returns the number of jobs started. The session ends after the worker has been idle
+    for a while, so the Prefect UI shows one flow run per busy period.
+    """
+    return await _WORKERS[worker_name].serve_session()
+
+
+class JobsWorker:
+    """Claims committed jobs and runs them as task runs of ``jobs-worker-session`` flow runs.
+
+    ``housekeeping``: coroutines run every ``scheduledJobsCheckInterval`` beside orphan
+    recovery (the worker process passes the scheduled-job sync of ``deployments.control``).
+    """
+
+    def __init__(self, settings: Settings | None = None, name: str | None = None, *,
+                 housekeeping: Sequence[Callable[[], Awaitable[object]]] = ()) -> None:
+        self.settings = settings or get_settings()
+        self._chores = tuple(housekeeping)
+        self.cfg = self.settings.jobs_worker
+        self.name = name or self.cfg.name or socket.gethostname()
+        self.url = db_url(self.settings)
+        self.in_flight: Counter[str] = Counter()
+        self.writer = JobWriter(self.url, heartbeat_seconds=self.cfg.heartbeat_seconds)
+        self._hints: set[str] = set()  # types NOTIFYed, or left with work by a full claim
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._next_orphans = self._next_sync = 0.0
+        # A session (one flow run) ends after this long without work.
+        self.session_idle_seconds = max(5.0, self.cfg.poll_interval_seconds * 10)
+
+    # --- recovery -------------------------------------------------------------------------
+    async def recover_orphans(self) -> tuple[int, int]:
+        """Re-queue (or, after ``maxAttempts``, fail) Running jobs that nothing keeps alive,
+        whichever worker claimed them: heartbeat older than ``stale_after``, or a Prefect
+        task run / session flow run that has ended. Runs at start-up and every
+        ``orphan_check_every``."""
+        requeued = failed = 0
+        with session_scope(self.url) as session:
+            stale = repo.stale_running(session, stale_after=self.cfg.stale_after)
+            requeued, failed = repo.requeue_or_fail(
+                session, stale, max_attempts=self.cfg.max_attempts,
+                reason=f"orphaned: no heartbeat for {self.cfg.stale_after}")
+            running = repo.running_with_prefect_runs(session)
+        if running:
+            flows, tasks = await run_state_types([j.flow_run_id for j in running], [j.task_run_id for j in running])
+            for job in running:
+                reason = dead_run_reason(flows.get(job.flow_run_id or ""), tasks.get(job.task_run_id or ""))
+                if reason is None:
+                    continue
+                with session_scope(self.url) as session:
+                    r, f = repo.requeue_or_fail(session, [(job.id, job.attempts)], reason=f"orphaned: {reason}",
+                                                max_attempts=self.cfg.max_attempts)
+                requeued, failed = requeued + r, failed + f
+        if requeued or failed:
+            log.warning("worker %s: orphan recovery: %d re-queued, %d failed for good", self.name, requeued, failed)
+        return requeued, failed
+
+    # --- dispatch -------------------------------------------------------------------------
+    def claim_available(self, flow_run_id: str | None = None) -> list[list[repo.ClaimedJob]]:
+        """Claim as many Pending jobs as the per-type and per-worker limits allow: a list of
+        groups, each run by one task run (one job in per-job mode, a batch in batch mode).
+
+        The types tried are those NOTIFYed or left with work by the last claim; without
+        such hints (polling, SQLite) one query lists the types with Pending jobs."""
+        free_total = self.cfg.max_parallel - sum(self.in_flight.values())
+        groups: list[list[repo.ClaimedJob]] = []
+        if free_total <= 0:
+            return groups
+        known = set(registered())
+        hints, self._hints = self._hints & known, set()
+        if not hints:
+            with session_scope(self.url) as session:
+                hints = {t for t in repo.pending_types(session) if t in known}
+        for job_type in sorted(hints):
+            batch = self.mode_of(job_type) == "batch"
+            free = min(free_total, self.cfg.limit_for(job_type) - self.in_flight[job_type],
+                       self.cfg.batch_size if batch else free_total)
+            # While jobs of the type run, claim in chunks (a quarter of the slots), not one
+            # job per freed slot: a claim is a transaction, and the slots refill in time.
+            chunk = max(1, min(self.cfg.max_parallel, self.cfg.limit_for(job_type)) // 4)
+            if free <= 0 or (free < chunk and self.in_flight[job_type]):
+                self._hints.add(job_type)  # still has work once slots free
+                continue
+            with session_scope(self.url) as session:
+                jobs = repo.claim(session, job_type=job_type, limit=free, worker=self.name,
+                                  type_limit=self.cfg.limit_for(job_type), flow_run_id=flow_run_id)
+            if len(jobs) == free:
+                self._hints.add(job_type)
+            self.writer.track((j.id, j.attempts) for j in jobs)
+            free_total -= len(jobs)
+            groups += [jobs] if batch and jobs else [[j] for j in jobs]
+        return groups
+
+    def mode_of(self, job_type: str) -> str:
+        return self.cfg.mode_for(job_type, get_job_type(job_type).mode)
+
+    def _start(self, jobs: list[repo.ClaimedJob]) -> None:
+        job_type = jobs[0].job_type
+        self.in_flight[job_type] += len(jobs)
+        claimed = Claimed(jobs, self.writer)
+
+        async def run() -> None:
+            try:
+                if self.mode_of(job_type) == "batch":
+                    await execute_batch(job_type=job_type, size=len(jobs), claimed=claimed,
+                                        return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
+                else:
+                    await execute_job(job_id=str(jobs[0].id), job_type=job_type, claimed=claimed,
+                                      return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
+            finally:
+                self.in_flight[job_type] -= len(jobs)
+                self._wake.set()
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _listen(self) -> None:
+        """Wake the loop on NOTIFY (PostgreSQL only); delivered only for committed jobs."""
+        import psycopg
+
+        from core.db.engine import libpq_url
+
+        dsn = libpq_url(self.url)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {repo.NOTIFY_CHANNEL}")
+                    async for notify in conn.notifies():
+                        self._hints.add(notify.payload)
+                        self._wake.set()
+            except Exception as exc:  # noqa: BLE001 - fall back to polling until it reconnects
+                log.warning("LISTEN failed (%s); polling", exc)
+                await asyncio.sleep(5)
+
+    async def _wake_on_stop(self) -> None:
+        """A stop ends any wait at once, however long the poll interval."""
+        await self._stop.wait()
+        self._wake.set()
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_orphans:
+            await self.recover_orphans()
+            self._next_orphans = now + self.cfg.orphan_check_every.total_seconds()
+        if now >= self._next_sync:
+            for chore in self._chores:
+                try:
+                    await chore()
+                except Exception as exc:  # noqa: BLE001 - retried next interval
+                    log.warning("%s failed: %s", getattr(chore, "__name__", chore), exc)
+            self._next_sync = now + self.cfg.scheduled_jobs_check_interval.total_seconds()
+
+    async def _wait(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.cfg.poll_interval_seconds)
+
+    async def serve_session(self) -> int:
+        """Inside a ``jobs-worker-session`` flow run: claim and run jobs until idle."""
+        started = 0
+        idle_since = time.monotonic()
+        session_run = str(flow_run.get_id() or "") or None
+        while not self._stop.is_set():
+            await self._housekeeping()
+            claimed = self.claim_available(session_run)
+            for jobs in claimed:
+                self._start(jobs)
+            started += sum(len(jobs) for jobs in claimed)
+            if claimed or self._tasks:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.session_idle_seconds:
+                break
+            await self._wait()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return started
+
+    def _has_pending(self) -> bool:
+        with session_scope(self.url) as session:
+            return any(t in set(registered()) for t in repo.pending_types(session))
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; in-flight jobs are awaited before returning."""
+        self._stop = stop or asyncio.Event()
+        waker = asyncio.create_task(self._wake_on_stop())
+        load_modules(self.cfg.modules)
+        quiet_per_job_success_logs()
+        requeued, failed = await self.recover_orphans()  # state recovery: by liveness, not by name
+        self._next_orphans = time.monotonic() + self.cfg.orphan_check_every.total_seconds()
+        log.info("worker %s: job types %s; recovered %d orphaned jobs (%d failed)", self.name, registered(),
+                 requeued, failed)
+        listener = asyncio.create_task(self._listen()) if self.url.startswith("postgres") else None
+        _WORKERS[self.name] = self
+        try:
+            while not self._stop.is_set():
+                await self._housekeeping()
+                if self._has_pending():
+                    await jobs_worker_session(worker_name=self.name, return_state=True)
+                else:
+                    await self._wait()
+        finally:
+            _WORKERS.pop(self.name, None)
+            for helper in (listener, waker):
+                if helper:
+                    helper.cancel()
+            await asyncio.to_thread(self.writer.close)
