@@ -8,13 +8,12 @@ import uuid
 from prefect import flow, get_run_logger
 
 from core.db.types import utcnow
-from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, JobConfig, ProfileJobConfig
+from core.profiles.job_configs import PROFILE_FETCHER, QUOTA_RESET, ProfileJobConfig
 from core.profiles.quota import PROVIDER
 from core.profiles.tally import RunTally
-from core.runs.errors import unexpected_error
 from core.runs.history import RunRecord
 from core.runs.models import RunStatus
-from core.runs.result import JobResult
+from core.runs.result import JobMetrics, JobResult
 from core.settings import Settings, get_settings
 from flows.spec import DefaultSchedule, JobSpec
 from tasks.profiles import (
@@ -26,7 +25,7 @@ from tasks.profiles import (
     start_parallel_runs,
     start_quota_period,
 )
-from tasks.runs import current_flow_run_id, finish_run, log_start
+from tasks.runs import current_flow_run_id, finish_run, run_job
 
 
 @flow(name="profile-fetcher")
@@ -47,26 +46,24 @@ async def profile_fetcher(
     """
     logger = get_run_logger()
     settings = get_settings()
-    started = utcnow()
-    log_start(PROFILE_FETCHER, {"batch_size": batch_size, "respect_quota": respect_quota,
-                                "max_batches": max_batches})
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not 1 <= parallel_runs <= 16:
         raise ValueError(f"parallel_runs must be within 1..16, got {parallel_runs}")
-    helpers = await start_parallel_runs(parallel_runs - 1, {"batch_size": batch_size, "respect_quota": respect_quota,
-                                                            "max_batches": max_batches})
+    params = {"batch_size": batch_size, "respect_quota": respect_quota, "max_batches": max_batches}
+    helpers = await start_parallel_runs(parallel_runs - 1, params)
+    config = await load_job_config(PROFILE_FETCHER)
+    if not config.enabled:
+        logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
+        return None
     run_id = current_flow_run_id() or f"local-{uuid.uuid4()}"
+    size = batch_size or config.batch_size
+    respect = config.respect_quota if respect_quota is None else respect_quota
     tally = RunTally()
-    config: JobConfig | None = None
-    size, respect, recovered = batch_size, respect_quota, 0
-    try:
-        config = await load_job_config(PROFILE_FETCHER)
-        size = batch_size or config.batch_size
-        respect = config.respect_quota if respect_quota is None else respect_quota
-        if not config.enabled:
-            logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
-            return None
+    recovered = 0
+
+    async def body(_: JobMetrics) -> None:
+        nonlocal recovered
         released = await recover_before_run(run_id, settings.cron.fetching_timeout_minutes)
         if released.dead_runs:  # runs Prefect shows ended: released at once
             logger.warning("released the claims of %d ended runs: %s", len(released.dead_runs), released.dead_runs)
@@ -74,32 +71,13 @@ async def profile_fetcher(
         if recovered:
             logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
         await _fetch_batches(tally, run_id, size, respect, max_batches)
-    except Exception as exc:  # noqa: BLE001 - recorded and e-mailed below, then the run fails
-        # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4);
-        # finish_run then raises JobRunFailed, so Prefect marks the flow run Failed.
-        logger.exception("profile_fetcher stopped by an unexpected error")
-        tally.fatal_error = unexpected_error(exc)  # the full traceback is in the log
 
-    record = RunRecord(
-        job_name=PROFILE_FETCHER,
-        job_type=config.job_type if config else PROFILE_FETCHER.upper(),
-        status=tally.status().value,
-        started_at=started,
-        finished_at=utcnow(),
-        flow_run_id=current_flow_run_id(),
-        total_processed=tally.processed,
-        successful_count=tally.succeeded,
-        failed_count=tally.failed,
-        items_created=tally.created,
-        items_updated=tally.updated,
-        api_calls_made=tally.api_calls,
-        quota_remaining=tally.quota_remaining,
-        error_summary=tally.error_summary(),
-        metrics={"batches": tally.batches, "batch_size": size, "respect_quota": respect,
-                 "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors},
-        config_id=config.id if config else None,
-    )
-    return await finish_run(record)
+    # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4); the
+    # tally decides the status (QUOTA_EXCEEDED, PARTIAL when the quota stopped it mid-way).
+    return await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify="always", outcome=lambda record, error: (
+        tally.to_record(record, error, config_id=config.id, metrics={
+            "params": params, "batches": tally.batches, "batch_size": size, "respect_quota": respect,
+            "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors})))
 
 
 async def _fetch_batches(

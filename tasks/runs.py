@@ -19,7 +19,7 @@ from core.db.types import utcnow
 from core.errors import JobRunFailed, RateLimitedError
 from core.notify import job_policy, should_notify
 from core.runs.errors import join_errors
-from core.runs.history import RunRecord
+from core.runs.history import RunOutcome, RunRecord
 from core.runs.models import RunStatus
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
@@ -70,19 +70,23 @@ async def run_job(
     *,
     params: dict[str, Any],
     notify: NotifyPolicy | None = None,
+    outcome: RunOutcome | None = None,
 ) -> JobResult:
     """Run ``body(metrics)``: RATE_LIMITED if it stopped on a 429 (a graceful stop, not a
-    failure), FAILED if it raised anything else (error recorded), PARTIAL if it reported
-    per-item ``errors`` in ``metrics.custom``, else SUCCESS. By default (``notify=None``)
-    PARTIAL and FAILED runs are e-mailed (``notify.policy``, ``problems``)."""
+    failure), FAILED if it raised anything else (error recorded, traceback logged), PARTIAL if
+    it reported per-item ``errors`` in ``metrics.custom``, else SUCCESS. ``outcome`` lets a
+    family decide the record itself (``core.runs.history.RunOutcome``). By default
+    (``notify=None``) PARTIAL and FAILED runs are e-mailed (``notify.policy``, ``problems``)."""
     started = utcnow()
     log_start(job_name, params)
     metrics = JobMetrics()
     error: str | None = None
+    raised: BaseException | None = None
     rate_limited = False
     try:
         await body(metrics)
     except RateLimitedError as exc:
+        raised = exc
         # Not a failure: progress so far is committed and the next run continues (seed 001).
         rate_limited = True
         if "api_calls" not in metrics.custom and "api_requests_made" not in metrics.custom:
@@ -90,7 +94,9 @@ async def run_job(
         wait = f"; retry after {exc.retry_after:g} s" if exc.retry_after else ""
         error = f"rate limited ({exc.limit_type or 'unknown'} limit){wait}: {exc}"
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as JobRunFailed
+        raised = exc
         error = f"{type(exc).__name__}: {exc}"
+        get_run_logger().exception("%s stopped by an error", job_name)
     failures = len(metrics.custom.get("errors") or [])
     status = (RunStatus.RATE_LIMITED if rate_limited else RunStatus.FAILED if error
               else RunStatus.PARTIAL if failures else RunStatus.SUCCESS)
@@ -104,4 +110,6 @@ async def run_job(
         error_summary=error or join_errors(metrics.custom.get("errors") or []),
         metrics={"params": params, **metrics.custom},
     )
+    if outcome is not None:
+        record = outcome(record, raised)
     return await finish_run(record, notify=notify)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from core.runs.errors import ItemError, join_errors
+from core.runs.errors import ItemError, join_errors, unexpected_error
+from core.runs.history import RunRecord
 from core.runs.models import RunStatus
 
 
@@ -67,3 +69,13 @@ class RunTally:
         """Run-level notes first, then per-entry errors, joined; None when there are none."""
         notes = ([self.fatal_error] if self.fatal_error else []) + self.notes
         return join_errors(self.errors, limit, notes=notes)
+
+    def to_record(self, record: RunRecord, error: BaseException | None, **fields: Any) -> RunRecord:
+        """The run's record: ``record`` (times, ids, params) with this tally's counts and status;
+        an exception that ended the run is its fatal error. ``fields`` are set as given."""
+        if error is not None and self.fatal_error is None:
+            self.fatal_error = unexpected_error(error)
+        return replace(record, status=self.status().value, total_processed=self.processed,
+                       successful_count=self.succeeded, failed_count=self.failed, items_created=self.created,
+                       items_updated=self.updated, items_skipped=0, api_calls_made=self.api_calls,
+                       quota_remaining=self.quota_remaining, error_summary=self.error_summary(), **fields)

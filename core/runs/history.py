@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,12 @@ class RunRecord:
     @property
     def duration_ms(self) -> int:
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+RunOutcome = Callable[[RunRecord, BaseException | None], RunRecord]
+"""A family's own account of a run: given the record ``run_job`` built from the job's
+metrics (and the exception the body raised, if any), the record to store. For families whose
+status rules go beyond the generic ones (the profile fetcher's quota)."""
 
 
 def record_run(session: Session, record: RunRecord) -> int:
