@@ -18,34 +18,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from prefect import flow, get_run_logger
-from prefect.concurrency.asyncio import concurrency
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
+from prefect import flow
 
 from core.brands.models import JobRunStatus
-from core.brands.schemas import JobMetadata, parse_job_type, parse_metadata, parse_uuid
+from core.brands.schemas import parse_job_type, parse_metadata, parse_uuid
 from core.errors import ConfigError, JobError
-from core.http.retry import pause
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
 from flows.spec import JobSpec
-from prefect_api import ensure_concurrency_limit
 from tasks.brands import (
     close_open_runs,
     collect_answers,
     load_brand_work,
     open_run,
-    reconcile_open_runs,
     score_answers,
-    set_run,
-    start_run,
 )
+from tasks.brands.attempts import ensure_limits, job_metrics, reconcile, run_attempts
 from tasks.runs import current_flow_run_id, run_job
 
 BRAND_JOB_FLOW = "brand-job"
@@ -104,37 +92,11 @@ async def data_collection_and_scoring(brand_id: str, job_run_id: str,
     return {"data_collection": collected, "scoring": scored}
 
 
-class RunTimedOut(JobError):
-    """The run went past its timeout (``timeoutSeconds`` or ``brandJobs.runTimeoutSeconds``)."""
-
-
 STAGES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "data_collection": data_collection,
     "scoring": scoring,
     "data_collection_and_scoring": data_collection_and_scoring,
 }
-
-
-def limit_names(brand_id: str, customer_id: str) -> tuple[str, str]:
-    return f"brand:{brand_id}", f"customer:{customer_id}"
-
-
-def _job_metrics(job_type: str, result: dict[str, Any], m: JobMetrics) -> None:
-    collected = result if job_type == "data_collection" else result.get("data_collection")
-    scored = result if job_type == "scoring" else result.get("scoring")
-    if collected:
-        m.items_processed += collected.get("executions", 0)
-        m.items_created += collected.get("successful_executions", 0)
-        m.items_skipped += collected.get("skipped_already_collected", 0)
-        m.custom["api_calls"] = collected.get("api_calls", 0)
-        m.custom["errors"] = collected.get("errors") or []
-    if scored and job_type == "scoring":
-        m.items_processed += scored.get("answers_position_scored", 0)
-        m.items_updated += scored.get("answers_position_scored", 0)
-
-
-def _fatal(exc: BaseException) -> bool:
-    return isinstance(exc, JobError) and exc.fatal
 
 
 @flow(name=BRAND_JOB_FLOW, flow_run_name="{job_type}-{brand_id}")
@@ -157,99 +119,20 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         opened, limits, _ = await asyncio.gather(
             asyncio.to_thread(open_run, kind, brand, customer, meta, scheduled_job_id, job_run_id,
                               current_flow_run_id()),
-            _ensure_limits(str(brand), str(customer)), _reconcile(), return_exceptions=True)
+            ensure_limits(str(brand), str(customer)), reconcile(), return_exceptions=True)
         for outcome in (opened, limits):
             if isinstance(outcome, BaseException):
                 raise outcome
         run_id = cast(uuid.UUID, opened)
         m.custom["job_run_id"] = str(run_id)
-        result = await _attempts(kind, str(brand), str(customer), run_id, meta, m)
-        _job_metrics(kind, result, m)
+        stage = STAGES[kind]
+        result = await run_attempts(kind, lambda: stage(str(brand), str(run_id), meta.dump()), str(brand),
+                                    str(customer), run_id, meta, m)
+        job_metrics(kind, result, m)
         m.custom["result"] = result
 
     return await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
                          notify=None if settings.notify_on_failure else "never")  # None: notify.policy (problems)
-
-
-async def _reconcile() -> None:
-    try:
-        closed = await reconcile_open_runs()
-        if closed:
-            get_run_logger().warning("closed %d job runs left open by ended flow runs", closed)
-    except Exception as exc:  # noqa: BLE001 - housekeeping must not stop this run
-        get_run_logger().warning("could not reconcile open job runs: %s", exc)
-
-
-async def _ensure_limits(brand_id: str, customer_id: str) -> None:
-    """The brand's and the customer's global concurrency limits exist with today's sizes."""
-    settings = get_settings().brand_jobs
-    names = limit_names(brand_id, customer_id)
-    await asyncio.gather(ensure_concurrency_limit(names[0], settings.brand_concurrency),
-                         ensure_concurrency_limit(names[1], settings.customer_concurrency))
-
-
-async def _attempts(kind: str, brand_id: str, customer_id: str, run_id: uuid.UUID, meta: JobMetadata,
-                    m: JobMetrics) -> dict[str, Any]:
-    """Run the stage(s) until success, a fatal error, or ``maxRetries`` retries.
-
-    Retries are tenacity's (exponential backoff from ``retryBackoffSeconds``). Per attempt:
-    wait for a slot of the brand's and the customer's concurrency limits
-    (the row stays ``pending`` meanwhile, and the wait does not count against the run
-    timeout), then ``processing`` under the timeout. Between attempts the row is
-    ``pending`` with the last error; a cancellation marks it ``cancelled``.
-    """
-    settings = get_settings().brand_jobs
-    logger = get_run_logger()
-    timeout = meta.timeout_seconds or settings.run_timeout_seconds
-    retries = settings.max_retries if meta.max_retries is None else meta.max_retries
-    names = limit_names(brand_id, customer_id)  # created by brand_job (_ensure_limits)
-    stages: dict[str, Any] = {}
-
-    async def attempt() -> dict[str, Any]:
-        m.custom["attempts"] = m.custom.get("attempts", 0) + 1
-        try:
-            # A lost lease (Prefect briefly unreachable) must not cancel the work mid-answer.
-            async with concurrency(list(names), occupy=1, strict=True, timeout_seconds=timeout,
-                                   raise_on_lease_renewal_failure=False):
-                start_run(run_id, current_flow_run_id())
-                async with asyncio.timeout(timeout):
-                    return await STAGES[kind](brand_id, str(run_id), meta.dump())
-        except Exception as exc:
-            stages.update(getattr(exc, "metrics", None) or {})
-            m.custom.update(stages)
-            raise
-
-    def error_of(exc: BaseException | None) -> str:
-        return (f"timed out after {timeout:g} s" if isinstance(exc, TimeoutError)
-                else f"{type(exc).__name__}: {exc}")
-
-    async def before_retry(state: RetryCallState) -> None:
-        n, delay = state.attempt_number, state.upcoming_sleep
-        error = error_of(state.outcome.exception() if state.outcome else None)
-        set_run(run_id, JobRunStatus.PENDING, {"attempts": n, **stages},
-                f"attempt {n} failed, retrying in {delay:g} s: {error}")
-        logger.warning("attempt %d of %d failed (%s); retrying in %g s", n, retries + 1, error, delay)
-
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential(multiplier=settings.retry_backoff_seconds, min=0),
-        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and not _fatal(exc)),
-        before_sleep=before_retry, sleep=pause, reraise=True)
-    try:
-        result: dict[str, Any] = await retrying(attempt)
-    except Exception as exc:
-        set_run(run_id, JobRunStatus.FAILED, {"attempts": m.custom["attempts"], **stages}, error_of(exc))
-        # A failed run still reports what its stages did: counts, API calls, item errors (e-mail).
-        _job_metrics("data_collection_and_scoring", stages, m)
-        if isinstance(exc, TimeoutError):
-            raise RunTimedOut(error_of(exc)) from None
-        raise
-    except BaseException:  # cancelled (Prefect cancellation, SIGTERM): say so, then let it end the run
-        set_run(run_id, JobRunStatus.CANCELLED, {"attempts": m.custom["attempts"], **stages},
-                "cancelled while running")
-        raise
-    set_run(run_id, JobRunStatus.COMPLETED, {"attempts": m.custom["attempts"], **result}, None)
-    return result
 
 
 async def _mark_cancelled(flow: Any, flow_run: Any, state: Any) -> None:

@@ -11,8 +11,10 @@ duplicates, and the Prefect UI shows each one with its own parameters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -40,6 +42,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import SCHEDULE_TYPES, CronSchedule
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
@@ -114,6 +117,15 @@ async def ensure_concurrency_limit(name: str, limit: int) -> None:
             return
         if current.limit != limit:
             await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit))
+
+
+@contextlib.asynccontextmanager
+async def occupy_slots(names: list[str], timeout: float) -> AsyncIterator[None]:
+    """One slot of each global concurrency limit in ``names`` for the block (waiting at most
+    ``timeout`` s). A lost lease (Prefect briefly unreachable) does not cancel the block."""
+    async with concurrency(names, occupy=1, strict=True, timeout_seconds=timeout,
+                           raise_on_lease_renewal_failure=False):
+        yield
 
 
 def deployment_name() -> str | None:

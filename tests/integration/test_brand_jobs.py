@@ -108,7 +108,7 @@ async def test_a_failed_attempt_is_retried_with_backoff_and_asks_only_what_is_mi
         waits.append(seconds)
         collectors_sandbox.update_knobs(fail_collectors=[])
 
-    monkeypatch.setattr("flows.brands.pause", fake_pause)
+    monkeypatch.setattr("tasks.brands.attempts.pause", fake_pause)
     monkeypatch.setenv("BRAND_MAX_RETRIES", "2")
     monkeypatch.setenv("BRAND_RETRY_BACKOFF_SECONDS", "30")
     from tests.conftest import reload_settings
