@@ -74,7 +74,7 @@ async def profile_fetcher(
 
     # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4); the
     # tally decides the status (QUOTA_EXCEEDED, PARTIAL when the quota stopped it mid-way).
-    return await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify="always", outcome=lambda record, error: (
+    return await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify, outcome=lambda record, error: (
         tally.to_record(record, error, config_id=config.id, metrics={
             "params": params, "batches": tally.batches, "batch_size": size, "respect_quota": respect,
             "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors})))
@@ -119,7 +119,7 @@ async def quota_reset(monthly_limit: int | None = None, reset_usage: bool = Fals
         metrics={"provider": PROVIDER, "period": state.period, "monthly_limit": state.monthly_limit,
                  "calls_used": state.calls_used, "reset_usage": reset_usage},
     )
-    return await finish_run(record, notify="failure")
+    return await finish_run(record, notify=RESET.notify)
 
 
 @flow(name="add-profile-entries")
@@ -146,17 +146,22 @@ def _reset_schedule(s: Settings) -> DefaultSchedule:
     return DefaultSchedule(s.cron.quota_reset_schedule, s.cron.timezone)
 
 
+FETCHER = JobSpec(
+    profile_fetcher, "profiles", "LinkedIn profile fetcher",
+    "Fetch PENDING LinkedIn profiles under the monthly RapidAPI quota (seed 000).",
+    tags=("jobpipes", "rapidapi"), schedule=_fetcher_schedule, concurrency=4,
+    config_table="cron_job_configs", config_key=PROFILE_FETCHER, config_model=ProfileJobConfig,
+    note="Runs claim disjoint entries and share the ledger and the RapidAPI budget, so several may\n"
+         "run at once (parallel_runs fans one run out over the pool's workers); at most 4.",
+    notify="always")
+RESET = JobSpec(
+    quota_reset, "profiles", "RapidAPI quota reset",
+    "Open the RapidAPI quota ledger of the period that starts at each fire of cron.quotaResetSchedule (seed 000).",
+    tags=("jobpipes", "rapidapi"), schedule=_reset_schedule, config_table="cron_job_configs", config_key=QUOTA_RESET,
+    config_model=ProfileJobConfig, notify="failure")
 JOBS = (
-    JobSpec(profile_fetcher, "profiles", "LinkedIn profile fetcher",
-            "Fetch PENDING LinkedIn profiles under the monthly RapidAPI quota (seed 000).",
-            tags=("jobpipes", "rapidapi"), schedule=_fetcher_schedule, concurrency=4,
-            config_table="cron_job_configs", config_key=PROFILE_FETCHER, config_model=ProfileJobConfig,
-            note="Runs claim disjoint entries and share the ledger and the RapidAPI budget, so several may\n"
-                 "run at once (parallel_runs fans one run out over the pool's workers); at most 4."),
-    JobSpec(quota_reset, "profiles", "RapidAPI quota reset",
-            "Open the RapidAPI quota ledger of the period that starts at each fire of cron.quotaResetSchedule (seed 000).",
-            tags=("jobpipes", "rapidapi"), schedule=_reset_schedule, config_table="cron_job_configs", config_key=QUOTA_RESET,
-            config_model=ProfileJobConfig),
+    FETCHER,
+    RESET,
     JobSpec(requeue_failed, "profiles", "Re-queue failed profiles",
             "Put FAILED profile entries back to PENDING (all, or by URN).", tags=("jobpipes", "rapidapi")),
     JobSpec(add_profile_entries, "profiles", "Add profile entries",

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import Flow
+from prefect.utilities.callables import parameter_schema
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from core.config import NotifyPolicy
     from core.settings import Settings
 
 ConfigTable = Literal["cron_job_configs", "job_configurations"]
@@ -50,6 +52,11 @@ class JobSpec:
     parameters_from_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # default run parameters
     shared: bool = False  # one schedule per scheduled_jobs row, owned by that row
     note: str | None = None  # a comment written above it in prefect.yaml
+    # Its own e-mail policy, passed by its flow to run_job (None: notify.policy); notify.jobs overrides it.
+    notify: NotifyPolicy | None = None
+    # job_execution_history.job_name of its runs (None: the id with underscores, price_collection);
+    # a shared job's rows keep their own executions (deployments.control.rows.History).
+    history: str | None = None
 
     @property
     def id(self) -> str:
@@ -59,6 +66,15 @@ class JobSpec:
     @property
     def deployment(self) -> str:
         return f"{self.id}/{self.id}"
+
+    @property
+    def history_name(self) -> str:
+        return self.history or self.id.replace("-", "_")
+
+    def parameter_schema(self) -> dict[str, Any]:
+        """Its run parameters as JSON schema: the flow's signature is the parameter model
+        (the schema Prefect stores on the deployment and validates runs against)."""
+        return dict(parameter_schema(self.flow).model_dump_for_openapi())
 
     @property
     def entrypoint(self) -> str:

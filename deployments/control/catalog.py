@@ -75,7 +75,7 @@ class FixedJob:
     @property
     def history_name(self) -> str:
         """``job_execution_history.job_name`` of its runs."""
-        return self.id.replace("-", "_")
+        return self.spec.history_name
 
 
 FIXED_JOBS: tuple[FixedJob, ...] = tuple(FixedJob(spec) for spec in registry.configured())

@@ -1,6 +1,7 @@
 """Declare a job once (tests/toy/toy_job.py: one flow, one spec) and see it everywhere that
 reads the registry, with no other edit: serve, deploy, prefect.yaml, the operations API's
-catalog, config, overview (what the page shows) and trigger routes (issue 18)."""
+catalog, config, overview (what the page shows: it lists whatever the overview returns) and
+trigger routes, and the ``jobpipes`` command (issue 18)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from prefect.settings import get_current_settings
@@ -44,3 +46,31 @@ def test_a_job_declared_once_is_seen_by_every_reader_of_the_registry(app_env, pg
     assert out["trigger"]["parameters"] == {"greeting": "yo"} and out["trigger"]["flow_run_id"]
     # The process that declared nothing more sees nothing more: the committed prefect.yaml has no toy.
     assert "toy-job" not in (PROJECT_ROOT / "prefect.yaml").read_text()
+
+    # The jobpipes command, as a user types it, reads the same registry and control layer.
+    with job_configurations_kept(pg_url):
+        jobs = _jobpipes(env, "jobs", "--family", "toys", "--json")
+        assert jobs.returncode == 0, jobs.stderr
+        [row] = json.loads(jobs.stdout)["jobs"]
+        assert row["id"] == "toy-job" and row["schedule"] == "*/30 * * * *"  # the probe's change was undone
+        table = _jobpipes(env, "jobs", "--family", "toys")
+        assert table.returncode == 0 and "toy-job" in table.stdout and "*/30 * * * * (UTC)" in table.stdout, table.stdout
+        changed = _jobpipes(env, "config", "toy-job", "--schedule", "7 * * * *", "--set", "greeting=hey", "--json")
+        assert changed.returncode == 0, changed.stderr
+        assert json.loads(changed.stdout)["schedule"] == "7 * * * *"
+        assert json.loads(changed.stdout)["config"] == {"greeting": "hey"}
+        bad = _jobpipes(env, "config", "toy-job", "--set", "greting=x")
+        assert bad.returncode == 2 and bad.stderr.startswith("config.greting"), (bad.returncode, bad.stderr)
+        bad_param = _jobpipes(env, "run", "toy-job", "--param", "greting=yo")
+        assert bad_param.returncode == 2 and bad_param.stderr.startswith("parameters.greting"), bad_param.stderr
+        unknown = _jobpipes(env, "history", "no-such-job")
+        assert unknown.returncode == 2 and unknown.stderr.startswith("job_id:"), unknown.stderr
+        started = _jobpipes(env, "run", "toy-job", "--param", "greeting=yo", "--no-wait", "--json")
+        assert started.returncode == 0, started.stderr
+        assert json.loads(started.stdout)["parameters"] == {"greeting": "yo"}
+
+
+def _jobpipes(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = Path(sys.executable).parent / "jobpipes"  # the console script of [project.scripts]
+    return subprocess.run([str(command), *args], cwd=PROJECT_ROOT, env={**env, "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=120)

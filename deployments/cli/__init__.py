@@ -1,0 +1,12 @@
+"""The ``jobpipes`` command: every job of the registry from a terminal, over the same control
+layer as the operations API (``deployments.control``), so both always agree.
+
+    uv run jobpipes jobs                      the overview: schedule, next run, last status, 24 h
+    uv run jobpipes run JOB --param limit=5   start a run, follow it, print its JobResult
+    uv run jobpipes history JOB               its runs, newest first
+    uv run jobpipes config JOB --schedule "*/30 * * * *" --set limit=50
+
+Read commands take ``--json``. Bad input is one line naming what was wrong, exit code 2.
+It talks to the Prefect API of ``PREFECT_API_URL`` and the app database of the settings,
+like the flows.
+"""

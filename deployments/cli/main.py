@@ -1,0 +1,211 @@
+"""``jobpipes``: see ``deployments.cli`` for what each command does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import ConfigError
+from deployments.control import catalog, overview, runs, sync, trigger
+from prefect_api import wait_for_flow_run
+
+T = TypeVar("T")
+
+app = typer.Typer(name="jobpipes", no_args_is_help=True, add_completion=False,
+                  help="Job pipelines on Prefect: list, run, configure and inspect every job.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+BAD_INPUT = 2
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
+
+
+def _call(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work``; a bad job id, parameter or config value is one line on stderr, exit 2."""
+    try:
+        return asyncio.run(work())
+    except catalog.UnknownJob as exc:
+        err.print(f"job_id: {exc}", markup=False, highlight=False)
+    except ConfigError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+    except trigger.JobConflict as exc:
+        err.print(str(exc), markup=False, highlight=False)
+    raise typer.Exit(BAD_INPUT)
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, Any]:
+    """``k=v`` options as a dict; ``v`` is read as JSON when it is JSON (``5``, ``true``,
+    ``["a"]``), else kept as text."""
+    parsed: dict[str, Any] = {}
+    for value in values or []:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.strip():
+            err.print(f"{option}: expected key=value, got {value!r}", markup=False, highlight=False)
+            raise typer.Exit(BAD_INPUT)
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except ValueError:
+            parsed[key.strip()] = raw
+    return parsed
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+@app.command()
+def jobs(family: Annotated[str | None, typer.Option(help="only this family's jobs")] = None,
+         as_json: JsonOption = False) -> None:
+    """Every job: schedule, next run, last run, the last 24 hours, drift and alarms."""
+    view = _call(lambda: overview.overview(family))
+    if as_json:
+        _json(view)
+        return
+    table = Table("job", "family", "schedule", "next run", "last run", "24 h", "health", box=None)
+    for job in view["jobs"]:
+        last = job.get("last_run") or {}
+        schedule = f"{job['schedule']} ({job['timezone']})" if job.get("schedule") else "-"
+        if not job["active"]:
+            schedule += " inactive"
+        counts = f"{job.get('runs_24h', 0)} runs, {job.get('failures_24h', 0)} failed"
+        health = job["health"] + "".join(f"\n  {a['reason']}" for a in job["alarms"]) \
+            + "".join(f"\n  {d}" for d in job["drift"])
+        table.add_row(job["id"], job["family"], schedule, _when(job.get("next_run")),
+                      f"{last.get('status', '-')} {_when(last.get('started_at'))}" if last else "never ran",
+                      counts, health)
+    out.print(table)
+
+
+@app.command()
+def run(job_id: Annotated[str, typer.Argument(metavar="JOB", help="a job id, as `jobpipes jobs` lists it")],
+        param: Annotated[list[str] | None, typer.Option("--param", "-p", help="a run parameter, key=value")] = None,
+        wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the run until it ends")] = True,
+        accept_partial: Annotated[bool, typer.Option(help="exit 0 on PARTIAL too")] = False,
+        timeout: Annotated[float, typer.Option(help="seconds to follow the run")] = 3600.0,
+        as_json: JsonOption = False) -> None:
+    """Start a run of JOB now through its deployment; follow it and print its JobResult.
+
+    Exit code 0 when the run ends SUCCESS (or PARTIAL with --accept-partial), 1 otherwise."""
+    parameters = _pairs(param, "--param")
+    started = _call(lambda: trigger.trigger(catalog.get_job(job_id), parameters))
+    if not wait:
+        _json(started) if as_json else out.print(
+            f"{job_id}: flow run {started['flow_run_id']} {started['state']}\n{started['flow_run_url'] or ''}")
+        return
+    if not as_json:
+        err.print(f"{job_id}: flow run {started['flow_run_id']} started; {started['flow_run_url'] or ''}",
+                  markup=False, highlight=False)
+    with err.status(f"{job_id} running", spinner="dots") if not as_json else _nothing():
+        flow_run = asyncio.run(wait_for_flow_run(uuid.UUID(started["flow_run_id"]), timeout))
+    result = runs.job_result_for(started["flow_run_id"])
+    state = flow_run.state_name or "unknown"
+    status = result.status if result is not None else state.upper()
+    if as_json:
+        _json({**started, "state": state, "result": result.model_dump(mode="json") if result else None})
+    else:
+        _print_result(job_id, state, result)
+    ok = status == "SUCCESS" or (accept_partial and status == "PARTIAL")
+    raise typer.Exit(0 if ok else 1)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _print_result(job_id: str, state: str, result: Any) -> None:
+    if result is None:
+        out.print(f"{job_id}: Prefect state {state}; the run wrote no history row (see its logs in the Prefect UI)")
+        return
+    m = result.metrics
+    out.print(f"[bold]{job_id}: {result.status}[/bold] in {result.duration_ms / 1000:.1f} s (Prefect: {state})")
+    out.print(f"  processed {m.items_processed}, created {m.items_created}, updated {m.items_updated}, "
+              f"skipped {m.items_skipped}", highlight=False)
+    extra = {k: v for k, v in m.custom.items() if k not in ("params", "result") and not isinstance(v, dict | list)}
+    if extra:
+        out.print("  " + ", ".join(f"{k} {v}" for k, v in extra.items()), highlight=False)
+    if result.error:
+        out.print(f"  error: {result.error}", markup=False, highlight=False)
+    if result.flow_run_id:
+        from prefect_api import flow_run_url
+        out.print(f"  {flow_run_url(result.flow_run_id) or ''}", highlight=False)
+
+
+@app.command()
+def history(job_id: Annotated[str, typer.Argument(metavar="JOB")],
+            status: Annotated[str | None, typer.Option(help="only runs with this status (SUCCESS, PARTIAL...)")] = None,
+            since: Annotated[datetime | None, typer.Option(help="only runs started at or after (ISO time)")] = None,
+            limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+            as_json: JsonOption = False) -> None:
+    """JOB's runs, newest first, from its history table."""
+    async def read() -> dict[str, Any]:
+        job = catalog.get_job(job_id)
+        return runs.list_executions(job, status=status, since=since, limit=limit)
+
+    page = _call(read)
+    if as_json:
+        _json(page)
+        return
+    table = Table("started", "status", "duration", "processed", "failed", "api calls", "error", box=None)
+    for item in page["items"]:
+        counts = item.get("counts") or {}
+        table.add_row(_when(item.get("started_at")), item["status"],
+                      f"{(item.get('duration_ms') or 0) / 1000:.1f} s", str(counts.get("processed", "-")),
+                      str(counts.get("failed", "-")), str(item.get("api_calls", "-")), (item.get("error") or "")[:80])
+    out.print(table)
+    out.print(f"{len(page['items'])} of {page['total']} runs", highlight=False)
+
+
+@app.command()
+def config(job_id: Annotated[str, typer.Argument(metavar="JOB")],
+           schedule: Annotated[str | None, typer.Option(help="a 5-field cron expression")] = None,
+           timezone: Annotated[str | None, typer.Option(help="an IANA zone, e.g. Europe/Paris")] = None,
+           active: Annotated[bool | None, typer.Option("--active/--inactive", help="schedule on or off")] = None,
+           set_: Annotated[list[str] | None, typer.Option("--set", help="a config knob, key=value")] = None,
+           as_json: JsonOption = False) -> None:
+    """Show JOB's configuration, or change it (applied to its Prefect deployment at once)."""
+    knobs = _pairs(set_, "--set")
+    changes: dict[str, Any] = {k: v for k, v in
+                               {"schedule": schedule, "timezone": timezone, "active": active}.items() if v is not None}
+
+    async def apply() -> dict[str, Any]:
+        job = catalog.get_job(job_id)
+        if knobs:
+            current = await sync.job_config(job)
+            changes["config"] = {**(current.get("config") or {}), **knobs}
+        return await (sync.change_config(job, **changes) if changes else sync.job_config(job))
+
+    view = _call(apply)
+    if as_json:
+        _json(view)
+        return
+    out.print(f"[bold]{view['job_id']}[/bold] ({view['family']}): {view['schedule']} ({view['timezone']}), "
+              f"{'active' if view['active'] else 'inactive'}")
+    for key, value in (view.get("config") or {}).items():
+        out.print(f"  {key} = {json.dumps(value, default=str)}", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
