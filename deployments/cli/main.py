@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -29,7 +29,7 @@ BAD_INPUT = 2
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
 
 
-def _call(work: Callable[[], Awaitable[T]]) -> T:
+def _call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``work``; a bad job id, parameter or config value is one line on stderr, exit 2."""
     try:
         return asyncio.run(work())
