@@ -86,7 +86,9 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
     Custom metrics carry the seed's names with the seed's meanings: ``assets_processed``
     (assets whose details were fetched), ``contracts_created`` (contract records upserted,
     new or not; ``items_created``/``items_updated`` split them), ``assets_skipped`` (assets
-    that failed or have no CoinGecko id)."""
+    that failed or have no CoinGecko id), ``malformed_contracts_skipped`` (entries CoinGecko
+    sends that are no address, e.g. an EVM address with an explorer path: listed, not stored,
+    not a failure of the run)."""
     n = checked_limit(limit) or get_settings().crypto_jobs.contract_addresses_collection.limit
 
     async def body(m: JobMetrics) -> None:
@@ -94,6 +96,7 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
         assets = [(aid, cg) for aid, cg in tracked if cg and cg.strip()]
         calls = created = updated = native = fetched_assets = 0
         errors: list[ItemError] = []
+        malformed: list[dict[str, Any]] = []  # provider data that cannot be stored as sent
         # Chunks: a crash or a rate-limit stop keeps everything stored before it, and the run
         # still reports it (with the item errors so far) in its history row and e-mail.
         try:
@@ -103,6 +106,7 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
                 calls += fetched.api_calls
                 created, updated = created + counts["created"], updated + counts["updated"]
                 native += counts["native_skipped"]
+                malformed += counts["malformed"]
                 fetched_assets += len(fetched.data)
                 errors += fetched.errors
         finally:
@@ -111,6 +115,7 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
             m.items_created, m.items_updated, m.items_skipped = created, updated, skipped
             m.custom = {"assets_processed": fetched_assets, "contracts_created": created + updated,
                         "assets_skipped": skipped, "native_platforms_skipped": native,
+                        "malformed_contracts_skipped": malformed,
                         "api_calls": calls, "errors": errors}
 
     return await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,

@@ -103,18 +103,24 @@ async def fetch_coin_details(assets: list[tuple[int, str]], concurrency: int = 4
 
 
 @db_task
-async def store_contracts(details: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
-    """Upsert every contract of the fetched coins; native-coin entries are skipped."""
+async def store_contracts(details: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """Upsert every contract of the fetched coins; native-coin entries are skipped, malformed
+    ones (``core.crypto.market.malformed_address``) skipped and listed with their coin."""
     now = utcnow()
     rows: list[dict[str, Any]] = []
     skipped_platforms = 0
+    malformed: list[dict[str, Any]] = []
     for asset_id, detail in details:
-        found, skipped = crypto.contract_rows(detail, asset_id, now)
+        found, skipped, bad = crypto.contract_rows(detail, asset_id, now)
         rows += found
         skipped_platforms += skipped
+        malformed += [{"coin": detail.get("id"), **entry} for entry in bad]
     with session_scope(db_url()) as session:
         result = repo.upsert_contracts(session, rows)
-    get_run_logger().info("contracts: %d created, %d updated, %d native entries skipped",
-                          result.created, result.updated, skipped_platforms)
+    logger = get_run_logger()
+    logger.info("contracts: %d created, %d updated, %d native entries skipped",
+                result.created, result.updated, skipped_platforms)
+    for entry in malformed:
+        logger.warning("contract of %s on %s not stored: %s", entry["coin"], entry["chain"], entry["reason"])
     return {"created": result.created, "updated": result.updated,
-            "native_skipped": skipped_platforms}
+            "native_skipped": skipped_platforms, "malformed": malformed}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -92,20 +93,40 @@ def price_rows(
     return rows, skipped
 
 
+_EVM = re.compile(r"0[xX][0-9a-fA-F]{40}")
+_EVM_WITH_SUFFIX = re.compile(r"0[xX][0-9a-fA-F]{40}[/?#].*")
+
+
 def normalize_address(address: str) -> str:
-    """EVM addresses are case-insensitive hex: lower-case them so one contract is one key."""
+    """An EVM address (``0x`` + 40 hex digits, case-insensitive) lower-cased, so one contract is
+    one key; every other form kept verbatim: Move addresses and type tags (Aptos, Sui:
+    ``0x1::aptos_coin::AptosCoin``) are case-sensitive, Solana's base58 too."""
     address = address.strip()
-    return address.lower() if address.lower().startswith("0x") else address
+    return address.lower() if _EVM.fullmatch(address) else address
 
 
-def contract_rows(detail: dict[str, Any], asset_id: int, now: datetime) -> tuple[list[dict[str, Any]], int]:
-    """``asset_contracts`` rows from /coins/{id}; native entries (empty chain or address) skipped."""
+def malformed_address(address: str) -> str | None:
+    """Why ``address`` cannot be stored as sent, or None. Real data carries EVM addresses with
+    an explorer path glued on (``0x270D...2Bd0/token-transfers``)."""
+    if _EVM_WITH_SUFFIX.fullmatch(address.strip()):
+        return f"malformed EVM address {address.strip()!r}: text after the 40 hex digits"
+    return None
+
+
+def contract_rows(detail: dict[str, Any], asset_id: int, now: datetime
+                  ) -> tuple[list[dict[str, Any]], int, list[dict[str, str]]]:
+    """``asset_contracts`` rows from /coins/{id}: (rows, native entries skipped, malformed
+    entries skipped). Native entries have an empty chain or address; a malformed one is
+    ``{"chain", "address", "reason"}``, reported by the job instead of stored as sent."""
     platforms = detail.get("platforms") or {}
     details = detail.get("detail_platforms") or {}
-    rows, skipped = [], 0
+    rows, skipped, malformed = [], 0, []
     for chain, address in platforms.items():
         if not chain or not isinstance(address, str) or not address.strip():
             skipped += 1
+            continue
+        if (reason := malformed_address(address)) is not None:
+            malformed.append({"chain": chain, "address": address, "reason": reason})
             continue
         decimals = (details.get(chain) or {}).get("decimal_place")
         rows.append({
@@ -113,4 +134,4 @@ def contract_rows(detail: dict[str, Any], asset_id: int, now: datetime) -> tuple
             "decimals": decimals if isinstance(decimals, int) else None,
             "created_at": now, "updated_at": now,
         })
-    return rows, skipped
+    return rows, skipped, malformed

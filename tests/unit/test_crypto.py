@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from core.crypto.settings import CoinGeckoSettings
 from core.errors import AuthError, ConfigError, RateLimitedError
 from core.settings import load_settings
 
+REAL = Path(__file__).resolve().parents[1] / "real_payloads"  # copied from ../shared/real-payloads, sources beside
 NOW = datetime(2026, 11, 23, 10, 15, 42, 123456, tzinfo=UTC)
 
 
@@ -74,13 +77,38 @@ def test_prices_are_keyed_by_the_minute_and_missing_ones_skipped():
 
 
 def test_contracts_skip_native_and_normalise_evm_addresses():
-    detail = {"platforms": {"": "", "ethereum": "0xA0b8AbC", "solana": "EPjFWdd5Auf", "tron": None},
+    detail = {"platforms": {"": "", "ethereum": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+                            "solana": "EPjFWdd5Auf", "tron": None},
               "detail_platforms": {"ethereum": {"decimal_place": 6}, "solana": {"decimal_place": None}}}
-    rows, skipped = contract_rows(detail, 3, NOW)
-    assert skipped == 2
+    rows, skipped, malformed = contract_rows(detail, 3, NOW)
+    assert skipped == 2 and malformed == []
     assert {(r["chain"], r["contract_address"], r["decimals"]) for r in rows} == {
-        ("ethereum", "0xa0b8abc", 6), ("solana", "EPjFWdd5Auf", None)}
-    assert normalize_address(" 0xABC ") == "0xabc"
+        ("ethereum", "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", 6), ("solana", "EPjFWdd5Auf", None)}
+    assert normalize_address(" 0xABCDEF0123456789abcdef0123456789ABCDEF01 ") == "0xabcdef0123456789abcdef0123456789abcdef01"
+
+
+def test_real_coin_list_move_addresses_stay_verbatim_and_malformed_evm_ones_are_flagged():
+    """Issue 22 item 1, on CoinGecko's real /coins/list?include_platform=true: Move type tags
+    (Aptos, Sui) are case-sensitive and kept as sent; only 0x + 40 hex is lower-cased; an EVM
+    address with an explorer path glued on is reported, not stored."""
+    coins = json.loads((REAL / "coingecko" / "coins_list_full.json").read_text())
+    stored: dict[tuple[str, str], str] = {}
+    flagged: list[tuple[str, str, str]] = []
+    for coin in coins:
+        rows, _, malformed = contract_rows(coin, 1, NOW)
+        sent = coin.get("platforms") or {}
+        for row in rows:
+            stored[(coin["id"], row["chain"])] = row["contract_address"]
+            original = sent[row["chain"]].strip()
+            if "::" in original:  # a Move type tag: byte for byte what CoinGecko sent
+                assert row["contract_address"] == original, original
+        flagged += [(coin["id"], m["chain"], m["address"]) for m in malformed]
+    moves = [a for a in stored.values() if "::" in a]
+    assert len(moves) >= 17 and any(a != a.lower() for a in moves)
+    assert ("freedom-reserve", "xdai", "0x270DE58F54649608D316fAa795a9941b355A2Bd0/token-transfers") in flagged
+    assert all("/" in address for _, _, address in flagged)
+    evm = [a for a in stored.values() if len(a) == 42 and a.startswith("0x")]
+    assert evm and all(a == a.lower() for a in evm)
 
 
 def _client(responses: list[httpx.Response], **kw: object) -> tuple[CoinGeckoClient, list[float], list[httpx.Request]]:
