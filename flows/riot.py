@@ -56,12 +56,13 @@ def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
 
 
 async def _fetch_players(m: JobMetrics, tracked: bool, limit: int, *, count: int,
-                         target: int | None, platform: str | None) -> None:
+                         target: int | None, platform: str | None, match_type: str | None) -> None:
     reports: list[PlayerReport] = []
     try:
         for player in await load_players(tracked, limit, platform):
             start = player.next_match_offset if target is not None else 0
-            report = await fetch_player_matches(player, start=start, count=count, target=target)
+            report = await fetch_player_matches(player, start=start, count=count, target=target,
+                                                match_type=match_type)
             reports.append(report)
             if report.stopped is not None:
                 raise report.stopped
@@ -78,7 +79,7 @@ async def tracked_player_updater() -> JobResult | None:
         return None
     return await run_job("tracked_player_updater", "TRACKED_PLAYER_UPDATER", lambda m: _fetch_players(
         m, True, config.max_tracked_players, count=config.max_new_matches_per_player, target=None,
-        platform=config.platform),
+        platform=config.platform, match_type=config.match_type),
         params=config.model_dump())
 
 
@@ -91,7 +92,8 @@ async def match_fetcher() -> JobResult | None:
         return None
     return await run_job("match_fetcher", "MATCH_FETCHER", lambda m: _fetch_players(
         m, False, config.discovered_players_per_run, count=config.matches_per_player_per_run,
-        target=config.target_matches_per_player, platform=config.platform), params=config.model_dump())
+        target=config.target_matches_per_player, platform=config.platform, match_type=config.match_type),
+        params=config.model_dump())
 
 
 @flow(name="smurf-analyzer")
@@ -104,7 +106,8 @@ async def smurf_analyzer() -> JobResult | None:
         return None
 
     async def body(m: JobMetrics) -> None:
-        players = await due_for_analysis(config.min_matches_required, config.unanalyzed_players_per_run)
+        players = await due_for_analysis(config.min_matches_required, config.unanalyzed_players_per_run,
+                                         config.thresholds.queues)
         ranks = await collect_ranks(players) if config.collect_ranks and players else RankReport()
         # Analysed even when the rank collection stopped: stored snapshots still count.
         counts = await analyze_players([p.puuid for p in players], config.thresholds, config.weights)

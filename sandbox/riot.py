@@ -105,6 +105,7 @@ class RiotSandbox:
         self.statuses: Counter[int] = Counter()
         self.requests: Counter[str] = Counter()  # answered requests per path: nothing fetched twice
         self.focus: dict[str, str] = {}  # match id -> the player whose history listed it
+        self.match_id_types: Counter[str | None] = Counter()  # the ``type`` filter of each id list
         self.total = 0
 
     def update_knobs(self, **changes: Any) -> RiotKnobs:
@@ -227,6 +228,7 @@ def create_app(sandbox: RiotSandbox | None = None) -> FastAPI:
     async def match_ids(request: Request, route: str, puuid: str, start: int = 0, count: int = 20) -> JSONResponse:
         if not 0 <= count <= 100:
             return await reply(request, route, "match-ids-by-puuid", "Bad request - count", 400)
+        sb.match_id_types[request.query_params.get("type")] += 1  # every generated game is ranked solo
         if elsewhere(puuid, route):
             return await reply(request, route, "match-ids-by-puuid", [])
         total = 10 + int(hashlib.md5(puuid.encode()).hexdigest()[:2], 16) % 60

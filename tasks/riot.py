@@ -38,10 +38,11 @@ class PlayerReport:
 
 @task(name="fetch-player-matches", task_run_name="{player.puuid:.12}", cache_policy=NO_CACHE)
 async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
-                               target: int | None = None) -> PlayerReport:
+                               target: int | None = None, match_type: str | None = "ranked") -> PlayerReport:
     """Fetch the player's match ids from ``start`` and every match not stored yet.
 
-    Each match is committed as it arrives, so a 429 keeps everything fetched before it;
+    ``match_type``: match-v5's type filter of the ids (``ranked`` by default: no Arena, ARAM
+    or co-op games). Each match is committed as it arrives, so a 429 keeps everything fetched before it;
     the player's offset only advances once the whole page is stored, so the next run
     re-lists the page and skips the stored ids: nothing is fetched twice. A 429 or a
     401/403 comes back in ``report.stopped`` with the calls made (the flow stops the run);
@@ -51,7 +52,7 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
     url = db_url()
     async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
         try:
-            ids = await client.match_ids(player.platform, player.puuid, start=start, count=count)
+            ids = await client.match_ids(player.platform, player.puuid, start=start, count=count, type=match_type)
             with session_scope(url) as session:
                 known = repo.known_match_ids(session, ids)
             for match_id in [m for m in ids if m not in known]:
@@ -105,10 +106,10 @@ async def load_players(tracked: bool, limit: int, platform: str | None = None) -
 
 
 @db_task
-async def due_for_analysis(min_matches: int, limit: int) -> list[PlayerRef]:
+async def due_for_analysis(min_matches: int, limit: int, queues: tuple[int, ...] | None = None) -> list[PlayerRef]:
     """Players with at least ``min_matches`` stored and no analysis newer than their data."""
     with session_scope(db_url()) as session:
-        return repo.due_for_analysis(session, min_matches=min_matches, limit=limit)
+        return repo.due_for_analysis(session, min_matches=min_matches, limit=limit, queues=queues)
 
 
 @dataclass
@@ -154,7 +155,8 @@ async def analyze_players(puuids: list[str], thresholds: Thresholds, weights: We
         now = utcnow()
         scored = player_signals(repo.matches_frame(session, puuids), thresholds, weights,
                                 ranks=repo.ranks_frame(session, puuids), now=now)
-        rows = [{"puuid": r["puuid"], "games": int(r["games"]), "score": float(r["score"]),
+        rows = [{"puuid": r["puuid"], "games": int(r["games"]), "excluded_games": int(r["excluded_games"]),
+                 "score": float(r["score"]),
                  "is_flagged": bool(r["is_flagged"]), **explain(r, thresholds, weights), "analyzed_at": now}
                 for _, r in scored.iterrows()]
         result = repo.save_analyses(session, rows)

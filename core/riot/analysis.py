@@ -35,6 +35,11 @@ class Thresholds(BaseModel):
     level_tier_max_level: int = Field(60, ge=1, description="account level below this ...")
     level_tier_min_tier: str = Field("EMERALD", description="... at this tier or higher is suspicious")
     rank_queue: str = Field("RANKED_SOLO_5x5", description="the league queue the rank signals read")
+    # Arena places 8-16 players and calls the top half winners, ARAM has no lane farm,
+    # Swiftplay and co-op are no ranked evidence: only these queues' games count.
+    queues: tuple[int, ...] = Field((420, 440), min_length=1,
+                                    description="match-v5 queue ids whose games the match signals read "
+                                                "(420 ranked solo/duo, 440 ranked flex)")
     flag_score: float = Field(0.5, ge=0, description="flagged when the weighted score reaches this")
 
     @field_validator("level_tier_min_tier")
@@ -100,11 +105,20 @@ def player_signals(matches: pd.DataFrame, thresholds: Thresholds | None = None, 
                    ranks: pd.DataFrame | None = None, now: datetime | None = None) -> pd.DataFrame:
     """One row per puuid: games, the six signal values and flags, score, is_flagged.
 
+    Only games of ``thresholds.queues`` count (a ``queue_id`` column says each game's queue);
+    ``excluded_games`` says how many others the player has. A player with none counted gets
+    no row.
+
     ``ranks`` (optional) are rank snapshots; without one a player's rank signals do not fire.
     """
     thresholds, weights = thresholds or Thresholds(), weights or Weights()
+    excluded = pd.Series(dtype=int)
+    if not matches.empty and "queue_id" in matches:
+        counted = matches["queue_id"].isin(thresholds.queues)
+        excluded = matches[~counted].groupby("puuid").size()
+        matches = matches[counted]
     if matches.empty:
-        return pd.DataFrame(columns=["puuid", "games", "score", "is_flagged"])
+        return pd.DataFrame(columns=["puuid", "games", "excluded_games", "score", "is_flagged"])
     g = matches.groupby("puuid")
     out = pd.DataFrame({
         "games": g.size(),
@@ -113,6 +127,7 @@ def player_signals(matches: pd.DataFrame, thresholds: Thresholds | None = None, 
         "cs_per_minute": g["cs"].sum() / (g["time_played"].sum() / 60).clip(lower=1 / 60),
         "summoner_level": g["summoner_level"].last(),
     })
+    out["excluded_games"] = excluded.reindex(out.index).fillna(0).astype(int)
     out["win_rate_fired"] = out["win_rate"] >= thresholds.win_rate
     out["kda_fired"] = out["kda"] >= thresholds.kda
     out["cs_per_minute_fired"] = out["cs_per_minute"] >= thresholds.cs_per_minute
@@ -136,7 +151,9 @@ def _num(value: Any, digits: int = 3) -> float | None:
 
 
 def explain(row: pd.Series, thresholds: Thresholds | None = None, weights: Weights | None = None) -> dict[str, Any]:
-    """The stored evidence for one player: values, which fired, weights and the thresholds."""
+    """The stored evidence for one player: values, which fired, weights and the thresholds
+    (``queues`` among them: the games the match signals read; ``excluded_games`` of the row
+    counts the others)."""
     thresholds, weights = thresholds or Thresholds(), weights or Weights()
     w = weights.model_dump()
     signals: dict[str, Any] = {
@@ -154,4 +171,4 @@ def explain(row: pd.Series, thresholds: Thresholds | None = None, weights: Weigh
         "window_days": thresholds.rank_climb_window_days}
     signals["level_vs_tier"] = {"value": level, "tier": current, "fired": bool(row["level_vs_tier_fired"]),
                                 "weight": w["level_vs_tier"]}
-    return {"signals": signals, "thresholds": thresholds.model_dump()}
+    return {"signals": signals, "thresholds": thresholds.model_dump(mode="json")}

@@ -116,12 +116,15 @@ class RiotClient(ProviderClient):
                                f"/riot/account/v1/accounts/by-puuid/{quote(puuid, safe='')}")
 
     async def match_ids(self, platform: str, puuid: str, *, start: int = 0, count: int = 20,
-                        queue: int | None = None, start_time: int | None = None) -> list[str]:
+                        queue: int | None = None, type: str | None = None,
+                        start_time: int | None = None) -> list[str]:
         if not 0 <= count <= 100:
             raise ValueError(f"count must be within 0..100, got {count}")
         params: dict[str, Any] = {"start": start, "count": count}
         if queue is not None:
             params["queue"] = queue
+        if type is not None:  # ranked, normal, tourney, tutorial (match-v5's own filter)
+            params["type"] = type
         if start_time is not None:
             params["startTime"] = start_time
         return await self._get(match_region(platform), "match-ids-by-puuid",

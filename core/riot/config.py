@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
@@ -31,12 +31,22 @@ class _Platform(_Config):
         return value.lower() if value is not None else None
 
 
-class TrackedPlayerUpdaterConfig(_Platform):
+MatchType = Literal["ranked", "normal", "tourney", "tutorial"]
+
+
+class _Matches(_Platform):
+    # match-v5's own filter: "ranked" lists solo/duo and flex games only, so Arena, ARAM,
+    # Swiftplay and co-op-vs-AI games are never fetched as smurf evidence. null: every game.
+    match_type: MatchType | None = Field("ranked", description="match-v5 type filter of the match ids "
+                                                               "(ranked, normal, tourney, tutorial; null: all)")
+
+
+class TrackedPlayerUpdaterConfig(_Matches):
     max_new_matches_per_player: int = Field(ge=1, le=100)
     max_tracked_players: int = Field(ge=1)
 
 
-class MatchFetcherConfig(_Platform):
+class MatchFetcherConfig(_Matches):
     discovered_players_per_run: int = Field(ge=1)
     matches_per_player_per_run: int = Field(ge=1, le=100)
     target_matches_per_player: int = Field(ge=1)

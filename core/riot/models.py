@@ -75,7 +75,9 @@ class SmurfAnalysis(Base):
     __tablename__ = "smurf_analyses"
 
     puuid: Mapped[str] = mapped_column(String(78), primary_key=True)
-    games: Mapped[int] = mapped_column(Integer)
+    games: Mapped[int] = mapped_column(Integer)  # games of thresholds.queues: what the signals read
+    # stored games of other queues, left out (Arena, ARAM, Swiftplay...)
+    excluded_games: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     score: Mapped[float] = mapped_column(Float)
     is_flagged: Mapped[bool] = mapped_column(Boolean)
     signals: Mapped[dict[str, Any]] = mapped_column(JsonType)

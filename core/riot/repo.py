@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from core.db.types import utcnow
@@ -20,6 +21,8 @@ from core.riot.models import (
     RiotRankSnapshot,
     SmurfAnalysis,
 )
+
+BOT_PUUID = "BOT"  # every co-op-vs-AI bot in match-v5
 
 
 @dataclass(frozen=True)
@@ -80,19 +83,21 @@ def store_match(session: Session, body: dict[str, Any], platform: str) -> Upsert
         "match_id": match_id, "platform": platform, "queue_id": info.get("queueId"),
         "game_creation": info.get("gameCreation"), "game_duration": info.get("gameDuration"), "fetched_at": now,
     }], conflict_columns=["match_id"])
+    # Co-op-vs-AI bots all have the puuid "BOT": no player, and not one row per match.
+    humans = [p for p in info.get("participants", []) if p.get("puuid") and p["puuid"] != BOT_PUUID]
     rows = [{
         "match_id": match_id, "puuid": p["puuid"], "team_id": p.get("teamId"),
         "champion_name": p.get("championName"), "summoner_level": p.get("summonerLevel"),
         "kills": p.get("kills"), "deaths": p.get("deaths"), "assists": p.get("assists"),
         "cs": (p.get("totalMinionsKilled") or 0) + (p.get("neutralMinionsKilled") or 0),
         "time_played": p.get("timePlayed") or info.get("gameDuration"), "win": p.get("win"),
-    } for p in info.get("participants", [])]
+    } for p in humans]
     result = upsert_rows(session, RiotMatchParticipant.__table__, rows, conflict_columns=["match_id", "puuid"])
     insert_missing(session, RiotPlayer.__table__, [
         {"puuid": r["puuid"], "platform": platform, "game_name": p.get("riotIdGameName"),
          "tag_line": p.get("riotIdTagline"), "is_tracked": False, "matches_fetched": 0, "next_match_offset": 0,
          "is_exhausted": False, "discovered_at": now, "updated_at": now}
-        for r, p in zip(rows, info.get("participants", []), strict=True)], conflict_columns=["puuid"])
+        for r, p in zip(rows, humans, strict=True)], conflict_columns=["puuid"])
     return UpsertResult(created=result.created + match.created, updated=result.updated + match.updated)
 
 
@@ -108,12 +113,14 @@ def advance_player(session: Session, puuid: str, *, stored: int, next_offset: in
                     .execution_options(synchronize_session=False))
 
 
-def due_for_analysis(session: Session, *, min_matches: int, limit: int) -> list[PlayerRef]:
-    """Players with enough matches and no analysis newer than their data, with their platform
-    (empty when no riot_players row says it)."""
+def due_for_analysis(session: Session, *, min_matches: int, limit: int,
+                     queues: Sequence[int] | None = None) -> list[PlayerRef]:
+    """Players with enough matches (of ``queues``, when given) and no analysis newer than their
+    data, with their platform (empty when no riot_players row says it)."""
     counts = (select(RiotMatchParticipant.puuid, func.count().label("n"),
                      func.max(RiotMatch.fetched_at).label("latest"))
               .join(RiotMatch, RiotMatch.match_id == RiotMatchParticipant.match_id)
+              .where(RiotMatch.queue_id.in_(list(queues)) if queues else true())
               .group_by(RiotMatchParticipant.puuid).having(func.count() >= min_matches).subquery())
     due = (select(counts.c.puuid, RiotPlayer.platform)
            .outerjoin(SmurfAnalysis, SmurfAnalysis.puuid == counts.c.puuid)
@@ -124,11 +131,11 @@ def due_for_analysis(session: Session, *, min_matches: int, limit: int) -> list[
 
 
 def matches_frame(session: Session, puuids: list[str]) -> pd.DataFrame:
-    """Participant rows of these players, oldest match first."""
+    """Participant rows of these players with each game's queue, oldest match first."""
     if not puuids:
         return pd.DataFrame()
     rows = session.execute(
-        select(RiotMatchParticipant.puuid, RiotMatchParticipant.kills, RiotMatchParticipant.deaths,
+        select(RiotMatchParticipant.puuid, RiotMatch.queue_id, RiotMatchParticipant.kills, RiotMatchParticipant.deaths,
                RiotMatchParticipant.assists, RiotMatchParticipant.cs, RiotMatchParticipant.time_played,
                RiotMatchParticipant.win, RiotMatchParticipant.summoner_level)
         .join(RiotMatch, RiotMatch.match_id == RiotMatchParticipant.match_id)

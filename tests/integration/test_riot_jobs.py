@@ -97,6 +97,7 @@ async def test_tracked_players_then_idempotent_rerun(riot_env, riot_sandbox):
     assert count(url, RiotMatch) == 10 and count(url, RiotMatchParticipant) == 100
     [run1, run2] = history_rows(url)
     assert (run1.status, run2.status, run2.api_calls_made) == ("SUCCESS", "SUCCESS", 2)
+    assert riot_sandbox.match_id_types == {"ranked": 4}  # the default: no Arena, ARAM or co-op ids
 
 
 async def test_a_429_mid_run_is_rate_limited_keeps_progress_and_resumes(riot_env, riot_sandbox):
