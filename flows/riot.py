@@ -178,7 +178,8 @@ JOBS = (
             config_table="job_configurations", config_key="MATCH_FETCHER",
             config_model=CONFIG_MODELS["MATCH_FETCHER"]),
     JobSpec(smurf_analyzer, "riot", "Smurf analyzer",
-            "Smurf signals from stored matches, no API calls (seed 001, SMURF_ANALYZER).", tags=("jobpipes", "riot"),
+            "Smurf signals from stored ranked matches and a league-v4 rank snapshot of each player, one API call "
+            "each (collect_ranks: false makes no API call) (seed 001, SMURF_ANALYZER).", tags=("jobpipes", "riot"),
             schedule=_riot_schedule("smurf-analyzer"), config_table="job_configurations",
             config_key="SMURF_ANALYZER",
             config_model=CONFIG_MODELS["SMURF_ANALYZER"]),

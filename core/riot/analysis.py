@@ -79,7 +79,8 @@ def _label(tier: Any, rank: Any) -> str | None:
 
 def rank_signals(ranks: pd.DataFrame, thresholds: Thresholds, now: datetime) -> pd.DataFrame:
     """Per puuid from rank snapshots of ``thresholds.rank_queue``: the latest rank, and the
-    divisions climbed from the lowest snapshot of the window up to the latest one."""
+    net divisions climbed over the window: the latest snapshot against the earliest one inside
+    the window (a dip and a recovery, Gold I -> Silver I -> Gold I, is no climb)."""
     columns = ["current_tier", "current_rank", "current_index", "climb", "climb_from", "climb_snapshots"]
     if ranks is None or ranks.empty:
         return pd.DataFrame(columns=columns).rename_axis("puuid")
@@ -90,13 +91,13 @@ def rank_signals(ranks: pd.DataFrame, thresholds: Thresholds, now: datetime) -> 
         return pd.DataFrame(columns=columns).rename_axis("puuid")
     latest = r.groupby("puuid").last()
     recent = r[r["captured_at"] >= now - timedelta(days=thresholds.rank_climb_window_days)]
-    lowest = recent.loc[recent.groupby("puuid")["index"].idxmin()].set_index("puuid")
+    earliest = recent.groupby("puuid").first()
     out = pd.DataFrame({"current_tier": latest["tier"], "current_rank": latest["rank"],
                         "current_index": latest["index"]})
     in_window = latest["captured_at"] >= now - timedelta(days=thresholds.rank_climb_window_days)
-    out["climb"] = (latest["index"] - lowest["index"]).where(in_window)
-    out["climb_from"] = [_label(t, d) for t, d in zip(lowest["tier"].reindex(out.index),
-                                                      lowest["rank"].reindex(out.index), strict=True)]
+    out["climb"] = (latest["index"] - earliest["index"]).where(in_window)
+    out["climb_from"] = [_label(t, d) for t, d in zip(earliest["tier"].reindex(out.index),
+                                                      earliest["rank"].reindex(out.index), strict=True)]
     out["climb_snapshots"] = recent.groupby("puuid").size().reindex(out.index).fillna(0).astype(int)
     return out
 

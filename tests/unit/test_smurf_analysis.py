@@ -88,6 +88,17 @@ def test_rank_climb_within_the_window():
     assert latest_only.set_index("puuid").loc["smurf", "climb"] == 0
 
 
+def test_a_dip_and_a_recovery_is_no_climb():
+    """Issue 22 item 4: Gold I -> Silver I -> Gold I nets zero divisions over the window; the
+    lowest snapshot is not the start of a climb."""
+    dip = pd.DataFrame(snaps("smurf", (10, "GOLD", "I"), (5, "SILVER", "I"), (1, "GOLD", "I")))
+    out = player_signals(frame(), ranks=dip, now=NOW).set_index("puuid")
+    assert out.loc["smurf", "climb"] == 0 and not out.loc["smurf", "rank_climb_fired"]
+    assert explain(out.loc["smurf"].rename("smurf"))["signals"]["rank_climb"]["from"] == "GOLD I"
+    climb = pd.DataFrame(snaps("smurf", (10, "SILVER", "I"), (5, "GOLD", "IV"), (1, "GOLD", "I")))
+    assert player_signals(frame(), ranks=climb, now=NOW).set_index("puuid").loc["smurf", "climb"] == 4
+
+
 def test_a_stale_latest_snapshot_is_no_climb():
     out = player_signals(frame(), ranks=pd.DataFrame(snaps("smurf", (40, "IRON", "IV"), (20, "DIAMOND", "I"))),
                          now=NOW).set_index("puuid")
