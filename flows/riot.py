@@ -133,12 +133,13 @@ async def ban_checker() -> JobResult | None:
         players = await due_for_ban_check(config.ban_check_days, config.max_checks_per_run, config.platform)
         result = await check_bans(players)
         verdicts = result["verdicts"]
-        m.items_processed = m.items_created = len(verdicts)
+        m.items_processed = len(verdicts) + len(result["errors"])
+        m.items_created = len(verdicts)
         m.custom = {"api_calls": result["api_calls"], "api_requests_made": result["api_calls"],
                     "records_created": len(verdicts),
-                    "records_updated": 0, "verdicts": verdicts}
-        if result["rate_limited"] is not None:
-            raise result["rate_limited"]
+                    "records_updated": 0, "verdicts": verdicts, "errors": result["errors"]}
+        if result["stopped"] is not None:  # a 429 (RATE_LIMITED) or 401/403 (FAILED), calls recorded
+            raise result["stopped"]
 
     return await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump())
 

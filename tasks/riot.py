@@ -15,7 +15,7 @@ from core.errors import NotFoundError, ProviderError, RateLimitedError
 from core.riot import repo
 from core.riot.analysis import Thresholds, Weights, explain, player_signals
 from core.riot.bans import ban_verdict
-from core.riot.client import RiotClient, account_region
+from core.riot.client import RiotClient, account_region, platforms_of_region
 from core.riot.config import load_config
 from core.riot.players import UnknownRiotIdError
 from core.riot.repo import PlayerRef, PlayerToFetch
@@ -173,29 +173,51 @@ async def _or_none(call: Any) -> Any:
 
 @task(name="check-bans", cache_policy=NO_CACHE)
 async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
-    """Look each flagged player up again on their own platform (account-v1 on its regional
-    host, summoner-v4 and league-v4 on the platform host) and record the verdict with the
-    answers behind it."""
+    """Look each flagged player up again (account-v1 on its regional host, summoner-v4 and
+    league-v4 on the platform host) and record the verdict with the answers behind it.
+
+    A summoner missing on the known platform is looked for on the other platforms of its
+    region before a LIKELY_BANNED verdict: found there, it transferred, and its
+    ``riot_players.platform`` follows. One player's 5xx or network error is that player's
+    item error (seed 001: log and continue); a 429 or a 401/403 stops the checks and comes
+    back in ``stopped`` with the calls made."""
     verdicts: dict[str, str] = {}
-    stopped: RateLimitedError | None = None
+    errors: list[ItemError] = []
+    stopped: ProviderError | None = None
+    logger = get_run_logger()
     async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
         for player in players:
             puuid, platform = player.puuid, player.platform
             try:
                 account = await _or_none(client.account_by_puuid(platform, puuid))
-                summoner = await _or_none(client.summoner(platform, puuid))
-                league = await _or_none(client.league_entries(platform, puuid))
-            except RateLimitedError as exc:
-                stopped = exc
-                break
-            verdict, reason = ban_verdict(account, summoner, league)
+                found_on, summoner, searched = platform, None, [platform]
+                if account is not None:
+                    summoner = await _or_none(client.summoner(platform, puuid))
+                    for other in [p for p in platforms_of_region(platform) if p != platform] if summoner is None else []:
+                        searched.append(other)
+                        summoner = await _or_none(client.summoner(other, puuid))
+                        if summoner is not None:
+                            found_on = other
+                            break
+                league = await _or_none(client.league_entries(found_on, puuid)) if summoner is not None else None
+            except ProviderError as exc:
+                if isinstance(exc, RateLimitedError) or exc.fatal:
+                    stopped = exc
+                    break
+                logger.warning("ban check of %s on %s failed: %s", puuid, platform, exc)
+                errors.append(item_error(puuid, exc))
+                continue
+            moved_to = found_on if found_on != platform else None
+            verdict, reason = ban_verdict(account, summoner, league, searched=searched, moved_to=moved_to)
             with session_scope(db_url()) as session:
                 repo.record_ban_check(session, puuid, verdict, {
-                    "reason": reason, "platform": platform, "account": account,
+                    "reason": reason, "platform": found_on, "searched": searched, "account": account,
                     "summoner": summoner, "league_entries": league})
                 repo.save_rank_snapshots(session, puuid, league or [], utcnow())  # free rank history
+                if moved_to:
+                    repo.set_platform(session, puuid, moved_to)
             verdicts[puuid] = verdict
-        return {"verdicts": verdicts, "api_calls": client.api_calls, "rate_limited": stopped}
+        return {"verdicts": verdicts, "errors": errors, "api_calls": client.api_calls, "stopped": stopped}
 
 
 @db_task

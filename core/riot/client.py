@@ -43,6 +43,13 @@ def match_region(platform: str) -> str:
         raise ConfigError(f"unknown platform {platform!r}; known: {', '.join(PLATFORM_REGION)}") from None
 
 
+def platforms_of_region(platform: str) -> list[str]:
+    """Every platform of ``platform``'s match region, ``platform`` first (where a transferred
+    summoner may have gone)."""
+    region = match_region(platform)
+    return [platform.lower(), *(p for p, r in PLATFORM_REGION.items() if r == region and p != platform.lower())]
+
+
 def account_region(platform: str) -> str:
     """Regional routing value for account-v1, which has no sea cluster (asia serves it)."""
     region = match_region(platform)

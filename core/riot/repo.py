@@ -185,5 +185,11 @@ def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, lim
     return [PlayerRef(puuid, platform) for puuid, platform in session.execute(stmt).all()]
 
 
+def set_platform(session: Session, puuid: str, platform: str) -> None:
+    """The player's current platform (after a region transfer)."""
+    session.execute(update(RiotPlayer).where(RiotPlayer.puuid == puuid)
+                    .values(platform=platform, updated_at=utcnow()).execution_options(synchronize_session=False))
+
+
 def record_ban_check(session: Session, puuid: str, verdict: str, evidence: dict[str, Any]) -> None:
     session.add(BanCheck(puuid=puuid, verdict=verdict, evidence=evidence, checked_at=utcnow()))

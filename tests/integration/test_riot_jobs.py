@@ -325,3 +325,42 @@ async def test_analyzer_snapshots_ranks_and_explains_the_rank_signals(riot_env, 
         session.execute(update(SmurfAnalysis).values(analyzed_at=utcnow() - timedelta(days=1)))
     again = await smurf_analyzer()  # re-analysed from stored snapshots, no API call
     assert again.metrics.items_processed == 2 and again.metrics.custom["api_requests_made"] == 0
+
+
+async def test_ban_checker_follows_a_region_transfer_and_isolates_one_players_error(riot_env, riot_sandbox):
+    """Issue 22 item 3: a summoner gone from its known platform but present on another platform
+    of its region transferred (not LIKELY_BANNED), and riot_players.platform follows; one
+    player's 5xx is that player's item error, the others are checked; a 403 stops the run with
+    every call it made recorded."""
+    url = riot_env
+    moved, broken, fine = puuid_of("Moved#NA1"), puuid_of("Broken#NA1"), puuid_of("Fine#NA1")
+    flag(url, {moved: "na1", broken: "na1", fine: "na1"})
+    riot_sandbox.update_knobs(home_platforms={moved: "br1"}, server_error_puuids=[broken])
+    checked = await ban_checker()
+    assert checked.status == "PARTIAL"
+    assert checked.metrics.custom["verdicts"] == {moved: "ACTIVE", fine: "ACTIVE"}
+    [error] = history_rows(url)[-1].metrics["errors"]
+    assert error["item"] == broken and "500" in error["error"]
+    with session_scope(url) as session:
+        evidence = session.execute(select(BanCheck).where(BanCheck.puuid == moved)).scalar_one().evidence
+        platform = session.execute(select(RiotPlayer.platform).where(RiotPlayer.puuid == moved)).scalar_one()
+    assert evidence["platform"] == "br1" and evidence["searched"][:2] == ["na1", "br1"]
+    assert "transferred to br1" in evidence["reason"] and platform == "br1"
+    assert f"/br1/lol/league/v4/entries/by-puuid/{moved}" in riot_sandbox.requests
+
+    gone = puuid_of("Gone#NA1")  # account present, summoner on no platform of the region
+    flag(url, {gone: "na1"})
+    riot_sandbox.update_knobs(home_platforms={gone: "euw1"}, server_error_puuids=[])
+    verdict = (await ban_checker()).metrics.custom["verdicts"][gone]
+    with session_scope(url) as session:
+        evidence = session.execute(select(BanCheck).where(BanCheck.puuid == gone)).scalar_one().evidence
+    assert verdict == "LIKELY_BANNED" and evidence["searched"] == ["na1", "br1", "la1", "la2"]
+
+    flag(url, {puuid_of("Kim#NA1"): "na1", puuid_of("Lee#NA1"): "na1"})
+    riot_sandbox.reset()
+    reset_pacers()
+    riot_sandbox.update_knobs(revoke_key_after=4)  # Kim's three lookups, Lee's first, then 403
+    with pytest.raises(JobRunFailed):
+        await ban_checker()
+    row = history_rows(url)[-1]
+    assert row.status == "FAILED" and row.api_calls_made == 5 and "403" in (row.error_summary or "")
