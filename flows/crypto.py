@@ -38,11 +38,15 @@ async def top_coins_collection(limit: int | None = None) -> JobResult:
     async def body(m: JobMetrics) -> None:
         fetched = await fetch_top_coins(n)
         counts = await store_top_coins(fetched.data, utcnow().date())
+        # The seed's log counts assets ("100 processed, 0 created, 100 updated"), and its
+        # rankings_created is "ranking records upserted", new or not.
         m.items_processed = len(fetched.data)
-        m.items_created, m.items_updated = counts["rankings_created"], counts["rankings_updated"]
+        m.items_created, m.items_updated = counts["assets_created"], counts["assets_updated"]
         m.items_skipped = counts["skipped"]
         m.custom = {"coins_collected": len(fetched.data), "api_calls": fetched.api_calls,
-                    **{k: v for k, v in counts.items() if k != "skipped"}}
+                    "assets_created": counts["assets_created"], "assets_updated": counts["assets_updated"],
+                    "rankings_created": counts["rankings_inserted"] + counts["rankings_updated"],
+                    "rankings_inserted": counts["rankings_inserted"], "rankings_updated": counts["rankings_updated"]}
 
     return await run_job("top_coins_collection", "TOP_COINS_COLLECTION", body, params={"limit": n})
 

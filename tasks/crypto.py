@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -34,14 +36,21 @@ class Fetched:
 async def fetch_top_coins(limit: int) -> Fetched:
     """GET /coins/markets for the top ``limit`` coins by market cap."""
     async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
-        try:
-            coins = await client.coins_markets(limit)
-        except JobError as exc:
-            exc.args = (f"{exc} (after {client.api_calls} API calls)",)
-            if isinstance(exc, ProviderError):
-                exc.attempts = client.api_calls
-            raise
-        return Fetched(coins, client.api_calls)
+        with _counted(client):
+            return Fetched(await client.coins_markets(limit), client.api_calls)
+
+
+@contextlib.contextmanager
+def _counted(client: CoinGeckoClient) -> Iterator[None]:
+    """An error that stops a multi-call fetch carries every call the fetch made (earlier pages
+    or chunks included), so the run records them all, not only the failing call's attempts."""
+    try:
+        yield
+    except JobError as exc:
+        exc.args = (f"{exc} (after {client.api_calls} API calls)",)
+        if isinstance(exc, ProviderError):
+            exc.attempts = client.api_calls
+        raise
 
 
 @db_task
@@ -53,7 +62,7 @@ async def store_top_coins(coins: list[dict[str, Any]], snapshot: date) -> dict[s
         assets, ids = repo.upsert_assets(session, rows)
         rankings = repo.upsert_rankings(session, crypto.ranking_rows(coins, ids, snapshot, now))
     return {"assets_created": assets.created, "assets_updated": assets.updated,
-            "rankings_created": rankings.created, "rankings_updated": rankings.updated,
+            "rankings_inserted": rankings.created, "rankings_updated": rankings.updated,
             "skipped": skipped}
 
 
@@ -68,7 +77,8 @@ async def load_tracked_assets(limit: int | None) -> list[tuple[int, str]]:
 async def fetch_prices(coin_ids: list[str]) -> Fetched:
     """GET /simple/price for ``coin_ids`` (100 ids per call)."""
     async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
-        return Fetched(await client.simple_price(coin_ids), client.api_calls)
+        with _counted(client):
+            return Fetched(await client.simple_price(coin_ids), client.api_calls)
 
 
 @db_task

@@ -73,6 +73,7 @@ class CoinGeckoClient(ProviderClient):
     async def coins_markets(self, limit: int, vs_currency: str = "usd") -> list[dict[str, Any]]:
         """The top ``limit`` coins by market cap, paging 250 at a time."""
         coins: list[dict[str, Any]] = []
+        seen: set[Any] = set()
         page = 1
         while len(coins) < limit:
             per_page = min(MARKETS_PAGE_MAX, limit)
@@ -81,7 +82,9 @@ class CoinGeckoClient(ProviderClient):
                 "per_page": per_page, "page": page})
             if not isinstance(batch, list):
                 raise MalformedResponseError(f"/coins/markets: expected a list, got {type(batch).__name__}")
-            coins.extend(batch)
+            # Ranks move between the requests for two pages: a coin may show up on both.
+            coins.extend(c for c in batch if not (isinstance(c, dict) and c.get("id") in seen))
+            seen.update(c.get("id") for c in batch if isinstance(c, dict))
             if len(batch) < per_page:
                 break
             page += 1

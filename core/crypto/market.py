@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 SOURCE = "coingecko"
@@ -68,8 +68,11 @@ def ranking_rows(
 
 
 def round_to_minute(moment: datetime) -> datetime:
-    """The natural-key timestamp of a price: UTC, seconds and microseconds dropped."""
-    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+    """The natural-key timestamp of a price: UTC, rounded to the nearest minute (seed 004;
+    30 s and later round up)."""
+    moment = moment.astimezone(UTC)
+    floor = moment.replace(second=0, microsecond=0)
+    return floor + timedelta(minutes=1) if moment - floor >= timedelta(seconds=30) else floor
 
 
 def price_rows(

@@ -54,7 +54,7 @@ async def test_three_jobs_twice_no_duplicates_and_second_run_updates(app_env, mo
     assert (prices2.metrics.items_created, prices2.metrics.items_updated) == (0, 10)
     with get_engine(url).connect() as conn:
         stamps = conn.execute(text("SELECT DISTINCT timestamp FROM asset_prices")).scalars().all()
-    assert stamps == [fixed.replace(second=0)]
+    assert stamps == [fixed.replace(minute=16, second=0)]  # 10:15:42, rounded to the nearest minute
 
     contracts = await contract_addresses_collection(limit=6)
     # bitcoin, ethereum, solana are native ({"": ""}): skipped, not failed

@@ -71,9 +71,12 @@ def test_prices_are_keyed_by_the_minute_and_missing_ones_skipped():
     rows, skipped = price_rows({"bitcoin": {"usd": 67187.33, "last_updated_at": 1711356300}},
                                {"bitcoin": 1, "delisted": 2}, NOW)
     assert skipped == 1
-    assert rows[0]["timestamp"] == datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
+    assert rows[0]["timestamp"] == datetime(2026, 11, 23, 10, 16, tzinfo=UTC)  # 10:15:42 rounds up
     assert rows[0]["source_updated_at"] == datetime.fromtimestamp(1711356300, UTC)
     assert round_to_minute(NOW).second == 0
+    # seed 004: rounded to the nearest minute (item 7 of issue 22), not truncated
+    assert round_to_minute(datetime(2026, 1, 1, 10, 15, 29, 999999, tzinfo=UTC)) == datetime(2026, 1, 1, 10, 15, tzinfo=UTC)
+    assert round_to_minute(datetime(2026, 1, 1, 23, 59, 30, tzinfo=UTC)) == datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
 
 
 def test_contracts_skip_native_and_normalise_evm_addresses():
@@ -161,3 +164,31 @@ async def test_pacing_spaces_calls_per_minute():
             await client.simple_price(["x"])
     # The clock is frozen (only sleep is faked): calls 2 and 3 start 2 s and 4 s after call 1.
     assert sleeps == pytest.approx([2.0, 4.0], abs=0.05)
+
+
+async def test_markets_pages_skip_a_coin_that_drifted_onto_the_next_page():
+    """Issue 22 item 6: ranks move between two page requests; a coin seen twice is one coin."""
+    page1 = [{"id": f"coin{i}"} for i in range(250)]
+    page2 = [{"id": "coin249"}, *({"id": f"coin{i}"} for i in range(250, 499))]  # coin249 slipped a rank
+    page3 = [{"id": "coin499"}, {"id": "coin500"}]
+    client, _, seen = _client([httpx.Response(200, json=page1), httpx.Response(200, json=page2),
+                               httpx.Response(200, json=page3)], callsPerMinute=10_000)
+    async with client:
+        coins = await client.coins_markets(500)
+    ids = [c["id"] for c in coins]
+    assert len(ids) == 500 == len(set(ids)) and ids[-1] == "coin499"
+    assert [r.url.params["page"] for r in seen] == ["1", "2", "3"]
+
+
+def test_a_stopped_multi_call_fetch_reports_every_call_it_made():
+    """Issue 22 item 6: a 429 on the second /simple/price chunk carries the first chunk's call
+    too, so the run's history counts both."""
+    from tasks.crypto import _counted
+
+    class Client:
+        api_calls = 5  # chunk 1: one call; chunk 2: one call and three retries
+
+    error = RateLimitedError("rate limited (HTTP 429) after 3 retries", status=429, attempts=4)
+    with pytest.raises(RateLimitedError) as raised, _counted(Client()):  # type: ignore[arg-type]
+        raise error
+    assert raised.value.attempts == 5 and "after 5 API calls" in str(raised.value)
