@@ -1,8 +1,8 @@
 """Run e-mails: when to send one (the notify policy), the message, and its delivery over
 SMTP or into an outbox folder.
 
-Policies: ``always`` (every run), ``problems`` (PARTIAL, FAILED or QUOTA_EXCEEDED: the
-runs someone should look at; the default), ``failure`` (FAILED only), ``never``.
+Policies: ``always`` (every run), ``problems`` (PARTIAL, FAILED, CRASHED or QUOTA_EXCEEDED:
+the runs someone should look at; the default), ``failure`` (FAILED or CRASHED), ``never``.
 RATE_LIMITED is not a problem: it is the seeds' graceful stop, and the next run
 continues. A job's policy is ``notify.jobs[<job name>]`` if set, else what the job itself
 declares (the profile fetcher ``always``, as seed 000 asks; brand jobs from
@@ -24,7 +24,8 @@ from core.runs.models import RunStatus
 
 _MAX_ERRORS_LISTED = 50
 
-PROBLEM_STATUSES = frozenset({RunStatus.PARTIAL.value, RunStatus.FAILED.value, RunStatus.QUOTA_EXCEEDED.value})
+FAILURE_STATUSES = frozenset({RunStatus.FAILED.value, RunStatus.CRASHED.value})
+PROBLEM_STATUSES = FAILURE_STATUSES | {RunStatus.PARTIAL.value, RunStatus.QUOTA_EXCEEDED.value}
 
 
 def job_policy(job_name: str, declared: NotifyPolicy | None, settings: NotifySettings) -> NotifyPolicy:
@@ -39,7 +40,7 @@ def should_notify(policy: NotifyPolicy, status: str) -> bool:
     if policy == "problems":
         return status in PROBLEM_STATUSES
     if policy == "failure":
-        return status == RunStatus.FAILED.value
+        return status in FAILURE_STATUSES
     return False
 
 

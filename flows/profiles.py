@@ -51,7 +51,6 @@ async def profile_fetcher(
     if not 1 <= parallel_runs <= 16:
         raise ValueError(f"parallel_runs must be within 1..16, got {parallel_runs}")
     params = {"batch_size": batch_size, "respect_quota": respect_quota, "max_batches": max_batches}
-    helpers = await start_parallel_runs(parallel_runs - 1, params)
     config = await load_job_config(PROFILE_FETCHER)
     if not config.enabled:
         logger.info("profile_fetcher is disabled in cron_job_configs; nothing to do")
@@ -61,9 +60,12 @@ async def profile_fetcher(
     respect = config.respect_quota if respect_quota is None else respect_quota
     tally = RunTally()
     recovered = 0
+    helpers: list[str] = []
 
     async def body(_: JobMetrics) -> None:
-        nonlocal recovered
+        nonlocal recovered, helpers
+        # Inside the run: a failure to start the helper runs is this run's FAILED row and e-mail.
+        helpers = await start_parallel_runs(parallel_runs - 1, params)
         released = await recover_before_run(run_id, settings.cron.fetching_timeout_minutes)
         if released.dead_runs:  # runs Prefect shows ended: released at once
             logger.warning("released the claims of %d ended runs: %s", len(released.dead_runs), released.dead_runs)

@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 from flows.spec import JobSpec
 from prefect_api.automations import describe_run
 from tasks.recovery import release_run
+from tasks.runs import announce
 
 _DEAD_STATES = {"CRASHED", "FAILED", "CANCELLED"}
 
@@ -24,8 +25,10 @@ async def release_crashed_run(flow_run_id: str) -> dict[str, Any]:
     if run.state not in _DEAD_STATES:
         get_run_logger().warning("flow run %s is %s, not ended: nothing released", run.flow_run_id, run.state)
         return {"released": False, "state": run.state}
-    released = await release_run(run)
+    released, crashed = await release_run(run)
     get_run_logger().info("released what %s run %s held: %s", run.flow_name, run.flow_run_id, released)
+    if crashed is not None:  # CRASHED is a problem: e-mailed under the crashed job's policy
+        await announce(crashed, None)
     return {"released": True, "state": run.state, **released}
 
 

@@ -27,11 +27,14 @@ from tasks.profiles import release_run_claims
 
 
 @db_task
-async def release_run(run: CrashedRun) -> dict[str, Any]:
-    """Free the run's claims and close its rows in one transaction; returns what was released."""
+async def release_run(run: CrashedRun) -> tuple[dict[str, Any], RunRecord | None]:
+    """Free the run's claims and close its rows in one transaction; returns what was released
+    and the CRASHED history row to announce: the one it wrote, or the one the operations
+    overview wrote before the first release (None on a second release)."""
     now = utcnow()
     message = f"the Prefect flow run {run.state.lower()}: {run.message or 'no message'}"
     released: dict[str, Any] = dict(await release_run_claims(run.flow_run_id))
+    record: RunRecord | None = None
     with session_scope(db_url()) as session:
         released["brand_job_runs_closed"] = brands_repo.close_runs_of_flow_run(
             session, run.flow_run_id, status=JobRunStatus.FAILED, error=message)
@@ -41,11 +44,16 @@ async def release_run(run: CrashedRun) -> dict[str, Any]:
                     JobExecutionHistory.status == RunStatus.CRASHED)).scalars():
                 if "released" not in (row.metrics or {}):  # a second release finds nothing: keep the first
                     row.metrics = {**(row.metrics or {}), "released": released}
+                    record = RunRecord(job_name=row.job_name, job_type=row.job_type, status=row.status,
+                                       started_at=row.started_at, finished_at=row.finished_at,
+                                       flow_run_id=row.flow_run_id, error_summary=row.error_summary,
+                                       metrics=row.metrics)
         else:
             job_name = history.job_name_of(run.flow_name, run.parameters)
-            history.record_run(session, RunRecord(
+            record = RunRecord(
                 job_name=job_name, job_type=job_name.upper(), status=RunStatus.CRASHED.value,
                 started_at=run.started_at or now, finished_at=now, flow_run_id=run.flow_run_id,
-                error_summary=message, metrics={"params": run.parameters, "released": released}))
+                error_summary=message, metrics={"params": run.parameters, "released": released})
+            history.record_run(session, record)
             released["history_row_written"] = True
-    return released
+    return released, record

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from prefect import get_run_logger
@@ -45,22 +46,40 @@ async def finish_run(record: RunRecord, *, notify: NotifyPolicy | None = "always
     per job (``core.notify.job_policy``)."""
     logger = get_run_logger()
     result = JobResult.from_record(record)
-    await record_history(record)
+    try:
+        await record_history(record)
+    except Exception as exc:
+        # The run happened and nobody can read it from the history: the e-mail still goes out
+        # (it says why), then the run fails.
+        logger.exception("history row of %s not written", record.job_name)
+        note = f"history row not written: {type(exc).__name__}: {exc}"
+        # The run ends Failed in Prefect; the e-mail says so, with what the work itself reported.
+        await announce(replace(record, status=RunStatus.FAILED.value,
+                               error_summary="\n".join(filter(None, [note, record.error_summary]))),
+                       notify, whatever_status=True)
+        raise
     await publish_job_result(result, record.metrics.get("errors"))
-    failed = record.status == RunStatus.FAILED
-    settings = get_settings().notify
-    policy = job_policy(record.job_name, notify, settings)
-    # Disabled e-mail (notify.enabled: false): no notify_completion task run at all, which
-    # would only return None (one task run less for every run of a demo or a test).
-    if settings.enabled and should_notify(policy, record.status):
-        try:
-            await notify_completion(record)
-        except Exception as exc:  # noqa: BLE001 - the run happened; a lost e-mail must not undo it
-            logger.warning("completion e-mail not sent: %s: %s", type(exc).__name__, exc)
+    await announce(record, notify)
     logger.info(result.log_line())
-    if failed:
+    if record.status == RunStatus.FAILED:
         raise JobRunFailed(f"{record.job_name} FAILED: {record.error_summary}")
     return result
+
+
+async def announce(record: RunRecord, notify: NotifyPolicy | None, *, whatever_status: bool = False) -> None:
+    """E-mail the run if its policy says so (``core.notify.job_policy``; ``whatever_status``:
+    unless the policy is ``never``); a lost e-mail is logged, never raised: the run happened."""
+    settings = get_settings().notify
+    policy = job_policy(record.job_name, notify, settings)
+    wanted = policy != "never" if whatever_status else should_notify(policy, record.status)
+    # Disabled e-mail (notify.enabled: false): no notify_completion task run at all, which
+    # would only return None (one task run less for every run of a demo or a test).
+    if not (settings.enabled and wanted):
+        return
+    try:
+        await notify_completion(record)
+    except Exception as exc:  # noqa: BLE001 - the run happened; a lost e-mail must not undo it
+        get_run_logger().warning("completion e-mail not sent: %s: %s", type(exc).__name__, exc)
 
 
 async def run_job(

@@ -68,7 +68,7 @@ async def _dead_run(url: str, objects: Path, names: list[str], answered: int, un
     return run_id
 
 
-async def test_the_release_flow_adopts_what_was_fetched_and_gives_back_the_rest(app_env):
+async def test_the_release_flow_adopts_what_was_fetched_and_gives_back_the_rest(app_env, smtp_sink):
     url = app_env["DATABASE_URL"]
     objects = Path(app_env["STORAGE_URL"].removeprefix("file://"))
     names = urns(5, prefix="ACoAACrash")
@@ -89,8 +89,12 @@ async def test_the_release_flow_adopts_what_was_fetched_and_gives_back_the_rest(
     [crashed] = [h for h in history_rows(url) if h.flow_run_id == run_id]
     assert (crashed.job_name, crashed.status) == ("profile_fetcher", "CRASHED")
     assert crashed.metrics["released"]["entries_released"] == 2
-    # Releasing again finds nothing and writes no second row.
+    # CRASHED is a problem: e-mailed once (issue 22 item 5).
+    [mail] = smtp_sink.messages
+    assert "profile_fetcher CRASHED" in mail["Subject"] and "no heartbeat for 90 s" in mail.get_content()
+    # Releasing again finds nothing and writes no second row, nor a second e-mail.
     again = await release_crashed_run(run_id)
+    assert len(smtp_sink.messages) == 1
     assert again["released"] is True and "entries_adopted" not in again
     with session_scope(url) as session:
         assert len(session.execute(select(JobExecutionHistory).where(

@@ -121,3 +121,33 @@ async def test_brands_failure_email_lists_the_failed_executions(brand_env, colle
     assert row.status == "FAILED" and len(row.metrics["errors"]) == 2
     assert all(e["item"].startswith("perplexity: ") for e in row.metrics["errors"])
     lists_errors(only_mail(smtp_sink, "brand_data_collection"), row.metrics["errors"])
+
+
+async def test_a_run_whose_history_row_cannot_be_written_still_sends_its_email(app_env, coingecko_sandbox,
+                                                                             smtp_sink, monkeypatch):
+    """Issue 22 item 5: the history is the record, the e-mail the alert; losing one must not
+    lose the other. The e-mail says the row is missing, and the run fails."""
+    async def broken(record: object) -> None:
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr("tasks.runs.record_history", broken)
+    with pytest.raises(RuntimeError, match="database is down"):
+        await top_coins_collection(limit=3)
+    body = only_mail(smtp_sink, "top_coins_collection")
+    assert "history row not written: RuntimeError: database is down" in body
+    assert history_rows(app_env["DATABASE_URL"]) == []
+
+
+async def test_a_failure_to_start_the_helper_runs_is_a_failed_run_with_its_email(app_env, rapidapi_sandbox,
+                                                                               smtp_sink, monkeypatch):
+    """Issue 22 item 5: starting the parallel runs is inside the run's error handling."""
+    async def refused(count: int, parameters: dict[str, object]) -> list[str]:
+        raise RuntimeError("Prefect refused the helper runs")
+
+    monkeypatch.setattr("flows.profiles.start_parallel_runs", refused)
+    seed_entries(app_env["DATABASE_URL"], ["ACoAAHelp00001"])
+    with pytest.raises(JobRunFailed):
+        await profile_fetcher(batch_size=5, parallel_runs=2)
+    [row] = history_rows(app_env["DATABASE_URL"])
+    assert row.status == "FAILED" and "Prefect refused the helper runs" in row.error_summary
+    assert "Prefect refused the helper runs" in only_mail(smtp_sink, "profile_fetcher")

@@ -42,3 +42,9 @@ def test_job_policies_from_the_environment_and_bad_values_named(monkeypatch):
     monkeypatch.setenv("NOTIFY_JOBS", "price_collection")
     with pytest.raises(ConfigError, match="expected job_name=policy"):
         load_settings()
+
+
+def test_a_crashed_run_is_a_problem_and_a_failure():
+    """Issue 22 item 5: a run whose process died is e-mailed under problems and failure."""
+    assert should_notify("problems", "CRASHED") and should_notify("failure", "CRASHED")
+    assert not should_notify("never", "CRASHED") and not should_notify("failure", "PARTIAL")
