@@ -79,6 +79,27 @@ def completion_email(record: RunRecord, *, sender: str, to: str) -> EmailMessage
     return msg
 
 
+QUEUE_JOB_NAME = "jobs_worker"  # the notify.jobs key of the application job queue's failures
+
+
+def failed_jobs_email(worker: str, failures: list[dict[str, object]], *, sender: str, to: str) -> EmailMessage:
+    """One e-mail for the queue jobs that failed (seed 002): id, type, attempt and error of each."""
+    msg = EmailMessage()
+    types = sorted({str(f["job_type"]) for f in failures})
+    msg["Subject"] = f"[jobpipes] {QUEUE_JOB_NAME} FAILED: {len(failures)} job(s) of {', '.join(types)}"
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    lines = [f"Worker:  {worker}", f"Failed:  {len(failures)}", ""]
+    lines += [f"  - job {f['job_id']} ({f['job_type']}, attempt {f['attempt']}): {f['error']}"
+              for f in failures[:_MAX_ERRORS_LISTED]]
+    if len(failures) > _MAX_ERRORS_LISTED:
+        lines.append(f"  ... and {len(failures) - _MAX_ERRORS_LISTED} more (see the jobs table)")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
 def alarm_email(job_id: str, title: str, alarms: list[dict[str, str]], *, sender: str, to: str,
                 page_url: str | None = None) -> EmailMessage:
     """The alarm e-mail of one job: each newly opened alarm with its reason (``core.runs.alarms``)."""

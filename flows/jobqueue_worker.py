@@ -28,12 +28,16 @@ from core.jobqueue import repo
 from core.jobqueue.recovery import dead_run_reason
 from core.jobqueue.registry import get_job_type, load_modules, registered
 from core.jobqueue.writer import JobWriter
+from core.notify import QUEUE_JOB_NAME, deliver, failed_jobs_email, job_policy, should_notify
 from core.settings import Settings, get_settings
 from prefect_api import run_state_types
 from tasks._common import db_url
 from tasks.jobqueue import Claimed, execute_batch, execute_job, quiet_per_job_success_logs
 
 log = logging.getLogger("jobpipes.jobs_worker")
+
+ALERT_EVERY_SECONDS = 60.0  # failed jobs are e-mailed together, at most this often while busy
+ALERT_GATHER_SECONDS = 5.0  # ... and only once the oldest unsent failure is this old
 
 # The engines running in this process by name: the session flow's parameter is the name
 # (flow parameters are stored by Prefect, so they stay plain data).
@@ -71,6 +75,9 @@ class JobsWorker:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._next_orphans = self._next_sync = 0.0
+        self.failures: list[dict[str, object]] = []  # recorded job failures not e-mailed yet
+        self._next_alert = 0.0
+        self._first_failure: float | None = None
         # A session (one flow run) ends after this long without work.
         self.session_idle_seconds = max(5.0, self.cfg.poll_interval_seconds * 10)
 
@@ -143,7 +150,7 @@ class JobsWorker:
     def _start(self, jobs: list[repo.ClaimedJob]) -> None:
         job_type = jobs[0].job_type
         self.in_flight[job_type] += len(jobs)
-        claimed = Claimed(jobs, self.writer)
+        claimed = Claimed(jobs, self.writer, self.failures)
 
         async def run() -> None:
             try:
@@ -184,7 +191,34 @@ class JobsWorker:
         await self._stop.wait()
         self._wake.set()
 
+    async def alert_failures(self, *, now: bool = False) -> int:
+        """E-mail the recorded job failures (seed 002's failed jobs alert someone): one e-mail
+        for all of them, at most every ``ALERT_EVERY_SECONDS`` and once the oldest is
+        ``ALERT_GATHER_SECONDS`` old, unless ``now`` (a session's end); the policy is
+        ``notify.jobs.jobs_worker`` (default ``notify.policy``). Returns how many it listed."""
+        if not self.failures:
+            self._first_failure = None
+            return 0
+        t = time.monotonic()
+        self._first_failure = self._first_failure or t
+        # A burst (a batch failing together) is one e-mail: wait until the oldest is a few s old.
+        if not now and (t < self._next_alert or t - self._first_failure < ALERT_GATHER_SECONDS):
+            return 0
+        self._first_failure = None
+        failures, self.failures[:] = list(self.failures), []
+        self._next_alert = time.monotonic() + ALERT_EVERY_SECONDS
+        notify = self.settings.notify
+        if not (notify.enabled and should_notify(job_policy(QUEUE_JOB_NAME, None, notify), "FAILED")):
+            return 0
+        msg = failed_jobs_email(self.name, failures, sender=notify.email_from, to=notify.email_to)
+        try:
+            await asyncio.to_thread(deliver, msg, self.settings.smtp, self.settings.outbox_dir)
+        except Exception as exc:  # noqa: BLE001 - the jobs are recorded FAILED; a lost e-mail must not stop the worker
+            log.warning("worker %s: failed-jobs e-mail not sent: %s", self.name, exc)
+        return len(failures)
+
     async def _housekeeping(self) -> None:
+        await self.alert_failures()
         now = time.monotonic()
         if now >= self._next_orphans:
             await self.recover_orphans()
@@ -220,6 +254,7 @@ class JobsWorker:
             await self._wait()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.alert_failures(now=True)
         return started
 
     def _has_pending(self) -> bool:

@@ -61,10 +61,13 @@ class Claimed:
     Handed to the task as one opaque parameter: Prefect's parameter walk does not descend
     into it (a batch of dataclasses would be walked and copied on every task run)."""
 
-    __slots__ = ("jobs", "writer")
+    __slots__ = ("failures", "jobs", "writer")
 
-    def __init__(self, jobs: list[repo.ClaimedJob], writer: JobWriter) -> None:
+    def __init__(self, jobs: list[repo.ClaimedJob], writer: JobWriter,
+                 failures: list[dict[str, Any]] | None = None) -> None:
         self.jobs, self.writer = jobs, writer
+        # where the task reports each recorded failure (the worker e-mails them)
+        self.failures = failures if failures is not None else []
 
 
 @dataclass
@@ -133,6 +136,7 @@ async def execute_job(job_id: str, job_type: str, claimed: Claimed) -> str:
     writer.touch(job.id, job.attempts, task_run_id=_str(task_run.get_id()))
     progress = _Progress(writer, job, artifacts=True)
     ran = await _run(get_job_type(job_type), job, writer, progress, _Outcomes(writer))
+    _report_failures(claimed, [ran])
     if ran.error is not None:
         raise JobFailed(ran.error)
     if progress.artifact_id is not None and ran.recorded:
@@ -179,6 +183,7 @@ async def execute_batch(job_type: str, size: int, claimed: Claimed) -> dict[str,
     outcomes = _Outcomes(writer)
     ran = await asyncio.gather(*(_run(kind, j, writer, _Progress(writer, j, artifacts=False), outcomes)
                                  for j in jobs))
+    _report_failures(claimed, ran)
     counts = Counter(r.status for r in ran)
     summary = f"{job_type}: {len(ran)} jobs, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     logger = get_run_logger()
@@ -188,6 +193,11 @@ async def execute_batch(job_type: str, size: int, claimed: Claimed) -> dict[str,
             logger.warning("job %s (attempt %d) failed: %s", r.job.id, r.job.attempts, r.error)
     await acreate_table_artifact(table=[_row(r) for r in ran], description=summary)
     return dict(counts)
+
+
+def _report_failures(claimed: Claimed, ran: list[Ran]) -> None:
+    claimed.failures.extend({"job_id": str(r.job.id), "job_type": r.job.job_type, "attempt": r.job.attempts,
+                             "error": r.error} for r in ran if r.error is not None and r.recorded)
 
 
 def _row(r: Ran) -> dict[str, Any]:

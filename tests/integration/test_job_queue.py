@@ -148,7 +148,7 @@ async def test_progress_lands_in_the_row_and_in_a_prefect_artifact(queue_env):
     assert artifact.data == 100.0
 
 
-async def test_a_failing_handler_and_bad_job_data_fail_with_the_reason(queue_env):
+async def test_a_failing_handler_and_bad_job_data_fail_with_the_reason(queue_env, smtp_sink):
     url = queue_env["DATABASE_URL"]
     enqueue(url, handlers.ExplodingJob(reason="disk full"))
     with session_scope(url) as session:  # a payload that no longer matches the model
@@ -163,6 +163,12 @@ async def test_a_failing_handler_and_bad_job_data_fail_with_the_reason(queue_env
     assert bad.status == "Failed"
     assert "invalid job_data for RecordJob" in bad.error_message
     assert "token: Field required" in bad.error_message and "seconds: Input should be a valid number" in bad.error_message
+    # Failed jobs alert someone (issue 22 item 5): one e-mail listing both, with their errors.
+    [mail] = [m for m in smtp_sink.messages if "jobs_worker FAILED" in m["Subject"]]
+    body = mail.get_content()
+    assert "2 job(s) of ExplodingJob, RecordJob" in mail["Subject"]
+    assert f"job {by_type['ExplodingJob'].id} (ExplodingJob, attempt 1): RuntimeError: disk full" in body
+    assert f"job {bad.id} (RecordJob" in body and "invalid job_data for RecordJob" in body
 
 
 async def test_the_concurrency_limit_holds_with_20_jobs_of_one_type(queue_env, monkeypatch):
