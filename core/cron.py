@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import UTC, datetime
 
@@ -38,12 +39,39 @@ def check_timezone(value: str) -> str:
     return value
 
 
+_INTERVAL = re.compile(r"\s*interval\(\s*(seconds|minutes|hours)\s*=\s*(\d+)\s*\)\s*", re.IGNORECASE)
+
+
+def interval_to_cron(value: str) -> str | None:
+    """The seed's ``interval(seconds=300)`` form as the cron that fires at the same pace
+    (``*/5 * * * *``); None when ``value`` is no interval. An interval that no cron keeps
+    (7 minutes, 90 seconds) is refused, naming the nearest one to use."""
+    match = _INTERVAL.fullmatch(value)
+    if match is None:
+        return None
+    unit, amount = match.group(1).lower(), int(match.group(2))
+    seconds = amount * {"seconds": 1, "minutes": 60, "hours": 3600}[unit]
+    minutes, rest = divmod(seconds, 60)
+    if rest == 0 and 1 <= minutes < 60 and 60 % minutes == 0:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    hours, rest = divmod(minutes, 60)
+    if rest == 0 and 1 <= hours <= 24 and 24 % hours == 0:
+        return "0 * * * *" if hours == 1 else "0 0 * * *" if hours == 24 else f"0 */{hours} * * *"
+    nearest = next((f"*/{m} * * * *" for m in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if m * 60 >= seconds),
+                   "0 * * * *")
+    raise ValueError(f"{value!r}: an interval of {seconds} s is no whole division of an hour or a day, "
+                     f"which a schedule needs; use a cron expression, e.g. {nearest!r}")
+
+
 def to_prefect_cron(value: str) -> str:
-    """Accept 5-field cron, or the seed's 6-field cron with a leading seconds field of 0.
+    """Accept 5-field cron, the seed's 6-field cron with a leading seconds field of 0, or the
+    seed's ``interval(seconds=N)`` (``interval_to_cron``).
 
     ``"0 0 0 * * *"`` becomes ``"0 0 * * *"``. Any other seconds value is refused rather
     than silently misread: Prefect schedules fire on whole minutes.
     """
+    if (cron := interval_to_cron(value)) is not None:
+        return cron
     fields = value.split()
     if len(fields) == 6:
         if fields[0] not in ("0", "00"):

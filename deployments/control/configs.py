@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.cron import check_timezone, next_run, to_prefect_cron
+from core.cron import check_timezone, interval_to_cron, next_run, to_prefect_cron
 from core.db import session_scope
 from core.db.job_configurations import JobConfiguration
 from core.db.types import utcnow
@@ -73,9 +73,18 @@ def ensure_job_rows(session: Session, settings: Settings | None = None) -> int:
 
 def _from_row(job: FixedJob, row: Any) -> JobSettings:
     if isinstance(row, CronJobConfig):
-        return JobSettings(row.schedule, row.timezone, row.enabled,
+        return JobSettings(_schedule(job, row.schedule), row.timezone, row.enabled,
                            {"batch_size": row.batch_size, "respect_quota": row.respect_quota})
-    return JobSettings(row.schedule, row.timezone, row.is_active, dict(row.config_json or {}))
+    return JobSettings(_schedule(job, row.schedule), row.timezone, row.is_active, dict(row.config_json or {}))
+
+
+def _schedule(job: FixedJob, stored: str) -> str:
+    """A row's schedule as a cron: seed 001's ``interval(seconds=300)`` (a row written the
+    way its migrations do) becomes ``*/5 * * * *``; one no cron keeps names the row."""
+    try:
+        return interval_to_cron(stored) or stored
+    except ValueError as exc:
+        raise ConfigError(f"{job.table}.schedule of {job.key}: {exc}") from None
 
 
 def _row(session: Session, job: FixedJob) -> Any:

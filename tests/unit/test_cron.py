@@ -25,3 +25,18 @@ def test_the_seeds_six_field_cron_and_timezones():
         to_prefect_cron("30 0 0 * * *")
     with pytest.raises(ValueError, match="timezone"):
         validate_schedule("0 0 * * *", "posixrules")
+
+
+@pytest.mark.parametrize("interval, cron", [
+    ("interval(seconds=300)", "*/5 * * * *"),  # seed 001's own example
+    ("interval(minutes=1)", "* * * * *"), ("interval(seconds=3600)", "0 * * * *"),
+    ("interval(hours=6)", "0 */6 * * *"), ("interval(hours=24)", "0 0 * * *")])
+def test_the_seeds_interval_form_is_accepted_as_the_cron_of_the_same_pace(interval, cron):
+    """Issue 22 item 9: interval(seconds=N) as seed 001's migrations write it."""
+    assert to_prefect_cron(interval) == cron
+    assert validate_schedule(interval, "UTC") == cron
+
+
+def test_an_interval_no_cron_keeps_is_refused_naming_the_cron_to_use():
+    with pytest.raises(ValueError, match=r"cron_expression: .*420 s.*'\*/10 \* \* \* \*'"):
+        validate_schedule("interval(minutes=7)", "UTC")
