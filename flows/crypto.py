@@ -129,8 +129,16 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
 def _crypto_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:
     def default(s: Settings) -> DefaultSchedule:  # seed 004 schedules are UTC by definition
         cfg = getattr(s.crypto_jobs, job)
-        return DefaultSchedule(cfg.schedule, "UTC", cfg.enabled)
+        shipped = CRYPTO_DEFAULTS[_camel(job)]["schedule"]
+        chosen = cfg.schedule != shipped or not cfg.enabled
+        source = f"{job.upper()}_SCHEDULE / {job.upper()}_ENABLED (or cryptoJobs.{_camel(job)})" if chosen else None
+        return DefaultSchedule(cfg.schedule, "UTC", cfg.enabled, source)
     return default
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _crypto_config(job: str) -> Callable[[Settings], dict[str, Any]]:

@@ -34,6 +34,10 @@ class DefaultSchedule:
     cron: str  # 5-field
     timezone: str = "UTC"
     active: bool = True
+    # The settings that chose it when they differ from the shipped default (an environment
+    # variable, config.yml): the overview reports them as drift when the config row, which
+    # wins after the first deploy, says otherwise.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

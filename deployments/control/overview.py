@@ -64,6 +64,18 @@ def _drift(settings: JobSettings, deployment: Any, schedule: Any, upcoming: date
     return out
 
 
+def _settings_drift(job: FixedJob, row: JobSettings) -> list[str]:
+    """Settings (environment, config.yml) that ask for another schedule than the config row:
+    the row wins once the job is deployed, so such a change would otherwise go unseen."""
+    wanted = job.spec.default_schedule(get_settings())
+    if wanted is None or wanted.source is None or (wanted.cron, wanted.active) == (row.schedule, row.active):
+        return []
+    state = "active" if wanted.active else "inactive"
+    return [f"settings ({wanted.source}) ask for {wanted.cron!r} {state}, the config row has {row.schedule!r} "
+            f"{'active' if row.active else 'inactive'}; the row wins: apply it with PUT /api/v1/jobs/{job.id}/config "
+            f"or `jobpipes config {job.id} --schedule '{wanted.cron}' --{state}`"]
+
+
 def _job_settings(jobs: list[Job]) -> dict[str, JobSettings]:
     fixed = read_settings([j for j in jobs if isinstance(j, FixedJob)]) if any(
         isinstance(j, FixedJob) for j in jobs) else {}
@@ -131,7 +143,8 @@ async def overview(family: str | None = None) -> dict[str, Any]:
             deployment_changed=_changed(dep, sched), deployment_created=getattr(dep, "created", None),
             next_scheduled=upcoming, late_since=late_since, last_run=_started(stats[job.id]))
         alarms = schedule_alarms(facts, now, late_after=late_after, grace=grace)
-        drift = _drift(s, dep, sched, upcoming, late_since)
+        drift = _drift(s, dep, sched, upcoming, late_since) + (
+            _settings_drift(job, s) if isinstance(job, FixedJob) else [])
         items.append({
             "id": job.id, "family": job.family, "title": job.title, "deployment": job.deployment,
             "active": s.active, "schedule": s.schedule, "timezone": s.timezone, "config": s.config,

@@ -395,3 +395,23 @@ async def test_next_run_and_late_runs_are_prefects_own_and_alarms_are_recorded_a
     assert not [a for a in cleared["open"] if a["job_id"] == "ban-checker" and a["kind"] == "late_run"]
     history = (await api.get("/api/v1/alerts", params={"job_id": "ban-checker"})).json()
     assert history[0]["kind"] == "late_run" and history[0]["resolved_at"] is not None
+
+
+async def test_a_crypto_schedule_changed_in_the_environment_after_the_first_deploy_is_drift(
+        api, brand_env, monkeypatch):
+    """Issue 22 item 7: seed 004 configures jobs by environment; once the config row exists it
+    wins, and the overview says the two disagree (with the command that applies the change)."""
+    from tests.conftest import reload_settings
+
+    with job_configurations_kept(brand_env["DATABASE_URL"]):
+        before = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
+        assert not any("settings (" in d for d in before["top-coins-collection"]["drift"])
+        monkeypatch.setenv("TOP_COINS_COLLECTION_SCHEDULE", "0 6 * * *")
+        reload_settings()
+        jobs = {j["id"]: j for j in (await api.get("/api/v1/jobs/status/overview?family=crypto")).json()["jobs"]}
+        top = jobs["top-coins-collection"]
+        assert top["schedule"] == before["top-coins-collection"]["schedule"]  # the row still wins
+        [drift] = [d for d in top["drift"] if d.startswith("settings (")]
+        assert "TOP_COINS_COLLECTION_SCHEDULE" in drift and "'0 6 * * *'" in drift
+        assert "jobpipes config top-coins-collection --schedule '0 6 * * *' --active" in drift
+        assert not any(d.startswith("settings (") for d in jobs["price-collection"]["drift"])
