@@ -76,10 +76,13 @@ async def profile_fetcher(
 
     # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4); the
     # tally decides the status (QUOTA_EXCEEDED, PARTIAL when the quota stopped it mid-way).
-    return await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify, outcome=lambda record, error: (
-        tally.to_record(record, error, config_id=config.id, metrics={
+    def outcome(record: RunRecord, error: BaseException | None) -> RunRecord:
+        return tally.to_record(record, error, config_id=config.id, metrics={
             "params": params, "batches": tally.batches, "batch_size": size, "respect_quota": respect,
-            "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors})))
+            "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors})
+
+    return await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify,
+                         outcome=outcome)
 
 
 async def _fetch_batches(
