@@ -85,7 +85,7 @@ QUEUE_JOB_NAME = "jobs_worker"  # the notify.jobs key of the application job que
 def failed_jobs_email(worker: str, failures: list[dict[str, object]], *, sender: str, to: str) -> EmailMessage:
     """One e-mail for the queue jobs that failed (seed 002): id, type, attempt and error of each."""
     msg = EmailMessage()
-    types = sorted({str(f["job_type"]) for f in failures})
+    types = sorted({str(f["job_type"]).rsplit(".", 1)[-1] for f in failures})  # class names; the body has them in full
     msg["Subject"] = f"[jobpipes] {QUEUE_JOB_NAME} FAILED: {len(failures)} job(s) of {', '.join(types)}"
     msg["From"] = sender
     msg["To"] = to

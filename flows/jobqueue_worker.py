@@ -26,7 +26,7 @@ from prefect.runtime import flow_run
 from core.db import session_scope
 from core.jobqueue import repo
 from core.jobqueue.recovery import dead_run_reason
-from core.jobqueue.registry import get_job_type, load_modules, registered
+from core.jobqueue.registry import aliases, get_job_type, load_modules, registered
 from core.jobqueue.writer import JobWriter
 from core.notify import QUEUE_JOB_NAME, deliver, failed_jobs_email, job_policy, should_notify
 from core.settings import Settings, get_settings
@@ -123,7 +123,12 @@ class JobsWorker:
         hints, self._hints = self._hints & known, set()
         if not hints:
             with session_scope(self.url) as session:
-                hints = {t for t in repo.pending_types(session) if t in known}
+                pending = set(repo.pending_types(session))
+                short = aliases()
+                if pending & set(short):  # rows written with a class name (plain SQL, older rows)
+                    repo.qualify_job_types(session, {s: short[s] for s in pending & set(short)})
+                    pending = {short.get(t, t) for t in pending}
+                hints = pending & known
         for job_type in sorted(hints):
             batch = self.mode_of(job_type) == "batch"
             free = min(free_total, self.cfg.limit_for(job_type) - self.in_flight[job_type],
@@ -151,14 +156,15 @@ class JobsWorker:
         job_type = jobs[0].job_type
         self.in_flight[job_type] += len(jobs)
         claimed = Claimed(jobs, self.writer, self.failures)
+        label = job_type.rsplit(".", 1)[-1]  # the task run's name: the class name reads better in the UI
 
         async def run() -> None:
             try:
                 if self.mode_of(job_type) == "batch":
-                    await execute_batch(job_type=job_type, size=len(jobs), claimed=claimed,
+                    await execute_batch(job_type=job_type, size=len(jobs), claimed=claimed, label=label,
                                         return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
                 else:
-                    await execute_job(job_id=str(jobs[0].id), job_type=job_type, claimed=claimed,
+                    await execute_job(job_id=str(jobs[0].id), job_type=job_type, claimed=claimed, label=label,
                                       return_state=True)  # type: ignore[misc]  # async task: a coroutine at run time
             finally:
                 self.in_flight[job_type] -= len(jobs)
@@ -258,8 +264,9 @@ class JobsWorker:
         return started
 
     def _has_pending(self) -> bool:
+        known = set(registered()) | set(aliases())
         with session_scope(self.url) as session:
-            return any(t in set(registered()) for t in repo.pending_types(session))
+            return any(t in known for t in repo.pending_types(session))
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; in-flight jobs are awaited before returning."""

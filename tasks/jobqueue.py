@@ -125,8 +125,8 @@ async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress:
     return Ran(job, JobStatus.COMPLETED.value if error is None else JobStatus.FAILED.value, seconds, error, recorded)
 
 
-@task(name="execute-job", task_run_name="{job_type}-{job_id}", cache_policy=NO_CACHE)
-async def execute_job(job_id: str, job_type: str, claimed: Claimed) -> str:
+@task(name="execute-job", task_run_name="{label}-{job_id}", cache_policy=NO_CACHE)
+async def execute_job(job_id: str, job_type: str, claimed: Claimed, label: str = "") -> str:
     """Per-job mode: one claimed job as this task run; it fails when the job fails.
 
     Every write is fenced by the attempt: if orphan recovery gave the job to another worker
@@ -170,8 +170,8 @@ class JobFailed(Exception):
     """The job's handler failed (or its data did not validate); the message says why."""
 
 
-@task(name="execute-job-batch", task_run_name="{job_type}-x{size}", cache_policy=NO_CACHE)
-async def execute_batch(job_type: str, size: int, claimed: Claimed) -> dict[str, int]:
+@task(name="execute-job-batch", task_run_name="{label}-x{size}", cache_policy=NO_CACHE)
+async def execute_batch(job_type: str, size: int, claimed: Claimed, label: str = "") -> dict[str, int]:
     """Batch mode: the claimed jobs of one type, all in this one task run (handlers run
     concurrently; the claim already respected the type's concurrency limit). Its table
     artifact and its log list every job with its status, duration and error."""

@@ -39,19 +39,50 @@ class InvalidJobData(JobError):
 
 @dataclass(frozen=True)
 class JobType:
-    name: str
+    name: str  # the full type name, stored in jobs.job_type
     model: type[BaseModel]
     handler: Handler
     mode: Mode = "job"
+
+    @property
+    def short(self) -> str:
+        """The class name alone (``SendEmailJob``): settings and plain-SQL writers may use it
+        while it names one registered type."""
+        return self.name.rsplit(".", 1)[-1]
 
 
 _REGISTRY: dict[str, JobType] = {}
 
 
 def type_name(job: BaseModel | type[BaseModel]) -> str:
-    """The job type name: the model's ``job_type`` class attribute, else its class name."""
+    """The job type name (seed 002: the full type name, ``module.ClassName``), so two job
+    classes of one name in different modules never collide; a model's ``job_type`` class
+    attribute, when it has one, is used as given."""
     cls = job if isinstance(job, type) else type(job)
-    return str(getattr(cls, "job_type", None) or cls.__name__)
+    declared = getattr(cls, "job_type", None)
+    return str(declared) if declared else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def aliases() -> dict[str, str]:
+    """Short name -> full name, for the short names that name exactly one registered type."""
+    by_short: dict[str, list[str]] = {}
+    for kind in _REGISTRY.values():
+        by_short.setdefault(kind.short, []).append(kind.name)
+    return {short: names[0] for short, names in by_short.items() if len(names) == 1 and short != names[0]}
+
+
+def resolve(name: str) -> str:
+    """The full name of the job type ``name`` names: itself, or the one type of that short name;
+    UnknownJobType (listing the candidates when the short name is ambiguous) otherwise."""
+    if name in _REGISTRY:
+        return name
+    if (full := aliases().get(name)) is not None:
+        return full
+    same = sorted(k.name for k in _REGISTRY.values() if k.short == name)
+    if same:
+        raise UnknownJobType(f"job type {name!r} is ambiguous: {', '.join(same)}; use the full name")
+    known = ", ".join(sorted(_REGISTRY)) or "none"
+    raise UnknownJobType(f"unknown job type {name!r} (registered: {known})")
 
 
 def job_handler(model: type[M], *, mode: Mode = "job") -> Callable[[Callable[[M, JobProgress], Awaitable[None]]],
@@ -76,11 +107,8 @@ def job_handler(model: type[M], *, mode: Mode = "job") -> Callable[[Callable[[M,
 
 
 def get_job_type(name: str) -> JobType:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise UnknownJobType(f"unknown job type {name!r} (registered: {known})") from None
+    """The registered type of a full name, or of a short name that names one type."""
+    return _REGISTRY[resolve(name)]
 
 
 def registered() -> list[str]:

@@ -116,6 +116,21 @@ def _pg_claim(session: Session, *, job_type: str, limit: int, worker: str, type_
     return [ClaimedJob(r.id, r.job_type, r.job_data, r.attempts) for r in rows]
 
 
+def qualify_job_types(session: Session, full_names: dict[str, str]) -> int:
+    """Rewrite short job type names (``SendEmailJob``, as plain-SQL writers and rows from before
+    full names write them) to their full name in Pending jobs and scheduled jobs; returns the
+    rows changed. Only unambiguous short names are given (``registry.aliases``)."""
+    changed = 0
+    for short, full in full_names.items():
+        changed += rowcount(session.execute(
+            update(Job).where(Job.job_type == short, Job.status == JobStatus.PENDING.value)
+            .values(job_type=full).execution_options(synchronize_session=False)))
+        changed += rowcount(session.execute(
+            update(ScheduledJob).where(ScheduledJob.job_type == short)
+            .values(job_type=full).execution_options(synchronize_session=False)))
+    return changed
+
+
 def pending_types(session: Session) -> list[str]:
     return list(session.execute(
         select(Job.job_type).where(Job.status == JobStatus.PENDING.value).distinct()).scalars())

@@ -72,8 +72,11 @@ class JobsWorkerSettings(Section):
         return min(self.orphaned_jobs_check_interval, self.stale_after)
 
     def limit_for(self, job_type: str) -> int:
-        return self.concurrency.get(job_type, self.default_concurrency)
+        """By full type name, else by class name (``SendEmailJob=3``)."""
+        short = job_type.rsplit(".", 1)[-1]
+        return self.concurrency.get(job_type, self.concurrency.get(short, self.default_concurrency))
 
     def mode_for(self, job_type: str, declared: Mode) -> Mode:
         """The type's mode: ``modes`` in the settings, else the one declared with the handler."""
-        return "batch" if self.modes.get(job_type, declared) == "batch" else "job"
+        short = job_type.rsplit(".", 1)[-1]
+        return "batch" if self.modes.get(job_type, self.modes.get(short, declared)) == "batch" else "job"

@@ -25,7 +25,7 @@ from core.db.types import utcnow
 from core.errors import ConfigError, field_errors
 from core.jobqueue import repo
 from core.jobqueue.models import Job as QueueJob
-from core.jobqueue.registry import UnknownJobType, get_job_type, type_name
+from core.jobqueue.registry import UnknownJobType, aliases, get_job_type, type_name
 from deployments.control.rows import History, RowKind, ScheduledRowJob, Triggered, duration_ms, iso
 from flows.jobqueue import SCHEDULE_FLOW, enqueue_scheduled_job
 from prefect_api import (
@@ -73,11 +73,13 @@ def add_or_update_scheduled_job(
 ) -> ScheduledJobInfo:
     """Create or change a recurring job; ``scheduled_jobs`` and the Prefect schedule agree.
 
-    ``name`` defaults to the job type, so calling it again for the same type updates it.
+    ``name`` defaults to the job type's class name (its full name when two types share the
+    class name), so calling it again for the same type updates it.
     """
     kind = get_job_type(type_name(job))
     cron = validate_schedule(cron, timezone)
-    name = name or kind.name
+    # Named by the class name while that names one type (scheduled-job-SendEmailJob), else in full.
+    name = name or (kind.short if aliases().get(kind.short) == kind.name else kind.name)
     now = utcnow()
     with session_scope(db_url()) as session:
         row = repo.get_scheduled(session, name)

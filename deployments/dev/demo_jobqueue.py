@@ -65,7 +65,7 @@ def run() -> bool:
             rows = session.execute(select(Job).where(Job.id.in_(ids)).order_by(Job.created_at)).scalars().all()
             for job in rows:
                 took = (job.completed_at - job.started_at).total_seconds() if job.completed_at and job.started_at else 0
-                print(f"{job.job_type:<30} {job.status:<9} attempt {job.attempts}, {took:.2f} s, "
+                print(f"{job.job_type.rsplit('.', 1)[-1]:<30} {job.status:<9} attempt {job.attempts}, {took:.2f} s, "
                       f"by {job.claimed_by}: {job.progress_message or job.error_message or ''}")
             ok = all(job.status == "Completed" for job in rows)
         print(f"Prefect         each job is an execute-job task run in a jobs-worker-session flow run "
@@ -99,7 +99,7 @@ async def _run_worker(url: str, ids: list[uuid.UUID], timeout: float = 120) -> N
                 if seen.get(row.id) != state:
                     seen[row.id] = state
                     percent = "" if row.progress_percent is None else f"{row.progress_percent:>3}% "
-                    print(f"  progress      {row.job_type:<30} {row.status:<9} {percent}{row.progress_message or ''}")
+                    print(f"  progress      {row.job_type.rsplit('.', 1)[-1]:<30} {row.status:<9} {percent}{row.progress_message or ''}")
             if rows and all(r.status in ("Completed", "Failed") for r in rows):
                 break
             await asyncio.sleep(0.1)

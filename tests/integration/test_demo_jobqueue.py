@@ -20,7 +20,8 @@ def test_the_demo_enqueues_in_a_transaction_runs_a_worker_and_schedules_a_job(ap
     assert "scheduled job   PurgeExpiredRegistrationsJob: '0 3 * * *' Europe/Madrid" in out
     with session_scope(app_env["DATABASE_URL"]) as session:
         jobs = session.execute(select(Job)).scalars().all()
-        assert sorted(j.job_type for j in jobs) == ["BuildReportJob", "PurgeExpiredRegistrationsJob", "SendEmailJob"]
+        assert sorted(j.job_type for j in jobs) == [f"core.jobqueue.examples.{name}" for name in (
+            "BuildReportJob", "PurgeExpiredRegistrationsJob", "SendEmailJob")]  # full type names (seed 002)
         assert {(j.status, j.progress_percent, j.claimed_by) for j in jobs} == {("Completed", 100, "demo-worker")}
         assert [r.email for r in session.execute(select(Registration)).scalars()] == ["new.user@example.com"]
         [scheduled] = session.execute(select(ScheduledJob)).scalars().all()

@@ -30,7 +30,7 @@ from core.db.types import utcnow
 from core.jobqueue import repo, start_job
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob, SendEmailJob
 from core.jobqueue.models import Job, Registration
-from core.jobqueue.registry import UnknownJobType
+from core.jobqueue.registry import UnknownJobType, type_name
 from core.settings import get_settings
 from deployments.control.scheduled_jobs import add_or_update_scheduled_job, remove_scheduled_job
 from deployments.worker.jobs_worker import JobsWorker
@@ -155,20 +155,22 @@ async def test_a_failing_handler_and_bad_job_data_fail_with_the_reason(queue_env
         session.add(Job(id=uuid.uuid4(), job_type="RecordJob", job_data={"seconds": "soon"},
                         status="Pending", created_at=utcnow(), attempts=0))
     await run_worker_until(all_finished(url, 2))
-    by_type = {j.job_type: j for j in jobs(url)}
+    # Stored by full type name; the row written with the bare class name was qualified.
+    assert {j.job_type for j in jobs(url)} == {type_name(handlers.ExplodingJob), type_name(handlers.RecordJob)}
+    by_type = {j.job_type.rsplit(".", 1)[-1]: j for j in jobs(url)}
     assert by_type["ExplodingJob"].status == "Failed"
     assert by_type["ExplodingJob"].error_message == "RuntimeError: disk full"
     assert by_type["ExplodingJob"].progress_percent == 10
     bad = by_type["RecordJob"]
     assert bad.status == "Failed"
-    assert "invalid job_data for RecordJob" in bad.error_message
+    assert f"invalid job_data for {type_name(handlers.RecordJob)}" in bad.error_message
     assert "token: Field required" in bad.error_message and "seconds: Input should be a valid number" in bad.error_message
     # Failed jobs alert someone (issue 22 item 5): one e-mail listing both, with their errors.
     [mail] = [m for m in smtp_sink.messages if "jobs_worker FAILED" in m["Subject"]]
     body = mail.get_content()
     assert "2 job(s) of ExplodingJob, RecordJob" in mail["Subject"]
-    assert f"job {by_type['ExplodingJob'].id} (ExplodingJob, attempt 1): RuntimeError: disk full" in body
-    assert f"job {bad.id} (RecordJob" in body and "invalid job_data for RecordJob" in body
+    assert f"job {by_type['ExplodingJob'].id} ({type_name(handlers.ExplodingJob)}, attempt 1): RuntimeError: disk full" in body
+    assert f"job {bad.id} ({type_name(handlers.RecordJob)}" in body and "invalid job_data for" in body
 
 
 async def test_the_concurrency_limit_holds_with_20_jobs_of_one_type(queue_env, monkeypatch):
@@ -227,13 +229,13 @@ def test_an_attempt_taken_over_by_recovery_cannot_complete_the_job(queue_env):
     url = queue_env["DATABASE_URL"]
     [job_id] = enqueue(url, handlers.RecordJob(token="zombie"))
     with session_scope(url) as session:
-        [first] = repo.claim(session, job_type="RecordJob", limit=1, worker="pod-a", type_limit=5)
+        [first] = repo.claim(session, job_type=type_name(handlers.RecordJob), limit=1, worker="pod-a", type_limit=5)
     with session_scope(url) as session:  # mock time: pod-a stalled for a minute, no heartbeat
         stale = repo.stale_running(session, stale_after=timedelta(seconds=30), now=utcnow() + timedelta(minutes=1))
         assert stale == [(job_id, 1)]
         assert repo.requeue_or_fail(session, stale, reason="test", max_attempts=3) == (1, 0)
     with session_scope(url) as session:
-        [second] = repo.claim(session, job_type="RecordJob", limit=1, worker="pod-b", type_limit=5)
+        [second] = repo.claim(session, job_type=type_name(handlers.RecordJob), limit=1, worker="pod-b", type_limit=5)
     assert (first.attempts, second.attempts) == (1, 2)
     with session_scope(url) as session:  # pod-a wakes up: its writes are fenced out
         assert not repo.heartbeat(session, job_id, 1)

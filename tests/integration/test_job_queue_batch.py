@@ -17,13 +17,14 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterTaskRunId,
 )
+from prefect.exceptions import ObjectNotFound
 from sqlalchemy import event, select, text
 
 import tests.jobqueue_handlers as handlers
 from core.db import session_scope
 from core.db.engine import get_engine
 from core.db.migrate import upgrade
-from core.jobqueue import repo
+from core.jobqueue import repo, type_name
 from core.jobqueue.grouped import Outcome
 from core.jobqueue.models import Job
 from core.jobqueue.writer import JobWriter
@@ -79,7 +80,16 @@ async def test_batch_mode_is_one_task_run_whose_artifact_and_log_list_every_job(
     assert all(markers("done", f"b{i}") == 1 for i in range(5))
 
     async with get_client() as client:
-        run = await client.read_task_run(uuid.UUID(task_run_id))
+        deadline = time.monotonic() + 20  # task runs reach the API through events: a moment later
+        while True:
+            try:
+                run = await client.read_task_run(uuid.UUID(task_run_id))
+                if run.state_type is not None and run.state_type.value == "COMPLETED":
+                    break
+            except ObjectNotFound:
+                pass
+            assert time.monotonic() < deadline, "the batch's task run never reached the API"
+            await asyncio.sleep(0.2)
         [table] = [a for a in await client.read_artifacts(artifact_filter=ArtifactFilter(
             task_run_id=ArtifactFilterTaskRunId(any_=[run.id]))) if a.type == "table"]
         logs: list[str] = []
@@ -127,8 +137,9 @@ async def test_the_mode_setting_overrides_the_declared_mode(queue_env, monkeypat
             *[handlers.BatchJob(token=f"j{i}") for i in range(3)])
     await run_worker_until(all_finished(url, 6))
     rows = jobs(url)
-    assert len({j.task_run_id for j in rows if j.job_type == "RecordJob"}) == 1
-    assert len({j.task_run_id for j in rows if j.job_type == "BatchJob"}) == 3
+    # JOBS_MODES names the types by class name; the rows carry the full type names.
+    assert len({j.task_run_id for j in rows if j.job_type == type_name(handlers.RecordJob)}) == 1
+    assert len({j.task_run_id for j in rows if j.job_type == type_name(handlers.BatchJob)}) == 3
 
 
 async def test_notify_starts_a_job_with_no_polling(queue_env, monkeypatch):  # noqa: F811
@@ -156,7 +167,8 @@ def test_one_heartbeat_statement_for_all_running_jobs_and_fenced_outcomes(queue_
     url = queue_env["DATABASE_URL"]
     enqueue(url, *[handlers.RecordJob(token=f"h{i}") for i in range(5)])
     with session_scope(url) as session:
-        claimed = repo.claim(session, job_type="RecordJob", limit=5, worker="pod-a", type_limit=5)
+        claimed = repo.claim(session, job_type=type_name(handlers.RecordJob), limit=5, worker="pod-a",
+                             type_limit=5)
     writer = JobWriter(url, heartbeat_seconds=0.3)
     try:
         writer.track((j.id, j.attempts) for j in claimed)

@@ -44,3 +44,27 @@ def test_settings_override_the_declared_mode_per_type():
 def test_a_bad_mode_names_the_job_type(modes, message):
     with pytest.raises(ValidationError, match=message):
         JobsWorkerSettings.model_validate({"modes": modes})
+
+
+def test_two_job_classes_of_one_name_in_different_modules_do_not_collide():
+    """Issue 22 item 8: seed 002 stores the full type name. Two ``CollideJob`` classes of two
+    modules are two job types; the bare name is refused as ambiguous, naming both."""
+    import types
+
+    from core.jobqueue.registry import UnknownJobType, aliases, type_name
+
+    billing, marketing = types.ModuleType("billing"), types.ModuleType("marketing")
+    kinds = []
+    for module in (billing, marketing):
+        cls = type("CollideJob", (BaseModel,), {"__module__": module.__name__})
+
+        async def handle(job: BaseModel, progress: object) -> None: ...
+
+        job_handler(cls)(handle)
+        kinds.append(cls)
+    assert [type_name(k) for k in kinds] == ["billing.CollideJob", "marketing.CollideJob"]
+    assert get_job_type("billing.CollideJob").model is kinds[0]
+    assert get_job_type("marketing.CollideJob").model is kinds[1]
+    with pytest.raises(UnknownJobType, match="ambiguous: billing.CollideJob, marketing.CollideJob"):
+        get_job_type("CollideJob")
+    assert "CollideJob" not in aliases()
