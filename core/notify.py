@@ -28,6 +28,15 @@ FAILURE_STATUSES = frozenset({RunStatus.FAILED.value, RunStatus.CRASHED.value})
 PROBLEM_STATUSES = FAILURE_STATUSES | {RunStatus.PARTIAL.value, RunStatus.QUOTA_EXCEEDED.value}
 
 
+def _message(subject: str, sender: str, to: str, date: datetime | None = None) -> EmailMessage:
+    """An e-mail with this product's headers; the caller sets its content."""
+    msg = EmailMessage()
+    msg["Subject"], msg["From"], msg["To"] = subject, sender, to
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    return msg
+
+
 def job_policy(job_name: str, declared: NotifyPolicy | None, settings: NotifySettings) -> NotifyPolicy:
     """The policy of one job: configured per job, else the job's own, else the default."""
     return settings.jobs.get(job_name) or declared or settings.policy
@@ -46,15 +55,8 @@ def should_notify(policy: NotifyPolicy, status: str) -> bool:
 
 def completion_email(record: RunRecord, *, sender: str, to: str) -> EmailMessage:
     """The run summary e-mail: status, counts, quota and the errors (never secrets)."""
-    msg = EmailMessage()
-    msg["Subject"] = (
-        f"[jobpipes] {record.job_name} {record.status}: "
-        f"{record.successful_count} ok, {record.failed_count} failed"
-    )
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Date"] = format_datetime(record.finished_at)
-    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    msg = _message(f"[jobpipes] {record.job_name} {record.status}: "
+                   f"{record.successful_count} ok, {record.failed_count} failed", sender, to, record.finished_at)
     errors = record.metrics.get("errors", [])
     lines = [
         f"Job:               {record.job_name} ({record.job_type})",
@@ -84,13 +86,8 @@ QUEUE_JOB_NAME = "jobs_worker"  # the notify.jobs key of the application job que
 
 def failed_jobs_email(worker: str, failures: list[dict[str, object]], *, sender: str, to: str) -> EmailMessage:
     """One e-mail for the queue jobs that failed (seed 002): id, type, attempt and error of each."""
-    msg = EmailMessage()
     types = sorted({str(f["job_type"]).rsplit(".", 1)[-1] for f in failures})  # class names; the body has them in full
-    msg["Subject"] = f"[jobpipes] {QUEUE_JOB_NAME} FAILED: {len(failures)} job(s) of {', '.join(types)}"
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    msg = _message(f"[jobpipes] {QUEUE_JOB_NAME} FAILED: {len(failures)} job(s) of {', '.join(types)}", sender, to)
     lines = [f"Worker:  {worker}", f"Failed:  {len(failures)}", ""]
     lines += [f"  - job {f['job_id']} ({f['job_type']}, attempt {f['attempt']}): {f['error']}"
               for f in failures[:_MAX_ERRORS_LISTED]]
@@ -103,13 +100,8 @@ def failed_jobs_email(worker: str, failures: list[dict[str, object]], *, sender:
 def alarm_email(job_id: str, title: str, alarms: list[dict[str, str]], *, sender: str, to: str,
                 page_url: str | None = None) -> EmailMessage:
     """The alarm e-mail of one job: each newly opened alarm with its reason (``core.runs.alarms``)."""
-    msg = EmailMessage()
     kinds = ", ".join(a["kind"] for a in alarms)
-    msg["Subject"] = f"[jobpipes] ALARM {job_id}: {kinds}"
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain="jobpipes.local")
+    msg = _message(f"[jobpipes] ALARM {job_id}: {kinds}", sender, to)
     lines = [f"Job:   {title} ({job_id})", ""]
     for alarm in alarms:
         lines += [f"{alarm['kind']} (since {alarm['since']}):", f"  {alarm['reason']}", ""]

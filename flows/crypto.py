@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
+from pydantic.alias_generators import to_camel
 
 from core.crypto.settings import CRYPTO_DEFAULTS, CryptoJobConfig, checked_limit
 from core.db.types import utcnow
@@ -129,16 +130,12 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
 def _crypto_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:
     def default(s: Settings) -> DefaultSchedule:  # seed 004 schedules are UTC by definition
         cfg = getattr(s.crypto_jobs, job)
-        shipped = CRYPTO_DEFAULTS[_camel(job)]["schedule"]
+        shipped = CRYPTO_DEFAULTS[to_camel(job)]["schedule"]
         chosen = cfg.schedule != shipped or not cfg.enabled
-        source = f"{job.upper()}_SCHEDULE / {job.upper()}_ENABLED (or cryptoJobs.{_camel(job)})" if chosen else None
+        source = f"{job.upper()}_SCHEDULE / {job.upper()}_ENABLED (or cryptoJobs.{to_camel(job)})" if chosen else None
         return DefaultSchedule(cfg.schedule, "UTC", cfg.enabled, source)
     return default
 
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _crypto_config(job: str) -> Callable[[Settings], dict[str, Any]]:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import Flow
-from prefect.utilities.callables import parameter_schema
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
@@ -78,7 +77,7 @@ class JobSpec:
     def parameter_schema(self) -> dict[str, Any]:
         """Its run parameters as JSON schema: the flow's signature is the parameter model
         (the schema Prefect stores on the deployment and validates runs against)."""
-        return dict(parameter_schema(self.flow).model_dump_for_openapi())
+        return dict(self.flow.parameters.model_dump_for_openapi())
 
     @property
     def entrypoint(self) -> str:

@@ -193,7 +193,7 @@ async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
                 found_on, summoner, searched = platform, None, [platform]
                 if account is not None:
                     summoner = await _or_none(client.summoner(platform, puuid))
-                    for other in [p for p in platforms_of_region(platform) if p != platform] if summoner is None else []:
+                    for other in platforms_of_region(platform)[1:] if summoner is None else []:
                         searched.append(other)
                         summoner = await _or_none(client.summoner(other, puuid))
                         if summoner is not None:

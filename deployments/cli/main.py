@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import uuid
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from core.errors import ConfigError
 from deployments.control import catalog, overview, runs, sync, trigger
-from prefect_api import wait_for_flow_run
+from prefect_api import flow_run_url, wait_for_flow_run
 
 T = TypeVar("T")
 
@@ -110,7 +111,7 @@ def run(job_id: Annotated[str, typer.Argument(metavar="JOB", help="a job id, as 
     if not as_json:
         err.print(f"{job_id}: flow run {started['flow_run_id']} started; {started['flow_run_url'] or ''}",
                   markup=False, highlight=False)
-    with err.status(f"{job_id} running", spinner="dots") if not as_json else _nothing():
+    with err.status(f"{job_id} running", spinner="dots") if not as_json else contextlib.nullcontext():
         flow_run = asyncio.run(wait_for_flow_run(uuid.UUID(started["flow_run_id"]), timeout))
     result = runs.job_result_for(started["flow_run_id"])
     state = flow_run.state_name or "unknown"
@@ -121,14 +122,6 @@ def run(job_id: Annotated[str, typer.Argument(metavar="JOB", help="a job id, as 
         _print_result(job_id, state, result)
     ok = status == "SUCCESS" or (accept_partial and status == "PARTIAL")
     raise typer.Exit(0 if ok else 1)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _print_result(job_id: str, state: str, result: Any) -> None:
@@ -145,7 +138,6 @@ def _print_result(job_id: str, state: str, result: Any) -> None:
     if result.error:
         out.print(f"  error: {result.error}", markup=False, highlight=False)
     if result.flow_run_id:
-        from prefect_api import flow_run_url
         out.print(f"  {flow_run_url(result.flow_run_id) or ''}", highlight=False)
 
 
