@@ -1,4 +1,4 @@
-"""python -m sandbox rapidapi|smtp: run a sandbox in the foreground."""
+"""python -m sandbox rapidapi|coingecko|smtp: run a sandbox in the foreground."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="send Retry-After on 429s (default: none)")
     api.add_argument("--monthly-limit", type=int, default=100_000)
     api.add_argument("--api-key", default="sandbox-key")
+    cg = sub.add_parser("coingecko", help="the CoinGecko v3 imitation (markets, simple price, coin details)")
+    cg.add_argument("--host", default="127.0.0.1")
+    cg.add_argument("--port", type=int, default=8082)
+    cg.add_argument("--per-minute-limit", type=int, default=0, help="0 = no per-minute limit")
     smtp = sub.add_parser("smtp", help="an SMTP sink that prints each subject")
     smtp.add_argument("--host", default="127.0.0.1")
     smtp.add_argument("--port", type=int, default=8025)
@@ -27,6 +31,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.which == "coingecko":
+        import uvicorn
+
+        from sandbox.coingecko import CoinGeckoKnobs, CoinGeckoSandbox
+        from sandbox.coingecko import create_app as coingecko_app
+
+        print(f"CoinGecko sandbox on http://{args.host}:{args.port}/api/v3", flush=True)
+        uvicorn.run(coingecko_app(CoinGeckoSandbox(CoinGeckoKnobs(per_minute_limit=args.per_minute_limit))),
+                    host=args.host, port=args.port, log_level="warning", access_log=False)
+        return
     if args.which == "rapidapi":
         import uvicorn
 
