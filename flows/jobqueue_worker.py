@@ -105,7 +105,7 @@ class JobsWorker:
                                                 max_attempts=self.cfg.max_attempts)
                 requeued, failed = requeued + r, failed + f
         if requeued or failed:
-            log.warning("worker %s: orphan recovery: %d re-queued, %d failed for good", self.name, requeued, failed)
+            log.warning("worker %s: orphan recovery: %d re-queued, %d ended for good (failed, or cancelled by request)", self.name, requeued, failed)
         return requeued, failed
 
     # --- dispatch -------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class JobsWorker:
     def _start(self, jobs: list[repo.ClaimedJob]) -> None:
         job_type = jobs[0].job_type
         self.in_flight[job_type] += len(jobs)
-        claimed = Claimed(jobs, self.writer, self.failures)
+        claimed = Claimed(jobs, self.writer, self.failures, cancel_grace=self.cfg.cancel_grace_seconds)
         label = job_type.rsplit(".", 1)[-1]  # the task run's name: the class name reads better in the UI
 
         async def run() -> None:
@@ -186,6 +186,9 @@ class JobsWorker:
                 async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {repo.NOTIFY_CHANNEL}")
                     async for notify in conn.notifies():
+                        if notify.payload.startswith(repo.CANCEL_PREFIX):
+                            self.writer.beat_now()  # a cancel request: heartbeat (and see it) now
+                            continue
                         self._hints.add(notify.payload)
                         self._wake.set()
             except Exception as exc:  # noqa: BLE001 - fall back to polling until it reconnects

@@ -17,12 +17,15 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.runtime import task_run
+from prefect.states import Cancelled
 
 from core.cron import next_run
 from core.db import session_scope
 from core.db.types import utcnow
 from core.jobqueue import repo
+from core.jobqueue.cancellation import JobCancelled
 from core.jobqueue.grouped import Outcome
 from core.jobqueue.models import JobStatus
 from core.jobqueue.registry import InvalidJobData, JobType, get_job_type, parse_job
@@ -43,6 +46,7 @@ class _Progress:
     def __init__(self, writer: JobWriter, job: repo.ClaimedJob, *, artifacts: bool) -> None:
         self._writer, self.job_id, self.attempt, self._artifacts = writer, job.id, job.attempts, artifacts
         self.artifact_id: Any = None
+        self.cancellation = writer.cancellation(job.id)
 
     async def report(self, message: str, percent: int | None = None) -> None:
         self._writer.touch(self.job_id, self.attempt, message=message, percent=percent)
@@ -61,11 +65,11 @@ class Claimed:
     Handed to the task as one opaque parameter: Prefect's parameter walk does not descend
     into it (a batch of dataclasses would be walked and copied on every task run)."""
 
-    __slots__ = ("failures", "jobs", "writer")
+    __slots__ = ("cancel_grace", "failures", "jobs", "writer")
 
     def __init__(self, jobs: list[repo.ClaimedJob], writer: JobWriter,
-                 failures: list[dict[str, Any]] | None = None) -> None:
-        self.jobs, self.writer = jobs, writer
+                 failures: list[dict[str, Any]] | None = None, *, cancel_grace: float = 30.0) -> None:
+        self.jobs, self.writer, self.cancel_grace = jobs, writer, cancel_grace
         # where the task reports each recorded failure (the worker e-mails them)
         self.failures = failures if failures is not None else []
 
@@ -103,30 +107,66 @@ class _Outcomes:
             handed.set_result(asyncio.wrap_future(written))
 
 
+async def _handle(kind: JobType, job: repo.ClaimedJob, progress: _Progress, grace: float) -> tuple[str | None, bool]:
+    """Run the handler: (error, cancelled). A cancel request the handler does not honour
+    within ``grace`` seconds cancels its coroutine."""
+    token = progress.cancellation
+    if token.requested:  # cancelled while it waited in the batch: never started
+        return "cancelled before it started", True
+    try:
+        parsed = parse_job(kind, job.job_data)
+    except InvalidJobData as exc:
+        return str(exc), False
+    work = asyncio.ensure_future(kind.handler(parsed, progress))
+    asked = asyncio.ensure_future(token.wait())
+    try:
+        await asyncio.wait({work, asked}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            await asyncio.wait({work}, timeout=grace)
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            return f"cancelled: the handler did not stop within {grace:g} s of the request, so it was interrupted", True
+        work.result()
+    except JobCancelled:
+        return "cancelled by request", True
+    except asyncio.CancelledError:
+        if work.done() and token.requested and not _cancelling():
+            return "cancelled by request", True  # the handler stopped itself with CancelledError
+        raise
+    except Exception as exc:  # noqa: BLE001 - the job's outcome, recorded and reported
+        return f"{type(exc).__name__}: {exc}", False
+    finally:
+        asked.cancel()
+        if not work.done():  # this task run itself was cancelled: stop the handler too
+            work.cancel()
+    return None, False
+
+
+def _cancelling() -> int:
+    """How many cancellations of the current asyncio task are pending (its own, not the handler's)."""
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
 async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress: _Progress,
-               outcomes: _Outcomes) -> Ran:
+               outcomes: _Outcomes, grace: float) -> Ran:
     """Validate, run the handler, queue the outcome and wait until it is written."""
     t0 = time.perf_counter()
     if writer.is_lost(job.id):  # presumed dead before it started: another attempt owns the job now
         return Ran(job, "skipped: taken over", 0.0, recorded=False)
-    error: str | None = None
-    try:
-        parsed = parse_job(kind, job.job_data)
-        await kind.handler(parsed, progress)
-    except InvalidJobData as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - the job's outcome, recorded and reported
-        error = f"{type(exc).__name__}: {exc}"
+    error, cancelled = await _handle(kind, job, progress, grace)
     seconds = time.perf_counter() - t0
-    recorded = await outcomes.submit(Outcome(job.id, job.attempts, utcnow(), error))
+    outcome = Outcome(job.id, job.attempts, utcnow(), error, cancelled)
+    recorded = await outcomes.submit(outcome)
     if not recorded:
         log.warning("job %s attempt %d finished after another worker took it over; not recorded",
                     job.id, job.attempts)
-    return Ran(job, JobStatus.COMPLETED.value if error is None else JobStatus.FAILED.value, seconds, error, recorded)
+    return Ran(job, outcome.status, seconds, error, recorded)
 
 
 @task(name="execute-job", task_run_name="{label}-{job_id}", cache_policy=NO_CACHE)
-async def execute_job(job_id: str, job_type: str, claimed: Claimed, label: str = "") -> str:
+async def execute_job(job_id: str, job_type: str, claimed: Claimed, label: str = "") -> str | State:
     """Per-job mode: one claimed job as this task run; it fails when the job fails.
 
     Every write is fenced by the attempt: if orphan recovery gave the job to another worker
@@ -135,8 +175,10 @@ async def execute_job(job_id: str, job_type: str, claimed: Claimed, label: str =
     [job], writer = claimed.jobs, claimed.writer
     writer.touch(job.id, job.attempts, task_run_id=_str(task_run.get_id()))
     progress = _Progress(writer, job, artifacts=True)
-    ran = await _run(get_job_type(job_type), job, writer, progress, _Outcomes(writer))
+    ran = await _run(get_job_type(job_type), job, writer, progress, _Outcomes(writer), claimed.cancel_grace)
     _report_failures(claimed, [ran])
+    if ran.status == JobStatus.CANCELLED:
+        return Cancelled(message=ran.error)  # the task run shows Cancelled, with how it stopped
     if ran.error is not None:
         raise JobFailed(ran.error)
     if progress.artifact_id is not None and ran.recorded:
@@ -181,7 +223,7 @@ async def execute_batch(job_type: str, size: int, claimed: Claimed, label: str =
         writer.touch(job.id, job.attempts, task_run_id=trid)
     kind = get_job_type(job_type)
     outcomes = _Outcomes(writer)
-    ran = await asyncio.gather(*(_run(kind, j, writer, _Progress(writer, j, artifacts=False), outcomes)
+    ran = await asyncio.gather(*(_run(kind, j, writer, _Progress(writer, j, artifacts=False), outcomes, claimed.cancel_grace)
                                  for j in jobs))
     _report_failures(claimed, ran)
     counts = Counter(r.status for r in ran)
@@ -197,7 +239,8 @@ async def execute_batch(job_type: str, size: int, claimed: Claimed, label: str =
 
 def _report_failures(claimed: Claimed, ran: list[Ran]) -> None:
     claimed.failures.extend({"job_id": str(r.job.id), "job_type": r.job.job_type, "attempt": r.job.attempts,
-                             "error": r.error} for r in ran if r.error is not None and r.recorded)
+                             "error": r.error} for r in ran
+                            if r.status == JobStatus.FAILED and r.recorded)
 
 
 def _row(r: Ran) -> dict[str, Any]:

@@ -87,3 +87,56 @@ async def batched(job: BatchJob, progress: JobProgress) -> None:
     if job.fail:
         raise ValueError(job.fail)
     (markers() / f"{job.token}.done.{uuid.uuid4().hex}").touch()
+
+
+class CancellableJob(BaseModel):
+    """Works in ``steps`` steps of ``seconds``, checking its cancellation token between steps."""
+
+    token: str
+    steps: int = 100
+    seconds: float = 0.1
+
+
+@job_handler(CancellableJob)
+async def cancellable(job: CancellableJob, progress: JobProgress) -> None:
+    (markers() / f"{job.token}.start.{uuid.uuid4().hex}").touch()
+    for step in range(job.steps):
+        progress.cancellation.raise_if_requested()
+        await progress.report(f"step {step} of {job.steps}", round(100 * step / job.steps))
+        await asyncio.sleep(job.seconds)
+    (markers() / f"{job.token}.done.{uuid.uuid4().hex}").touch()
+
+
+class StubbornJob(BaseModel):
+    """Sleeps ``seconds`` without ever looking at its cancellation token."""
+
+    token: str
+    seconds: float = 120
+
+
+@job_handler(StubbornJob)
+async def stubborn(job: StubbornJob, progress: JobProgress) -> None:
+    await progress.report("sleeping", 0)
+    try:
+        await asyncio.sleep(job.seconds)
+    except asyncio.CancelledError:
+        (markers() / f"{job.token}.interrupted.{uuid.uuid4().hex}").touch()
+        raise
+    (markers() / f"{job.token}.done.{uuid.uuid4().hex}").touch()
+
+
+class BatchCancellableJob(BaseModel):
+    """Batch mode: like CancellableJob, many in one task run."""
+
+    token: str
+    steps: int = 30
+    seconds: float = 0.1
+
+
+@job_handler(BatchCancellableJob, mode="batch")
+async def batch_cancellable(job: BatchCancellableJob, progress: JobProgress) -> None:
+    for _ in range(job.steps):
+        if progress.cancellation.requested:
+            raise asyncio.CancelledError  # a handler may stop with CancelledError too
+        await asyncio.sleep(job.seconds)
+    (markers() / f"{job.token}.done.{uuid.uuid4().hex}").touch()

@@ -37,9 +37,11 @@ class BuildReportJob(BaseModel):
 
 @job_handler(BuildReportJob)
 async def build_report(job: BuildReportJob, progress: JobProgress) -> None:
-    """Render ``pages`` pages (a sleep each), reporting progress after every page."""
+    """Render ``pages`` pages (a sleep each), reporting progress after every page; stops
+    between pages when the job's cancellation is requested."""
     await progress.report(f"{job.title}: starting", 0)
     for page in range(1, job.pages + 1):
+        progress.cancellation.raise_if_requested()
         await asyncio.sleep(job.seconds_per_page)
         await progress.report(f"{job.title}: page {page} of {job.pages}", round(100 * page / job.pages))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from core.db.upsert import rowcount
@@ -38,12 +38,29 @@ class Touch:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one attempt ended: ``error`` None = Completed."""
+    """How one attempt ended: ``error`` None = Completed; ``cancelled`` = Cancelled (with
+    ``error`` saying how it stopped)."""
 
     id: uuid.UUID
     attempt: int
     finished_at: datetime
     error: str | None = None
+    cancelled: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return JobStatus.CANCELLED.value
+        return JobStatus.COMPLETED.value if self.error is None else JobStatus.FAILED.value
+
+
+@dataclass(frozen=True)
+class Touched:
+    """What one grouped heartbeat learnt: the attempts still owned, and those of them whose
+    cancellation was requested."""
+
+    owned: set[uuid.UUID]
+    cancel_requested: set[uuid.UUID]
 
 
 def _pct(percent: int | None) -> int | None:
@@ -58,13 +75,13 @@ UPDATE jobs AS j SET heartbeat_at = :now,
 FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:msgs AS text[]), CAST(:pcts AS int[]),
             CAST(:trids AS text[])) AS v(id, att, msg, pct, trid)
 WHERE j.id = v.id AND j.attempts = v.att AND j.status = 'Running'
-RETURNING j.id""")
+RETURNING j.id, j.cancel_requested_at IS NOT NULL""")
 
 _PG_FINISH = text("""
-UPDATE jobs AS j SET status = CASE WHEN v.err IS NULL THEN 'Completed' ELSE 'Failed' END,
-  error_message = v.err, completed_at = v.at, heartbeat_at = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:errs AS text[]), CAST(:ats AS timestamptz[]))
-  AS v(id, att, err, at)
+UPDATE jobs AS j SET status = v.status, error_message = v.err, completed_at = v.at, heartbeat_at = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:errs AS text[]), CAST(:ats AS timestamptz[]),
+            CAST(:statuses AS text[]))
+  AS v(id, att, err, at, status)
 WHERE j.id = v.id AND j.attempts = v.att AND j.status = 'Running'
 RETURNING j.id""")
 
@@ -81,16 +98,18 @@ def relax_commit(session: Session) -> None:
         session.execute(text("SELECT set_config('synchronous_commit', 'off', true)"))
 
 
-def touch_many(session: Session, touches: Sequence[Touch], now: datetime) -> set[uuid.UUID]:
-    """Heartbeat (and progress, task run id) for every attempt in ``touches``; returns the
-    ids still owned: a job missing from the answer was taken over by orphan recovery."""
+def touch_many(session: Session, touches: Sequence[Touch], now: datetime) -> Touched:
+    """Heartbeat (and progress, task run id) for every attempt in ``touches``, in the same
+    statement reading which of them have a cancel request. A job missing from ``owned``
+    was taken over by orphan recovery (or cancelled while it waited)."""
     if not touches:
-        return set()
+        return Touched(set(), set())
     if session.get_bind().dialect.name == "postgresql":
-        return set(session.execute(_PG_TOUCH, {
+        rows = session.execute(_PG_TOUCH, {
             "now": now, "ids": [t.id for t in touches], "atts": [t.attempt for t in touches],
             "msgs": [None if t.message is None else t.message[:2000] for t in touches],
-            "pcts": [_pct(t.percent) for t in touches], "trids": [t.task_run_id for t in touches]}).scalars())
+            "pcts": [_pct(t.percent) for t in touches], "trids": [t.task_run_id for t in touches]}).all()
+        return Touched({r[0] for r in rows}, {r[0] for r in rows if r[1]})
     owned: set[uuid.UUID] = set()
     for t in touches:
         values: dict[str, Any] = {"heartbeat_at": now}
@@ -102,11 +121,13 @@ def touch_many(session: Session, touches: Sequence[Touch], now: datetime) -> set
             values["task_run_id"] = t.task_run_id
         if rowcount(session.execute(_fenced(t.id, t.attempt).values(**values))):
             owned.add(t.id)
-    return owned
+    asked = set(session.execute(select(Job.id).where(Job.id.in_(owned), Job.cancel_requested_at.is_not(None)))
+                .scalars()) if owned else set()
+    return Touched(owned, asked)
 
 
 def finish_many(session: Session, outcomes: Sequence[Outcome]) -> set[uuid.UUID]:
-    """Running -> Completed / Failed for every attempt in ``outcomes``; returns the ids whose
+    """Running -> Completed / Failed / Cancelled for every attempt in ``outcomes``; returns the ids whose
     outcome was recorded (the others had been taken over: a job never completes twice)."""
     if not outcomes:
         return set()
@@ -114,11 +135,10 @@ def finish_many(session: Session, outcomes: Sequence[Outcome]) -> set[uuid.UUID]
     if session.get_bind().dialect.name == "postgresql":
         return set(session.execute(_PG_FINISH, {
             "ids": [o.id for o in outcomes], "atts": [o.attempt for o in outcomes], "errs": errors,
-            "ats": [o.finished_at for o in outcomes]}).scalars())
+            "ats": [o.finished_at for o in outcomes], "statuses": [o.status for o in outcomes]}).scalars())
     recorded: set[uuid.UUID] = set()
     for o, error in zip(outcomes, errors, strict=True):
-        status = JobStatus.COMPLETED.value if error is None else JobStatus.FAILED.value
         if rowcount(session.execute(_fenced(o.id, o.attempt).values(
-                status=status, error_message=error, completed_at=o.finished_at, heartbeat_at=None))):
+                status=o.status, error_message=error, completed_at=o.finished_at, heartbeat_at=None))):
             recorded.add(o.id)
     return recorded

@@ -26,6 +26,10 @@ class JobStatus(StrEnum):
     RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class Job(Base):
@@ -54,6 +58,9 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by a cancel request while the job runs; the worker's next heartbeat sees it and
+    # tells the handler (``JobProgress.cancellation``); the attempt then ends Cancelled.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     task_run_id: Mapped[str | None] = mapped_column(String(64))
     scheduled_job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -10,12 +10,16 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from core.errors import JobError, field_errors
+from core.jobqueue.cancellation import Cancellation
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class JobProgress(Protocol):
-    """What a handler reports progress through (seed 002 ``IJobProgress``)."""
+    """What a handler reports progress through (seed 002 ``IJobProgress``), and the job's
+    cancellation token (seed 002's ``CancellationToken``, ``core.jobqueue.cancellation``)."""
+
+    cancellation: Cancellation
 
     async def report(self, message: str, percent: int | None = None) -> None: ...
 

@@ -20,6 +20,7 @@ from core.jobqueue.models import Job, JobStatus
 from core.jobqueue.registry import get_job_type, type_name
 
 NOTIFY_CHANNEL = "jobs_enqueued"
+CANCEL_PREFIX = "cancel:"  # a NOTIFY payload on NOTIFY_CHANNEL: a Running job's cancel was requested
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ JobAttempt = tuple[uuid.UUID, int]
 
 
 def requeue_or_fail(session: Session, jobs: list[JobAttempt], *, reason: str, max_attempts: int) -> tuple[int, int]:
-    """Give Running jobs back to Pending, or fail those that used up ``max_attempts``.
+    """Give Running jobs back to Pending, or fail those that used up ``max_attempts``
+    (counted as failed: jobs whose cancel was requested end Cancelled instead).
 
     Only rows still Running under the observed attempt change: a job that finished or was
     re-claimed since it was looked at is left alone."""
@@ -187,6 +189,11 @@ def requeue_or_fail(session: Session, jobs: list[JobAttempt], *, reason: str, ma
         return 0, 0
     same = or_(*(and_(Job.id == job_id, Job.attempts == attempt) for job_id, attempt in jobs))
     base = update(Job).where(same, Job.status == JobStatus.RUNNING.value)
+    cancelled = rowcount(session.execute(  # its cancel was requested: it does not run again
+        base.where(Job.cancel_requested_at.is_not(None))
+        .values(status=JobStatus.CANCELLED.value, completed_at=utcnow(), heartbeat_at=None,
+                error_message=f"cancelled by request; the attempt ended without a result ({reason})")
+        .execution_options(synchronize_session=False)))
     requeued = rowcount(session.execute(
         base.where(Job.attempts < max_attempts)
         .values(status=JobStatus.PENDING.value, claimed_by=None, heartbeat_at=None, flow_run_id=None,
@@ -197,7 +204,7 @@ def requeue_or_fail(session: Session, jobs: list[JobAttempt], *, reason: str, ma
         .values(status=JobStatus.FAILED.value, completed_at=utcnow(), heartbeat_at=None,
                 error_message=f"{reason}; gave up after {max_attempts} attempts")
         .execution_options(synchronize_session=False)))
-    return requeued, failed
+    return requeued, failed + cancelled
 
 
 def stale_running(session: Session, *, stale_after: timedelta, now: datetime | None = None) -> list[JobAttempt]:
@@ -234,3 +241,76 @@ def start_job(session: Session, job: BaseModel) -> uuid.UUID:
     """Enqueue ``job`` inside the caller's transaction: it exists (and runs) only if they commit."""
     job_type = get_job_type(type_name(job))
     return enqueue(session, job_type.name, job.model_dump(mode="json"))
+
+
+# --- operating on jobs (the API's and ``jobpipes queue``'s commands) ---------------------
+CANCELLABLE = frozenset({JobStatus.PENDING.value, JobStatus.RUNNING.value})
+RETRYABLE = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
+
+
+def list_jobs(session: Session, *, status: str | None = None, job_type: str | None = None,
+              since: datetime | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+    """Jobs newest first, filtered; and how many match in all (for paging)."""
+    where = []
+    if status is not None:
+        where.append(Job.status == status)
+    if job_type is not None:
+        where.append(Job.job_type == job_type)
+    if since is not None:
+        where.append(Job.created_at >= since)
+    total = session.execute(select(func.count()).select_from(Job).where(*where)).scalar_one()
+    rows = session.execute(select(Job).where(*where).order_by(Job.created_at.desc(), Job.id)
+                           .limit(limit).offset(offset)).scalars().all()
+    return list(rows), int(total)
+
+
+def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def request_cancel(session: Session, job_id: uuid.UUID) -> str | None:
+    """Cancel a job: a Pending one ends Cancelled at once; a Running one gets
+    ``cancel_requested_at`` (its worker's next heartbeat tells the handler, and the
+    attempt ends Cancelled). Returns the job's status after the request (Running while its
+    handler stops), or None when there is no such job. A job already final is left as it is."""
+    now = utcnow()
+    done = rowcount(session.execute(
+        update(Job).where(Job.id == job_id, Job.status == JobStatus.PENDING.value)
+        .values(status=JobStatus.CANCELLED.value, completed_at=now, cancel_requested_at=now,
+                error_message="cancelled by request before it started")
+        .execution_options(synchronize_session=False)))
+    if not done and rowcount(session.execute(
+            update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING.value,
+                              Job.cancel_requested_at.is_(None))
+            .values(cancel_requested_at=now).execution_options(synchronize_session=False))):
+        if session.get_bind().dialect.name == "postgresql":  # the worker heartbeats at once
+            session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                            {"channel": NOTIFY_CHANNEL, "payload": f"{CANCEL_PREFIX}{job_id}"})
+    status = session.execute(select(Job.status).where(Job.id == job_id)).scalar_one_or_none()
+    return None if status is None else str(status)
+
+
+def retry(session: Session, job_id: uuid.UUID) -> tuple[str, bool] | None:
+    """A Failed or Cancelled job back to Pending (attempts start again): (its status before,
+    whether it went back to Pending), or None when there is no such job. Other statuses are
+    left alone."""
+    job = session.execute(select(Job.job_type, Job.status).where(Job.id == job_id)).one_or_none()
+    if job is None:
+        return None
+    if job.status in RETRYABLE and rowcount(session.execute(
+            update(Job).where(Job.id == job_id, Job.status.in_(RETRYABLE))
+            .values(status=JobStatus.PENDING.value, attempts=0, started_at=None, completed_at=None,
+                    cancel_requested_at=None, claimed_by=None, heartbeat_at=None, flow_run_id=None,
+                    task_run_id=None, progress_message=None, progress_percent=None,
+                    error_message=f"retried by request after: {job.status}")
+            .execution_options(synchronize_session=False))):
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                            {"channel": NOTIFY_CHANNEL, "payload": job.job_type})
+        return str(job.status), True
+    return str(job.status), False
+
+
+def stored_types(session: Session) -> list[str]:
+    """Every job type that has jobs."""
+    return list(session.execute(select(Job.job_type).distinct()).scalars())

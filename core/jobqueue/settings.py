@@ -23,6 +23,9 @@ class JobsWorkerSettings(Section):
                                    description="a Running job silent this many heartbeats is orphaned")
     poll_interval_seconds: float = Field(0.5, alias="pollIntervalSeconds", gt=0)
     max_attempts: int = Field(3, alias="maxAttempts", ge=1)
+    cancel_grace_seconds: float = Field(30, alias="cancelGraceSeconds", ge=0, description=(
+        "after a cancel request, how long a handler has to stop by itself before the engine "
+        "cancels its coroutine"))
     max_parallel: int = Field(10, alias="maxParallel", ge=1)
     default_concurrency: int = Field(5, alias="defaultConcurrency", ge=1)
     concurrency: dict[str, int] = Field(default_factory=dict, description="job type -> limit", **NO_ENV)

@@ -6,6 +6,9 @@
 - **Heartbeats** of ALL the worker's Running jobs (claimed, waiting in a batch, or running)
   are one statement every ``heartbeat_seconds``. The thread is not the event loop's, so a
   handler that blocks the loop still looks alive; only a dead or frozen process stops it.
+- **Cancel requests** come back from the heartbeat statement itself: a job whose
+  ``cancel_requested_at`` is set gets its token set (``cancellation(job_id)``).
+  ``beat_now()`` (on the request's NOTIFY) makes the next heartbeat immediate.
 - **Progress** and Prefect task run ids are buffered (latest wins) and written within
   ``progress_seconds``, or earlier with the next outcome or heartbeat.
 
@@ -24,7 +27,8 @@ from concurrent.futures import Future
 
 from core.db import session_scope
 from core.db.types import utcnow
-from core.jobqueue.grouped import Outcome, Touch, finish_many, relax_commit, touch_many
+from core.jobqueue.cancellation import Cancellation
+from core.jobqueue.grouped import Outcome, Touch, Touched, finish_many, relax_commit, touch_many
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
@@ -36,6 +40,7 @@ class JobWriter:
         self._beat_every, self._progress_every, self._retry = heartbeat_seconds, progress_seconds, retry_seconds
         self._cv = threading.Condition()
         self._active: dict[uuid.UUID, int] = {}
+        self._tokens: dict[uuid.UUID, Cancellation] = {}
         self._touches: dict[uuid.UUID, Touch] = {}
         self._outcomes: list[tuple[Outcome, Future[bool]]] = []
         self._touch_due = float("inf")
@@ -54,6 +59,17 @@ class JobWriter:
 
     def is_lost(self, job_id: uuid.UUID) -> bool:
         return job_id in self.lost
+
+    def cancellation(self, job_id: uuid.UUID) -> Cancellation:
+        """The job's cancellation token, set when a heartbeat finds its cancel request."""
+        with self._cv:
+            return self._tokens.setdefault(job_id, Cancellation())
+
+    def beat_now(self) -> None:
+        """Heartbeat every tracked job now (a cancel request was NOTIFYed)."""
+        with self._cv:
+            self._next_beat = time.monotonic()
+            self._cv.notify()
 
     def touch(self, job_id: uuid.UUID, attempt: int, *, message: str | None = None, percent: int | None = None,
               task_run_id: str | None = None) -> None:
@@ -102,7 +118,7 @@ class JobWriter:
                     for job_id, attempt in self._active.items():
                         touches.setdefault(job_id, Touch(job_id, attempt))
             try:
-                owned, recorded = self._write(list(touches.values()), [o for o, _ in outcomes])
+                touched, recorded = self._write(list(touches.values()), [o for o, _ in outcomes])
             except Exception as exc:  # noqa: BLE001 - a database blip must not lose outcomes
                 log.warning("jobs writer: write failed (%s); retrying in %g s", exc, self._retry)
                 with self._cv:
@@ -112,32 +128,41 @@ class JobWriter:
                     self._touch_due = time.monotonic() + self._retry
                     if self._closing:
                         for _, future in self._outcomes:
-                            future.set_result(False)
+                            if not future.done():  # a caller that gave up cancelled it
+                                future.set_result(False)
                         return
                 time.sleep(self._retry)
                 continue
-            self._settle(touches, owned, outcomes, recorded)
+            self._settle(touches, touched, outcomes, recorded)
 
-    def _write(self, touches: list[Touch], outcomes: list[Outcome]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    def _write(self, touches: list[Touch], outcomes: list[Outcome]) -> tuple[Touched, set[uuid.UUID]]:
         with session_scope(self._url) as session:  # progress first: a job's last report lands too
             if not outcomes:
                 relax_commit(session)
-            owned = touch_many(session, touches, utcnow())
+            touched = touch_many(session, touches, utcnow())
             recorded = finish_many(session, outcomes)
         self.statements += bool(touches) + bool(outcomes)
-        return owned, recorded
+        return touched, recorded
 
-    def _settle(self, touches: dict[uuid.UUID, Touch], owned: set[uuid.UUID],
+    def _settle(self, touches: dict[uuid.UUID, Touch], touched: Touched,
                 outcomes: list[tuple[Outcome, Future[bool]]], recorded: set[uuid.UUID]) -> None:
-        gone = [t for t in touches.values() if t.id not in owned]
+        gone = [t for t in touches.values() if t.id not in touched.owned]
         with self._cv:
             for t in gone:
                 if self._active.pop(t.id, None) is not None:
                     self.lost.add(t.id)
+            asked = [self._tokens.setdefault(job_id, Cancellation()) for job_id in touched.cancel_requested
+                     if job_id in self._active]
             for outcome, _ in outcomes:
                 self._active.pop(outcome.id, None)
+                self._tokens.pop(outcome.id, None)
+            for t in gone:
+                self._tokens.pop(t.id, None)
+        for token in asked:
+            token.request()
         for t in gone:
             log.warning("job %s attempt %d was taken over by orphan recovery; its result will not be "
                         "recorded", t.id, t.attempt)
         for outcome, future in outcomes:
-            future.set_result(outcome.id in recorded)
+            if not future.done():
+                future.set_result(outcome.id in recorded)

@@ -21,7 +21,14 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.api import routes_alerts, routes_crypto, routes_jobs, routes_riot, routes_trends
+from deployments.api import (
+    routes_alerts,
+    routes_crypto,
+    routes_jobs,
+    routes_queue,
+    routes_riot,
+    routes_trends,
+)
 from deployments.api.auth import add_error_handlers, require_token
 from deployments.control import brand_admin
 
@@ -63,7 +70,7 @@ def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
     app.state.run_wait_seconds = run_wait_seconds
     add_error_handlers(app)
     secured = [Depends(require_token)]
-    for module in (routes_jobs, routes_crypto, routes_riot, routes_trends, routes_alerts):
+    for module in (routes_jobs, routes_crypto, routes_riot, routes_trends, routes_alerts, routes_queue):
         app.include_router(module.router, dependencies=secured)
     app.include_router(_brand_router(), dependencies=secured)
     _add_page(app)

@@ -5,6 +5,8 @@ layer as the operations API (``deployments.control``), so both always agree.
     uv run jobpipes run JOB --param limit=5   start a run, follow it, print its JobResult
     uv run jobpipes history JOB               its runs, newest first
     uv run jobpipes config JOB --schedule "*/30 * * * *" --set limit=50
+    uv run jobpipes queue list --status Running   the job queue's jobs (seed 002)
+    uv run jobpipes queue cancel ID           cancel a job; a running handler sees the request
 
 Read commands take ``--json``. Bad input is one line naming what was wrong, exit code 2.
 It talks to the Prefect API of ``PREFECT_API_URL`` and the app database of the settings,

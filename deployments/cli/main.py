@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError
-from deployments.control import catalog, overview, runs, sync, trigger
+from deployments.control import catalog, overview, queue, runs, sync, trigger
 from prefect_api import flow_run_url, wait_for_flow_run
 
 T = TypeVar("T")
@@ -30,12 +30,21 @@ BAD_INPUT = 2
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
 
 
+def _sync(work: Callable[[], T]) -> T:
+    """``_call`` for a plain function (the database-only commands)."""
+    async def run() -> T:
+        return work()
+
+    return _call(run)
+
+
 def _call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``work``; a bad job id, parameter or config value is one line on stderr, exit 2."""
     try:
         return asyncio.run(work())
     except catalog.UnknownJob as exc:
-        err.print(f"job_id: {exc}", markup=False, highlight=False)
+        message = str(exc)
+        err.print(message if message.startswith("job_id") else f"job_id: {message}", markup=False, highlight=False)
     except ConfigError as exc:
         err.print(str(exc), markup=False, highlight=False)
     except trigger.JobConflict as exc:
@@ -193,6 +202,69 @@ def config(job_id: Annotated[str, typer.Argument(metavar="JOB")],
               f"{'active' if view['active'] else 'inactive'}")
     for key, value in (view.get("config") or {}).items():
         out.print(f"  {key} = {json.dumps(value, default=str)}", highlight=False)
+
+
+queue_app = typer.Typer(no_args_is_help=True, help="The application job queue (seed 002): list, show, cancel, retry.")
+app.add_typer(queue_app, name="queue")
+
+
+@queue_app.command("list")
+def queue_list(status: Annotated[str | None, typer.Option(help="Pending, Running, Completed, Failed or Cancelled")] = None,
+               job_type: Annotated[str | None, typer.Option("--type", help="a job type (full or short name)")] = None,
+               since: Annotated[datetime | None, typer.Option(help="only jobs created at or after (ISO time)")] = None,
+               limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+               offset: Annotated[int, typer.Option(min=0)] = 0,
+               as_json: JsonOption = False) -> None:
+    """Job-queue jobs, newest first."""
+    page = _sync(lambda: queue.list_jobs(status=status, job_type=job_type, since=since, limit=limit, offset=offset))
+    if as_json:
+        _json(page)
+        return
+    table = Table("job", "type", "status", "attempts", "created", "progress", "error", box=None)
+    for job in page["items"]:
+        status_text = job["status"] + (" (cancel requested)" if job["cancel_requested_at"] and
+                                       job["status"] == "Running" else "")
+        progress = f"{job['progress_percent']}% " if job["progress_percent"] is not None else ""
+        table.add_row(job["id"], job["job_type"].rsplit(".", 1)[-1], status_text, str(job["attempts"]),
+                      _when(job["created_at"]), progress + (job["progress_message"] or "")[:50],
+                      (job["error"] or "")[:60])
+    out.print(table)
+    out.print(f"{len(page['items'])} of {page['total']} jobs", highlight=False)
+
+
+@queue_app.command("show")
+def queue_show(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
+    """One job: its data, status, progress, error and Prefect run."""
+    job = _sync(lambda: queue.get(job_id))
+    _json(job) if as_json else _print_queue_job(job)
+
+
+@queue_app.command("cancel")
+def queue_cancel(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
+    """Cancel a Pending job now, or ask a Running one to stop (its handler sees the request)."""
+    job = _sync(lambda: queue.cancel(job_id))
+    if as_json:
+        _json(job)
+    elif job["status"] == "Running":
+        out.print(f"{job_id}: cancel requested; its worker stops the handler", highlight=False)
+    else:
+        out.print(f"{job_id}: {job['status']}", highlight=False)
+
+
+@queue_app.command("retry")
+def queue_retry(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
+    """A Failed or Cancelled job back to Pending."""
+    job = _sync(lambda: queue.retry(job_id))
+    _json(job) if as_json else out.print(f"{job_id}: {job['status']}", highlight=False)
+
+
+def _print_queue_job(job: dict[str, Any]) -> None:
+    out.print(f"[bold]{job['id']}[/bold] {job['job_type']}: {job['status']} (attempt {job['attempts']})")
+    for key in ("created_at", "started_at", "completed_at", "cancel_requested_at", "progress_message",
+                "progress_percent", "error", "claimed_by", "flow_run_url"):
+        if job.get(key) is not None:
+            out.print(f"  {key}: {job[key]}", markup=False, highlight=False)
+    out.print(f"  job_data: {json.dumps(job['job_data'], default=str)}", markup=False, highlight=False)
 
 
 def main() -> None:
