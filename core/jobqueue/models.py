@@ -29,8 +29,6 @@ class JobStatus(StrEnum):
     CANCELLED = "Cancelled"
 
 
-FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-
 
 class Job(Base):
     """An application job (seed 002): the row is also the transactional outbox entry."""

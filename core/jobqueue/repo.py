@@ -244,7 +244,6 @@ def start_job(session: Session, job: BaseModel) -> uuid.UUID:
 
 
 # --- operating on jobs (the API's and ``jobpipes queue``'s commands) ---------------------
-CANCELLABLE = frozenset({JobStatus.PENDING.value, JobStatus.RUNNING.value})
 RETRYABLE = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 
 
@@ -283,9 +282,7 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> str | None:
             update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING.value,
                               Job.cancel_requested_at.is_(None))
             .values(cancel_requested_at=now).execution_options(synchronize_session=False))):
-        if session.get_bind().dialect.name == "postgresql":  # the worker heartbeats at once
-            session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                            {"channel": NOTIFY_CHANNEL, "payload": f"{CANCEL_PREFIX}{job_id}"})
+        _notify(session, f"{CANCEL_PREFIX}{job_id}")  # its worker heartbeats (and sees it) at once
     status = session.execute(select(Job.status).where(Job.id == job_id)).scalar_one_or_none()
     return None if status is None else str(status)
 
@@ -304,9 +301,7 @@ def retry(session: Session, job_id: uuid.UUID) -> tuple[str, bool] | None:
                     task_run_id=None, progress_message=None, progress_percent=None,
                     error_message=f"retried by request after: {job.status}")
             .execution_options(synchronize_session=False))):
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                            {"channel": NOTIFY_CHANNEL, "payload": job.job_type})
+        _notify(session, job.job_type)  # workers claim it at once
         return str(job.status), True
     return str(job.status), False
 
@@ -314,3 +309,9 @@ def retry(session: Session, job_id: uuid.UUID) -> tuple[str, bool] | None:
 def stored_types(session: Session) -> list[str]:
     """Every job type that has jobs."""
     return list(session.execute(select(Job.job_type).distinct()).scalars())
+
+
+def _notify(session: Session, payload: str) -> None:
+    """Queue a NOTIFY on ``NOTIFY_CHANNEL`` (PostgreSQL; delivered when the caller commits)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": payload})
