@@ -5,86 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from core.errors import ConfigError
+from deployments.cli import families, scaffold, stack
+from deployments.cli.common import (
+    JsonOption,
+    call,
+    err,
+    out,
+    pairs,
+    print_json,
+    sync_call,
+    when,
+)
 from deployments.control import catalog, overview, queue, runs, sync, trigger
 from prefect_api import flow_run_url, wait_for_flow_run
 
-T = TypeVar("T")
-
 app = typer.Typer(name="jobpipes", no_args_is_help=True, add_completion=False,
                   help="Job pipelines on Prefect: list, run, configure and inspect every job.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
-BAD_INPUT = 2
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
-
-
-def _sync(work: Callable[[], T]) -> T:
-    """``_call`` for a plain function (the database-only commands)."""
-    async def run() -> T:
-        return work()
-
-    return _call(run)
-
-
-def _call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work``; a bad job id, parameter or config value is one line on stderr, exit 2."""
-    try:
-        return asyncio.run(work())
-    except catalog.UnknownJob as exc:
-        message = str(exc)
-        err.print(message if message.startswith("job_id") else f"job_id: {message}", markup=False, highlight=False)
-    except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
-    except trigger.JobConflict as exc:
-        err.print(str(exc), markup=False, highlight=False)
-    raise typer.Exit(BAD_INPUT)
-
-
-def _pairs(values: list[str] | None, option: str) -> dict[str, Any]:
-    """``k=v`` options as a dict; ``v`` is read as JSON when it is JSON (``5``, ``true``,
-    ``["a"]``), else kept as text."""
-    parsed: dict[str, Any] = {}
-    for value in values or []:
-        key, sep, raw = value.partition("=")
-        if not sep or not key.strip():
-            err.print(f"{option}: expected key=value, got {value!r}", markup=False, highlight=False)
-            raise typer.Exit(BAD_INPUT)
-        try:
-            parsed[key.strip()] = json.loads(raw)
-        except ValueError:
-            parsed[key.strip()] = raw
-    return parsed
-
-
-def _json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
-
-
-def _when(value: str | None) -> str:
-    if not value:
-        return "-"
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 @app.command()
 def jobs(family: Annotated[str | None, typer.Option(help="only this family's jobs")] = None,
          as_json: JsonOption = False) -> None:
     """Every job: schedule, next run, last run, the last 24 hours, drift and alarms."""
-    view = _call(lambda: overview.overview(family))
+    view = call(lambda: overview.overview(family))
     if as_json:
-        _json(view)
+        print_json(view)
         return
     table = Table("job", "family", "schedule", "next run", "last run", "24 h", "health", box=None)
     for job in view["jobs"]:
@@ -95,8 +47,8 @@ def jobs(family: Annotated[str | None, typer.Option(help="only this family's job
         counts = f"{job.get('runs_24h', 0)} runs, {job.get('failures_24h', 0)} failed"
         health = job["health"] + "".join(f"\n  {a['reason']}" for a in job["alarms"]) \
             + "".join(f"\n  {d}" for d in job["drift"])
-        table.add_row(job["id"], job["family"], schedule, _when(job.get("next_run")),
-                      f"{last.get('status', '-')} {_when(last.get('started_at'))}" if last else "never ran",
+        table.add_row(job["id"], job["family"], schedule, when(job.get("next_run")),
+                      f"{last.get('status', '-')} {when(last.get('started_at'))}" if last else "never ran",
                       counts, health)
     out.print(table)
 
@@ -111,10 +63,10 @@ def run(job_id: Annotated[str, typer.Argument(metavar="JOB", help="a job id, as 
     """Start a run of JOB now through its deployment; follow it and print its JobResult.
 
     Exit code 0 when the run ends SUCCESS (or PARTIAL with --accept-partial), 1 otherwise."""
-    parameters = _pairs(param, "--param")
-    started = _call(lambda: trigger.trigger(catalog.get_job(job_id), parameters))
+    parameters = pairs(param, "--param")
+    started = call(lambda: trigger.trigger(catalog.get_job(job_id), parameters))
     if not wait:
-        _json(started) if as_json else out.print(
+        print_json(started) if as_json else out.print(
             f"{job_id}: flow run {started['flow_run_id']} {started['state']}\n{started['flow_run_url'] or ''}")
         return
     if not as_json:
@@ -126,7 +78,7 @@ def run(job_id: Annotated[str, typer.Argument(metavar="JOB", help="a job id, as 
     state = flow_run.state_name or "unknown"
     status = result.status if result is not None else state.upper()
     if as_json:
-        _json({**started, "state": state, "result": result.model_dump(mode="json") if result else None})
+        print_json({**started, "state": state, "result": result.model_dump(mode="json") if result else None})
     else:
         _print_result(job_id, state, result)
     ok = status == "SUCCESS" or (accept_partial and status == "PARTIAL")
@@ -161,14 +113,14 @@ def history(job_id: Annotated[str, typer.Argument(metavar="JOB")],
         job = catalog.get_job(job_id)
         return runs.list_executions(job, status=status, since=since, limit=limit)
 
-    page = _call(read)
+    page = call(read)
     if as_json:
-        _json(page)
+        print_json(page)
         return
     table = Table("started", "status", "duration", "processed", "failed", "api calls", "error", box=None)
     for item in page["items"]:
         counts = item.get("counts") or {}
-        table.add_row(_when(item.get("started_at")), item["status"],
+        table.add_row(when(item.get("started_at")), item["status"],
                       f"{(item.get('duration_ms') or 0) / 1000:.1f} s", str(counts.get("processed", "-")),
                       str(counts.get("failed", "-")), str(item.get("api_calls", "-")), (item.get("error") or "")[:80])
     out.print(table)
@@ -183,7 +135,7 @@ def config(job_id: Annotated[str, typer.Argument(metavar="JOB")],
            set_: Annotated[list[str] | None, typer.Option("--set", help="a config knob, key=value")] = None,
            as_json: JsonOption = False) -> None:
     """Show JOB's configuration, or change it (applied to its Prefect deployment at once)."""
-    knobs = _pairs(set_, "--set")
+    knobs = pairs(set_, "--set")
     changes: dict[str, Any] = {k: v for k, v in
                                {"schedule": schedule, "timezone": timezone, "active": active}.items() if v is not None}
 
@@ -194,9 +146,9 @@ def config(job_id: Annotated[str, typer.Argument(metavar="JOB")],
             changes["config"] = {**(current.get("config") or {}), **knobs}
         return await (sync.change_config(job, **changes) if changes else sync.job_config(job))
 
-    view = _call(apply)
+    view = call(apply)
     if as_json:
-        _json(view)
+        print_json(view)
         return
     out.print(f"[bold]{view['job_id']}[/bold] ({view['family']}): {view['schedule']} ({view['timezone']}), "
               f"{'active' if view['active'] else 'inactive'}")
@@ -216,9 +168,9 @@ def queue_list(status: Annotated[str | None, typer.Option(help="Pending, Running
                offset: Annotated[int, typer.Option(min=0)] = 0,
                as_json: JsonOption = False) -> None:
     """Job-queue jobs, newest first."""
-    page = _sync(lambda: queue.list_jobs(status=status, job_type=job_type, since=since, limit=limit, offset=offset))
+    page = sync_call(lambda: queue.list_jobs(status=status, job_type=job_type, since=since, limit=limit, offset=offset))
     if as_json:
-        _json(page)
+        print_json(page)
         return
     table = Table("job", "type", "status", "attempts", "created", "progress", "error", box=None)
     for job in page["items"]:
@@ -226,7 +178,7 @@ def queue_list(status: Annotated[str | None, typer.Option(help="Pending, Running
                                        job["status"] == "Running" else "")
         progress = f"{job['progress_percent']}% " if job["progress_percent"] is not None else ""
         table.add_row(job["id"], job["job_type"].rsplit(".", 1)[-1], status_text, str(job["attempts"]),
-                      _when(job["created_at"]), progress + (job["progress_message"] or "")[:50],
+                      when(job["created_at"]), progress + (job["progress_message"] or "")[:50],
                       (job["error"] or "")[:60])
     out.print(table)
     out.print(f"{len(page['items'])} of {page['total']} jobs", highlight=False)
@@ -235,16 +187,16 @@ def queue_list(status: Annotated[str | None, typer.Option(help="Pending, Running
 @queue_app.command("show")
 def queue_show(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
     """One job: its data, status, progress, error and Prefect run."""
-    job = _sync(lambda: queue.get(job_id))
-    _json(job) if as_json else _print_queue_job(job)
+    job = sync_call(lambda: queue.get(job_id))
+    print_json(job) if as_json else _print_queue_job(job)
 
 
 @queue_app.command("cancel")
 def queue_cancel(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
     """Cancel a Pending job now, or ask a Running one to stop (its handler sees the request)."""
-    job = _sync(lambda: queue.cancel(job_id))
+    job = sync_call(lambda: queue.cancel(job_id))
     if as_json:
-        _json(job)
+        print_json(job)
     elif job["status"] == "Running":
         out.print(f"{job_id}: cancel requested; its worker stops the handler", highlight=False)
     else:
@@ -254,8 +206,8 @@ def queue_cancel(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: 
 @queue_app.command("retry")
 def queue_retry(job_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
     """A Failed or Cancelled job back to Pending."""
-    job = _sync(lambda: queue.retry(job_id))
-    _json(job) if as_json else out.print(f"{job_id}: {job['status']}", highlight=False)
+    job = sync_call(lambda: queue.retry(job_id))
+    print_json(job) if as_json else out.print(f"{job_id}: {job['status']}", highlight=False)
 
 
 def _print_queue_job(job: dict[str, Any]) -> None:
@@ -265,6 +217,10 @@ def _print_queue_job(job: dict[str, Any]) -> None:
         if job.get(key) is not None:
             out.print(f"  {key}: {job[key]}", markup=False, highlight=False)
     out.print(f"  job_data: {json.dumps(job['job_data'], default=str)}", markup=False, highlight=False)
+
+
+for module in (stack, families, scaffold):
+    module.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Notebook DataFrames (being written)."""
