@@ -12,3 +12,16 @@ Read commands take ``--json``. Bad input is one line naming what was wrong, exit
 It talks to the Prefect API of ``PREFECT_API_URL`` and the app database of the settings,
 like the flows.
 """
+
+
+def main() -> None:
+    """The console script: take the running stack's environment, then import the commands.
+
+    In this order on purpose: Prefect reads ``PREFECT_API_URL`` when it is imported, so the
+    stack's server must be in the environment before ``deployments.cli.main`` imports it."""
+    from deployments.dev.stack import adopt_environment
+
+    adopt_environment()
+    from deployments.cli.main import app
+
+    app()

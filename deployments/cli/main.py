@@ -223,9 +223,7 @@ for module in (stack, families, scaffold):
     module.register(app)
 
 
-def main() -> None:
-    app()
-
-
 if __name__ == "__main__":
+    from deployments.cli import main
+
     main()
