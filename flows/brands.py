@@ -34,7 +34,7 @@ from tasks.brands import (
     score_answers,
 )
 from tasks.brands.attempts import ensure_limits, job_metrics, reconcile, run_attempts
-from tasks.runs import current_flow_run_id, run_job
+from tasks.runs import current_flow_run_id, final_state, run_job
 
 BRAND_JOB_FLOW = "brand-job"
 BRAND_JOB_DEPLOYMENT = f"{BRAND_JOB_FLOW}/{BRAND_JOB_FLOW}"
@@ -131,8 +131,8 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         job_metrics(kind, result, m)
         m.custom["result"] = result
 
-    return await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
-                         notify=None if settings.notify_on_failure else "never")  # None: notify.policy (problems)
+    return final_state(await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
+                         notify=None if settings.notify_on_failure else "never"))  # None: notify.policy (problems)
 
 
 async def _mark_cancelled(flow: Any, flow_run: Any, state: Any) -> None:

@@ -23,7 +23,7 @@ from tasks.crypto import (
     store_prices,
     store_top_coins,
 )
-from tasks.runs import run_job
+from tasks.runs import final_state, run_job
 
 CONTRACTS_CHUNK = 50
 DEPENDENCY_OF_PRICES = "top-coins-collection"
@@ -49,7 +49,7 @@ async def top_coins_collection(limit: int | None = None) -> JobResult:
                     "rankings_created": counts["rankings_inserted"] + counts["rankings_updated"],
                     "rankings_inserted": counts["rankings_inserted"], "rankings_updated": counts["rankings_updated"]}
 
-    return await run_job("top_coins_collection", "TOP_COINS_COLLECTION", body, params={"limit": n})
+    return final_state(await run_job("top_coins_collection", "TOP_COINS_COLLECTION", body, params={"limit": n}))
 
 
 @flow(name="price-collection")
@@ -81,7 +81,7 @@ async def price_collection(limit: int | None = None) -> JobResult:
                     "prices_stored": counts["created"] + counts["updated"],
                     "api_calls": fetched.api_calls if fetched else 0, **dependency}
 
-    return await run_job("price_collection", "PRICE_COLLECTION", body, params={"limit": n})
+    return final_state(await run_job("price_collection", "PRICE_COLLECTION", body, params={"limit": n}))
 
 
 @flow(name="contract-addresses-collection")
@@ -123,8 +123,8 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
                         "malformed_contracts_skipped": malformed,
                         "api_calls": calls, "errors": errors}
 
-    return await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,
-                         params={"limit": n})
+    return final_state(await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,
+                         params={"limit": n}))
 
 
 def _crypto_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:

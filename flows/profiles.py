@@ -25,7 +25,7 @@ from tasks.profiles import (
     start_parallel_runs,
     start_quota_period,
 )
-from tasks.runs import current_flow_run_id, finish_run, run_job
+from tasks.runs import current_flow_run_id, final_state, finish_run, run_job
 
 
 @flow(name="profile-fetcher")
@@ -81,8 +81,8 @@ async def profile_fetcher(
             "params": params, "batches": tally.batches, "batch_size": size, "respect_quota": respect,
             "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors})
 
-    return await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify,
-                         outcome=outcome)
+    return final_state(await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify,
+                         outcome=outcome))
 
 
 async def _fetch_batches(
@@ -124,7 +124,7 @@ async def quota_reset(monthly_limit: int | None = None, reset_usage: bool = Fals
         metrics={"provider": PROVIDER, "period": state.period, "monthly_limit": state.monthly_limit,
                  "calls_used": state.calls_used, "reset_usage": reset_usage},
     )
-    return await finish_run(record, notify=RESET.notify)
+    return final_state(await finish_run(record, notify=RESET.notify))
 
 
 @flow(name="add-profile-entries")

@@ -41,7 +41,7 @@ from tasks.riot import (
     resolve_riot_id,
     save_tracked_player,
 )
-from tasks.runs import run_job
+from tasks.runs import final_state, run_job
 
 
 def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
@@ -77,10 +77,10 @@ async def tracked_player_updater() -> JobResult | None:
     assert isinstance(config, TrackedPlayerUpdaterConfig)
     if not active:
         return None
-    return await run_job("tracked_player_updater", "TRACKED_PLAYER_UPDATER", lambda m: _fetch_players(
+    return final_state(await run_job("tracked_player_updater", "TRACKED_PLAYER_UPDATER", lambda m: _fetch_players(
         m, True, config.max_tracked_players, count=config.max_new_matches_per_player, target=None,
         platform=config.platform, match_type=config.match_type),
-        params=config.model_dump())
+        params=config.model_dump()))
 
 
 @flow(name="match-fetcher")
@@ -90,10 +90,10 @@ async def match_fetcher() -> JobResult | None:
     assert isinstance(config, MatchFetcherConfig)
     if not active:
         return None
-    return await run_job("match_fetcher", "MATCH_FETCHER", lambda m: _fetch_players(
+    return final_state(await run_job("match_fetcher", "MATCH_FETCHER", lambda m: _fetch_players(
         m, False, config.discovered_players_per_run, count=config.matches_per_player_per_run,
         target=config.target_matches_per_player, platform=config.platform, match_type=config.match_type),
-        params=config.model_dump())
+        params=config.model_dump()))
 
 
 @flow(name="smurf-analyzer")
@@ -118,7 +118,7 @@ async def smurf_analyzer() -> JobResult | None:
         if ranks.stopped is not None:
             raise ranks.stopped
 
-    return await run_job("smurf_analyzer", "SMURF_ANALYZER", body, params=config.model_dump())
+    return final_state(await run_job("smurf_analyzer", "SMURF_ANALYZER", body, params=config.model_dump()))
 
 
 @flow(name="ban-checker")
@@ -141,7 +141,7 @@ async def ban_checker() -> JobResult | None:
         if result["stopped"] is not None:  # a 429 (RATE_LIMITED) or 401/403 (FAILED), calls recorded
             raise result["stopped"]
 
-    return await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump())
+    return final_state(await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump()))
 
 
 @flow(name="add-tracked-player")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import task
 from prefect.artifacts import acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from core.db import session_scope
 from core.runs import history
@@ -21,9 +19,10 @@ async def record_history(record: RunRecord) -> int:
         return history.record_run(session, record)
 
 
-@task(cache_policy=NO_CACHE)
 async def publish_job_result(result: JobResult, errors: list[ItemError] | None = None) -> None:
-    """Attach the JobResult (and per-item errors) to the flow run as a table artifact."""
+    """Attach the JobResult (and per-item errors) to the flow run as a table artifact, keyed by
+    the job, so the UI's Artifacts page shows its history across runs. Not a task: created in
+    the flow's context it belongs to the flow run itself (its Artifacts tab), not to a task run."""
     rows = result.table()
     rows += [{"metric": f"error[{e['item']}]", "value": e["error"]}
              for e in (errors or [])[:50]]

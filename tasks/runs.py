@@ -2,7 +2,8 @@
 
 ``run_job`` times the body, logs one structured line at start and at completion, and hands
 the outcome to ``finish_run``: the ``job_execution_history`` row, a table artifact on the
-flow run, the e-mail, and the final Prefect state (Failed when the job FAILED).
+flow run, the e-mail, and JobRunFailed when the job FAILED. A job's flow ends with
+``return final_state(await run_job(...))``: a Prefect state named after the status.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from core.config import NotifyPolicy
 from core.db.types import utcnow
@@ -26,6 +28,26 @@ from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
 from tasks.history import publish_job_result, record_history
 from tasks.notify import notify_completion
+
+R = TypeVar("R")
+
+
+# The Prefect state a finished job ends in, by its JobResult status: the UI's run list, the
+# flow run page and the operations overview show the name; FAILED raises (a Failed state).
+STATE_NAMES = {RunStatus.SUCCESS: "Completed", RunStatus.PARTIAL: "Partial",
+               RunStatus.RATE_LIMITED: "Rate limited", RunStatus.QUOTA_EXCEEDED: "Quota exceeded"}
+
+
+def final_state(result: R) -> R:
+    """What a job's flow returns: a Completed state named after the JobResult's status
+    (*Partial*, *Rate limited*, *Quota exceeded*; *Completed* for SUCCESS) whose message is
+    the result's one-line summary and whose data is the result. Prefect makes a returned state
+    the run's final state and hands its data to the caller, so ``await flow()`` still returns
+    the JobResult (or None, for a disabled job)."""
+    if not isinstance(result, JobResult):
+        return result
+    name = STATE_NAMES.get(RunStatus(result.status), result.status.title())
+    return cast(R, Completed(data=result, name=name, message=result.summary()))
 
 
 def current_flow_run_id() -> str | None:

@@ -35,6 +35,20 @@ class JobResult(BaseModel):
     error: str | None = None
     flow_run_id: str | None = None
 
+    def summary(self) -> str:
+        """One line for a Prefect state's message and the run list: the counts, then the error."""
+        m = self.metrics
+        parts = [f"processed {m.items_processed}", f"created {m.items_created}", f"updated {m.items_updated}"]
+        if m.items_skipped:
+            parts.append(f"skipped {m.items_skipped}")
+        if failed := m.custom.get("failed"):
+            parts.append(f"failed {failed}")
+        line = f"{self.status}: " + ", ".join(parts)
+        if self.error:
+            first = self.error.strip().splitlines()[0] if self.error.strip() else ""
+            line += f"; {first[:300]}"
+        return line
+
     @classmethod
     def from_record(cls, record: RunRecord) -> JobResult:
         custom = {k: v for k, v in record.metrics.items() if k != "errors"}

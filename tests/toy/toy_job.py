@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.runs.result import JobMetrics, JobResult
 from flows.spec import DefaultSchedule, JobSpec
-from tasks.runs import run_job
+from tasks.runs import final_state, run_job
 
 
 class ToyConfig(BaseModel):
@@ -20,7 +20,7 @@ async def toy_job(greeting: str = "hello") -> JobResult:
     async def body(m: JobMetrics) -> None:
         m.items_processed = len(greeting)
 
-    return await run_job("toy_job", "TOY_JOB", body, params={"greeting": greeting})
+    return final_state(await run_job("toy_job", "TOY_JOB", body, params={"greeting": greeting}))
 
 
 JOBS = (
