@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from prefect import flow, get_run_logger
@@ -25,6 +26,7 @@ from tasks.profiles import (
     start_parallel_runs,
     start_quota_period,
 )
+from tasks.progress import start_progress
 from tasks.runs import current_flow_run_id, final_state, finish_run, run_job
 
 
@@ -72,7 +74,7 @@ async def profile_fetcher(
         recovered = released.stale
         if recovered:
             logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
-        await _fetch_batches(tally, run_id, size, respect, max_batches)
+        await _fetch_batches(tally, run_id, size, respect, max_batches, await start_progress("profile_fetcher"))
 
     # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4); the
     # tally decides the status (QUOTA_EXCEEDED, PARTIAL when the quota stopped it mid-way).
@@ -86,14 +88,18 @@ async def profile_fetcher(
 
 
 async def _fetch_batches(
-    tally: RunTally, run_id: str, size: int, respect: bool, max_batches: int | None
+    tally: RunTally, run_id: str, size: int, respect: bool, max_batches: int | None,
+    progress_id: uuid.UUID | None = None,
 ) -> None:
     """Fetch stage after stage (``tasks.profiles.stage``: one task of up to
     ``rapidapi.entriesPerTask`` entries, a pipeline of batches inside) until none are left,
-    the quota runs out, an error stops the run or ``max_batches`` is reached."""
+    the quota runs out, an error stops the run or ``max_batches`` is reached. Every stage
+    moves the run's progress artifact (``progress_id``)."""
+    started = time.time()
     while max_batches is None or tally.batches < max_batches:
         left = None if max_batches is None else max_batches - tally.batches
-        stage = await fetch_profile_stage(run_id, size, respect, max_batches=left, processed_before=tally.processed)
+        stage = await fetch_profile_stage(run_id, size, respect, max_batches=left, processed_before=tally.processed,
+                                          progress_id=progress_id, run_started=started)
         tally.merge(stage.tally)
         if not stage.more:
             break

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,11 +30,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from core.db import session_scope
 from core.profiles.client import RapidApiClient
-from core.profiles.entries import ClaimedEntry
+from core.profiles.entries import ClaimedEntry, count_by_status
+from core.profiles.models import EntryStatus
 from core.profiles.quota import PROVIDER
 from core.profiles.tally import RunTally
 from core.runs.errors import item_error, unexpected_error
+from core.runs.progress import Progress
 from core.settings import get_settings
 from tasks._common import DB_RETRIES, db_url, is_db_outage
 from tasks.profiles.batch import BatchContext, BatchReport, RequestMarks, process_batch
@@ -46,6 +50,7 @@ from tasks.profiles.ledger import (
     reset_schedule,
     settle_grant,
 )
+from tasks.progress import report_progress
 from tasks.storage import open_store
 
 T = TypeVar("T")
@@ -75,15 +80,18 @@ async def _in_thread(fn: Callable[..., T], *args: object, **kwargs: object) -> T
 @task(name="fetch-profiles", cache_policy=NO_CACHE)
 async def fetch_profile_stage(
     run_id: str, size: int, respect: bool, *, max_batches: int | None = None, processed_before: int = 0,
+    progress_id: uuid.UUID | None = None, run_started: float | None = None,
 ) -> StageResult:
     """Claim and process batches of ``size`` until none are left, the quota runs out, a fatal
     provider error or an unexpected one stops the run, ``max_batches`` is reached, or this
     stage has claimed ``rapidapi.entriesPerTask`` entries (then ``more`` is True).
-    ``processed_before``: what the run processed in its earlier stages."""
+    ``processed_before``: what the run processed in its earlier stages; ``progress_id``: the
+    run's progress artifact, updated with each progress line (``run_started``: its epoch time)."""
     settings = get_settings()
     url = db_url(settings)
     reset = await _in_thread(reset_schedule)  # read once per stage, not once per claim
     stage = _Stage(run_id, size, respect, max_batches, processed_before, reset)
+    stage.progress_id, stage.run_started = progress_id, run_started or time.time()
     marks = RequestMarks(url)
     async with RapidApiClient(settings.rapidapi, limits_url=url) as client:
         ctx = BatchContext(url, client, open_store(settings.storage_url),
@@ -111,6 +119,8 @@ class _Stage:
         self.claiming, self.more = True, False
         self.in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
         self.logged = time.monotonic()
+        self.progress_id: uuid.UUID | None = None
+        self.run_started = time.time()
 
     async def run(self, ctx: BatchContext) -> None:
         while self.claiming or self.in_flight:
@@ -120,14 +130,29 @@ class _Stage:
                 break
             await self._collect()
             if time.monotonic() - self.logged >= PROGRESS_EVERY_SECONDS:
-                self._log_progress()
-        self._log_progress()
+                await self._log_progress()
+        await self._log_progress()
 
-    def _log_progress(self) -> None:
+    async def _log_progress(self) -> None:
+        """One line: done of total entries (what this run processed, holds and can still take:
+        the pending entries, bounded by the quota and ``max_batches``), percent, time left."""
         t = self.tally
-        get_run_logger().info("stage: %d batches, %d completed, %d failed, %d API calls; %s", t.batches, t.succeeded,
-                              t.failed, t.api_calls, "claiming" if self.claiming else "done")
         self.logged = time.monotonic()
+        done = self.processed_before + t.processed
+        holding = sum(len(batch) for batch, _ in self.in_flight.values())
+        try:
+            waiting = await _in_thread(_pending) if self.claiming or self.more else 0
+        except Exception:  # noqa: BLE001 - a progress line is not worth failing the stage
+            waiting = 0
+        if self.respect and t.quota_remaining is not None:
+            waiting = min(waiting, max(0, t.quota_remaining))
+        if self.max_batches is not None:
+            waiting = min(waiting, max(0, self.max_batches - t.batches - len(self.in_flight)) * self.size)
+        progress = Progress(done, done + holding + waiting, time.time() - self.run_started)
+        get_run_logger().info("progress: %s entries; %d completed, %d failed, %d API calls in %d batches; %s",
+                              progress.line(), t.succeeded, t.failed, t.api_calls, t.batches,
+                              "claiming" if self.claiming else "next stage" if self.more else "done")
+        await report_progress(self.progress_id, "profile_fetcher", progress)
 
     async def _collect(self) -> None:
         """Count the batches that finished (waits for at least one)."""
@@ -177,6 +202,11 @@ class _Stage:
         self.claimed += len(claim.entries)
         job = asyncio.ensure_future(process_batch(claim.entries, claim.grant, ctx))
         self.in_flight[job] = (claim.entries, claim.grant)
+
+
+def _pending() -> int:
+    with session_scope(db_url()) as session:
+        return count_by_status(session).get(EntryStatus.PENDING, 0)
 
 
 async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant, processed_before: int) -> bool:

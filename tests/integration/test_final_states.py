@@ -49,6 +49,13 @@ async def test_partial_success_and_failed_runs_end_in_states_named_so(app_env, r
     assert {"metric": "status", "value": "PARTIAL"} in rows
     assert any(row["metric"] == f"error[{missing}]" and "404" in row["value"] for row in rows)
 
+    async with get_client() as client:
+        progress = [a for a in await client.read_artifacts(artifact_filter=ArtifactFilter(type={"any_": ["progress"]}))
+                    if str(a.flow_run_id) == partial.flow_run_id]
+    [bar] = progress  # one progress artifact on the flow run, moved by every stage
+    assert bar.data == 100.0 and bar.task_run_id is None
+    assert bar.description.startswith("profile_fetcher: 4 of 4 (100%)")
+
     rapidapi_sandbox.update_knobs(missing_urns=[])
     seed_entries(url, urns(2, prefix="ACoAAOk"))
     success = await profile_fetcher(batch_size=2)
