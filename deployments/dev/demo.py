@@ -100,7 +100,7 @@ def main() -> int:
     from deployments.dev import demo_jobqueue
 
     jobs_ok = demo_jobqueue.run()
-    _ops_hint()
+    _ops_hint(api_url)
     return 0 if (summary is not None or run.status != "FAILED") and crypto_ok and riot_ok and brand_ok \
         and jobs_ok else 1
 
@@ -108,19 +108,18 @@ def main() -> int:
 DEMO_CUSTOMER = "9b1f3a52-0000-4000-8000-00000000de70"
 
 
-def _ops_hint(port: int = 8090) -> None:
-    """Where the operations page and API docs are, and how to start them (not started here:
-    a server would outlive the demo)."""
-    base = f"http://127.0.0.1:{port}"
-    print("\n== operations page and API (issue 11) ==")
-    print("start  uv run prefect server start &            # Prefect UI http://127.0.0.1:4200")
-    print("       export PREFECT_API_URL=http://127.0.0.1:4200/api")
-    print("       uv run python -m deployments.serve &     # runs the jobs, schedules from the config tables")
-    print(f"       BRAND_ADMIN_TOKEN=demo-token uv run uvicorn deployments.api.app:app --port {port}")
-    print(f"page   {base}/admin  (brand schedules: {base}/admin/scheduled-jobs; token demo-token)")
-    print(f"docs   {base}/docs")
-    print(f"try    curl -X POST {base}/api/v1/jobs/collect-top-coins -H 'Authorization: Bearer demo-token' "
-          "-H 'Content-Type: application/json' -d '{\"limit\": 10}'")
+def _ops_hint(api_url: str) -> None:
+    """Where to look next: the Prefect UI of the server the demo used, and how to start the
+    operations page and API (not started here: they would outlive the demo) with this
+    installation's token."""
+    from deployments.dev import stack
+
+    print("\n== where to look ==")
+    print(f"Prefect UI      {api_url.removesuffix('/api')}   (every run above, its state, logs and artifacts)")
+    print("operations      uv run jobpipes up   # adds the sandboxes, serve and the operations API + page:")
+    print(f"                http://127.0.0.1:{stack.API_PORT}/admin and /docs (or the free port it prints)")
+    print(f"token           {stack.token()}   (this installation's, in {stack.TOKEN}; BRAND_ADMIN_TOKEN wins)")
+    print("stop            make down")
 
 
 def _brand_demo() -> bool:

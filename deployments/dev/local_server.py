@@ -31,7 +31,11 @@ from core.config import PROJECT_ROOT
 STATE_DIR = Path(os.environ.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve() / "prefect"
 STATE = STATE_DIR / "server.json"
 LOG = STATE_DIR / "server.log"
-START_TIMEOUT_S = 90
+# No fixed start-up timeout: a first start on a busy 2-core machine took 120 s. The wait ends
+# when the server answers, exits, or neither logs nor uses CPU for this long.
+STALL_TIMEOUT_S = 60
+MAX_WAIT_S = 900
+SAY_EVERY_S = 15
 
 
 def _healthy(api_url: str) -> bool:
@@ -72,17 +76,59 @@ def up() -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_URL")} | {
         "PREFECT_HOME": str(STATE_DIR / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": api_url, "DO_NOT_TRACK": "1"}
+    log_start = LOG.stat().st_size if LOG.exists() else 0
     with LOG.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                  "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=STATE_DIR)
     STATE.write_text(json.dumps({"pid": proc.pid, "api_url": api_url}))
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _healthy(api_url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the local Prefect server did not start; see {LOG}")
-        time.sleep(0.3)
+    _wait_until_healthy(proc, api_url, log_start)
     return api_url
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _last_lines(offset: int, count: int = 20) -> list[str]:
+    try:
+        with LOG.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace").splitlines()[-count:]
+    except OSError:
+        return []
+
+
+def _wait_until_healthy(proc: subprocess.Popen[bytes], api_url: str, log_start: int) -> None:
+    """Wait while the server makes progress (its log grows or it uses CPU): a busy machine
+    only makes the start slower. It fails when the process exits or makes no progress for
+    STALL_TIMEOUT_S; then the process is stopped and the log's last lines are in the error."""
+    started = last_progress = last_said = time.monotonic()
+    seen = (LOG.stat().st_size if LOG.exists() else 0, _cpu_seconds(proc.pid))
+    while not _healthy(api_url):
+        now = time.monotonic()
+        progress = (LOG.stat().st_size if LOG.exists() else 0, _cpu_seconds(proc.pid))
+        if progress != seen:
+            seen, last_progress = progress, now
+        if proc.poll() is not None or now - last_progress > STALL_TIMEOUT_S or now - started > MAX_WAIT_S:
+            why = (f"exited with code {proc.returncode}" if proc.returncode is not None
+                   else f"made no progress for {STALL_TIMEOUT_S} s" if now - last_progress > STALL_TIMEOUT_S
+                   else f"did not answer within {MAX_WAIT_S} s")
+            down()
+            tail = "\n".join(f"  {line}" for line in _last_lines(log_start))
+            raise RuntimeError(f"the local Prefect server {why} after {now - started:.0f} s; "
+                               f"the last lines of {LOG}:\n{tail}")
+        if now - last_said >= SAY_EVERY_S:
+            lines = _last_lines(log_start, 1)
+            print(f"waiting for the local Prefect server at {api_url} ({now - started:.0f} s; it is "
+                  f"starting: {lines[-1].strip()[:100] if lines else 'no log line yet'})", file=sys.stderr, flush=True)
+            last_said = now
+        time.sleep(0.3)
 
 
 def down() -> bool:
