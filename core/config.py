@@ -77,6 +77,15 @@ class DatabaseSettings(Section):
     env_prefix = "DATABASE_"
     url: str = Field("", description="SQLAlchemy URL; empty = sqlite file under dataDir")
 
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0].split("+", 1)[0].lower() if "://" in value else None
+        if value and scheme not in ("postgresql", "postgres", "sqlite"):
+            raise ValueError(f"unsupported database {scheme or value!r}: use postgresql://user@host:5432/db "
+                             "(psycopg 3) or sqlite:///path/to/file.db")
+        return value
+
 
 class StorageSettings(Section):
     """Object storage of the raw and cleaned JSON documents."""

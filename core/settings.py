@@ -8,13 +8,16 @@ the key that was wrong (``rapidapi.rateLimitBackoffMs``) and its environment var
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.brands.settings import BrandJobsSettings, CollectorsSettings
@@ -81,7 +84,12 @@ class Settings(BaseSettings):
 
 # Environment variable -> dotted config key, generated from the sections' fields.
 ENV_KEYS: dict[str, str] = env_names(Settings)
+_log = logging.getLogger("jobpipes.settings")
 _KEY_TO_ENV = {key: name for name, key in ENV_KEYS.items()}
+# The prefixes of our variables (a section's, like CRON_; DATA_DIR's own is too generic) and
+# variables with such a prefix that other parts read on purpose.
+_PREFIXES = tuple(sorted({n.split("_", 1)[0] + "_" for n in ENV_KEYS if "_" in n} - {"DATA_"}))
+_NOT_SETTINGS = {"JOBPIPES_JOB_MODULES", "BRAND_ADMIN_TOKEN_FILE"}
 
 
 class _EnvSource(PydanticBaseSettingsSource):
@@ -132,10 +140,38 @@ def _describe(error: Any) -> str:
     name = _KEY_TO_ENV.get(camel)
     where = f"{camel} (env {name})" if name else camel
     if error["type"] == "extra_forbidden":
-        return f"{where}: unknown configuration key"
+        known = _keys_at(tuple(error["loc"][:-1]))
+        guess = difflib.get_close_matches(str(error["loc"][-1]), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {'.'.join([*camel.split('.')[:-1], guess[0]])}?" if guess else ""
+        return f"{where}: unknown configuration key{hint}"
     value = error.get("input")
-    shown = "" if "key" in path or "password" in path or "token" in path else f" (got {value!r})"
+    secret = "key" in path or "password" in path or "token" in path or path == "database.url"  # user:password@
+    shown = "" if secret else f" (got {value!r})"
     return f"{where}: {error['msg']}{shown}"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The configuration keys (as the YAML spells them) of the section at ``loc``."""
+    model: Any = Settings
+    for part in loc:
+        info = model.model_fields.get(str(part)) or next(
+            (f for f in model.model_fields.values() if f.alias == str(part)), None)
+        if info is None or not (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)):
+            return []
+        model = info.annotation
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """A line for each variable that starts like one of ours (``CRON_``, ``RAPIDAPI_``, ...) but
+    is none of ENV_KEYS, with the closest key: a typo there is otherwise silently ignored."""
+    found = []
+    for name in sorted(environ):
+        if name in ENV_KEYS or name in _NOT_SETTINGS or not name.startswith(_PREFIXES):
+            continue
+        guess = difflib.get_close_matches(name, ENV_KEYS, n=1, cutoff=0.6)
+        found.append(f"{name}: not a setting, ignored" + (f"; did you mean {guess[0]}?" if guess else ""))
+    return found
 
 
 def _camel_path(loc: tuple[Any, ...]) -> str:
@@ -157,7 +193,9 @@ def load_settings(**overrides: Any) -> Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, loaded once."""
+    """The process-wide settings, loaded once; a mistyped variable of ours is a warning then."""
+    for line in unknown_environment(os.environ):
+        _log.warning("%s", line)
     return load_settings()
 
 

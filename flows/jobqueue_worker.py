@@ -71,6 +71,7 @@ class JobsWorker:
         self.in_flight: Counter[str] = Counter()
         self.writer = JobWriter(self.url, heartbeat_seconds=self.cfg.heartbeat_seconds)
         self._hints: set[str] = set()  # types NOTIFYed, or left with work by a full claim
+        self._warned: set[str] = set()  # unregistered types with Pending jobs, warned about once
         self._tasks: set[asyncio.Task[object]] = set()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -120,6 +121,7 @@ class JobsWorker:
         if free_total <= 0:
             return groups
         known = set(registered())
+        self._warn_unregistered(self._hints - known - set(aliases()))
         hints, self._hints = self._hints & known, set()
         if not hints:
             with session_scope(self.url) as session:
@@ -129,6 +131,7 @@ class JobsWorker:
                     repo.qualify_job_types(session, {s: short[s] for s in pending & set(short)})
                     pending = {short.get(t, t) for t in pending}
                 hints = pending & known
+                self._warn_unregistered(pending - known)
         for job_type in sorted(hints):
             batch = self.mode_of(job_type) == "batch"
             free = min(free_total, self.cfg.limit_for(job_type) - self.in_flight[job_type],
@@ -148,6 +151,14 @@ class JobsWorker:
             free_total -= len(jobs)
             groups += [jobs] if batch and jobs else [[j] for j in jobs]
         return groups
+
+    def _warn_unregistered(self, types: set[str]) -> None:
+        """Once per type: Pending jobs of a type no handler is registered for wait for ever here."""
+        for job_type in sorted(types - self._warned):
+            self._warned.add(job_type)
+            log.warning("worker %s: jobs of type %s are Pending, but no handler is registered for it here "
+                        "(registered: %s); add its module to jobsWorker.modules", self.name, job_type,
+                        ", ".join(registered()) or "none")
 
     def mode_of(self, job_type: str) -> str:
         return self.cfg.mode_for(job_type, get_job_type(job_type).mode)
@@ -269,7 +280,9 @@ class JobsWorker:
     def _has_pending(self) -> bool:
         known = set(registered()) | set(aliases())
         with session_scope(self.url) as session:
-            return any(t in known for t in repo.pending_types(session))
+            pending = set(repo.pending_types(session))
+        self._warn_unregistered(pending - known)
+        return bool(pending & known)
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; in-flight jobs are awaited before returning."""
@@ -279,7 +292,11 @@ class JobsWorker:
         quiet_per_job_success_logs()
         requeued, failed = await self.recover_orphans()  # state recovery: by liveness, not by name
         self._next_orphans = time.monotonic() + self.cfg.orphan_check_every.total_seconds()
-        log.info("worker %s: job types %s; recovered %d orphaned jobs (%d failed)", self.name, registered(),
+        types = ", ".join(f"{t.rsplit('.', 1)[-1]} ({self.mode_of(t)}, limit {self.cfg.limit_for(t)})"
+                          for t in registered()) or "none (jobsWorker.modules registers them)"
+        log.info("worker %s started: job types %s; maxParallel %d, poll %gs, heartbeat %gs, database %s; "
+                 "recovered %d orphaned jobs (%d failed)", self.name, types, self.cfg.max_parallel,
+                 self.cfg.poll_interval_seconds, self.cfg.heartbeat_seconds, self.url.split(":", 1)[0],
                  requeued, failed)
         listener = asyncio.create_task(self._listen()) if self.url.startswith("postgres") else None
         _WORKERS[self.name] = self

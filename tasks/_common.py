@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 import core.models  # noqa: F401 - every table registered: foreign keys cross families
+from core.db.engine import DatabaseUnreachable
 from core.db.migrate import ensure_schema
 from core.settings import Settings, get_settings
 
@@ -21,7 +22,7 @@ DB_RETRY_DELAYS: list[float] = [1, 2, 4]
 def is_db_outage(exc: BaseException) -> bool:
     """The database was unreachable or dropped the connection (worth a retry), as opposed to
     a constraint violation or a bug (not worth one)."""
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | DatabaseUnreachable):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 

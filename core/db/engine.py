@@ -5,6 +5,7 @@ checks the schema (``core.db.migrate.ensure_schema``) does not pay for it."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +18,27 @@ from sqlalchemy.engine import make_url
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+_log = logging.getLogger("jobpipes.db")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+
+class DatabaseUnreachable(Exception):
+    """The database at a URL could not be connected to: one line naming the host, port and
+    database and the driver's reason (the driver's traceback is logged at DEBUG)."""
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnreachable:
+    """The one-line error for a failed connection to ``url`` (no password in it)."""
+    _log.debug("connecting to %s failed", make_url(url).render_as_string(hide_password=True), exc_info=exc)
+    parsed = make_url(url)
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    # psycopg: 'connection failed: connection to server at "127.0.0.1", port 5433 failed: Connection refused'
+    reason = reason.splitlines()[0].rsplit(" failed: ", 1)[-1] if reason else type(exc).__name__
+    if parsed.drivername.startswith("sqlite"):
+        return DatabaseUnreachable(f"database unreachable: SQLite file {parsed.database}: {reason}")
+    return DatabaseUnreachable(f"database unreachable: {parsed.get_backend_name()} at {parsed.host or 'localhost'}:"
+                               f"{parsed.port or 5432}, database {parsed.database!r}: {reason}")
 
 
 def normalize_url(url: str) -> str:

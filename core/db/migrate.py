@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from core.db.engine import get_engine, normalize_url
+from core.db.engine import get_engine, normalize_url, unreachable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -63,11 +63,16 @@ def head_revision() -> str:
 
 
 def _at_head(url: str) -> bool:
+    """True when the database is at head; DatabaseUnreachable when it cannot be connected to."""
     try:
-        with get_engine(url).connect() as conn:
+        conn = get_engine(url).connect()
+    except DBAPIError as exc:
+        raise unreachable(url, exc) from None
+    with conn:
+        try:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
-    except DBAPIError:  # no alembic_version table yet: a new database
-        return False
+        except DBAPIError:  # no alembic_version table yet: a new database
+            return False
 
 
 def ensure_schema(url: str) -> None:

@@ -13,13 +13,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from core.db.engine import DatabaseUnreachable
 from core.errors import ConfigError
 from deployments.control import catalog, trigger
 
 T = TypeVar("T")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 BAD_INPUT = 2
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")]
@@ -44,6 +45,9 @@ def call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         err.print(str(exc), markup=False, highlight=False)
     except trigger.JobConflict as exc:
         err.print(str(exc), markup=False, highlight=False)
+    except DatabaseUnreachable as exc:  # not bad input: the database is down (exit 1)
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
     raise typer.Exit(BAD_INPUT)
 
 

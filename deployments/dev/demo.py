@@ -287,5 +287,18 @@ def _crypto_demo() -> bool:
     return ok
 
 
+def _main() -> int:
+    """``main``, with the usual set-up mistakes (a bad setting, a database that is down) as the
+    one line that names them instead of a traceback."""
+    from core.db.engine import DatabaseUnreachable
+    from core.errors import ConfigError
+
+    try:
+        return main()
+    except (ConfigError, DatabaseUnreachable) as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())

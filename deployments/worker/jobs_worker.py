@@ -36,7 +36,14 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=20.0,
                         help="seconds in-flight jobs get to finish after SIGTERM/SIGINT (default 20)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Prefect configures the root logger when it is imported (basicConfig is then a no-op and
+    # the worker's INFO lines were dropped): the product's loggers get a handler of their own.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    ours = logging.getLogger("jobpipes")
+    ours.setLevel(logging.INFO)
+    ours.addHandler(handler)
+    ours.propagate = False
     raise SystemExit(run_until_signalled(JobsWorker(name=args.name), grace=args.grace))
 
 
