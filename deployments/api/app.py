@@ -1,5 +1,6 @@
 """The operations API: one FastAPI app for every job (issue 11), with the seed-003 brand admin
-routes (``deployments.control.brand_admin``) and the operator page.
+routes (brands: ``deployments.control.brands``, their scheduled jobs and runs:
+``deployments.control.brand_admin``) and the operator page.
 
     BRAND_ADMIN_TOKEN=... uv run uvicorn deployments.api.app:app --port 8090
     # page: http://127.0.0.1:8090/admin   API docs: http://127.0.0.1:8090/docs
@@ -30,7 +31,7 @@ from deployments.api import (
     routes_trends,
 )
 from deployments.api.auth import add_error_handlers, require_token
-from deployments.control import brand_admin
+from deployments.control import brand_admin, brands
 
 JobTypeName = Literal["data_collection", "scoring", "data_collection_and_scoring"]
 WEB = Path(__file__).resolve().parent / "web"
@@ -59,6 +60,22 @@ class ScheduledJobUpdate(BaseModel):
     timezone: str | None = None
     is_active: bool | None = None
     metadata: dict[str, Any] | None = None
+
+
+class TopicCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(examples=["crm software"])
+    queries: list[str] = Field(default_factory=list, examples=[["best CRM for a small business"]])
+
+
+class BrandCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str
+    name: str = Field(examples=["Acme CRM"])
+    competitors: list[str] = Field(default_factory=list, examples=[["Globex", "Initech"]])
+    topics: list[TopicCreate] = Field(default_factory=list, description="each topic with its generated queries")
 
 
 def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
@@ -132,6 +149,19 @@ def _brand_router() -> APIRouter:
     @router.get(f"{api}/job-runs/{{run_id}}")
     async def job_run(run_id: str) -> dict[str, Any]:
         return await brand_admin.get_job_run(run_id)
+
+    @router.post(f"{api}/brands", status_code=201, summary="Create a brand with its topics, queries and competitors")
+    async def create_brand(body: BrandCreate) -> dict[str, Any]:
+        return await brands.create_brand(customer_id=body.customer_id, name=body.name, competitors=body.competitors,
+                                         topics=[(t.name, t.queries) for t in body.topics])
+
+    @router.get(f"{api}/brands", summary="Every brand: topic and query counts, competitors, scheduled jobs")
+    async def list_brands(customer_id: str | None = None) -> list[dict[str, Any]]:
+        return await brands.list_brands(customer_id)
+
+    @router.get(f"{api}/brands/{{brand_id}}", summary="One brand: topics with their queries, scheduled jobs")
+    async def get_brand(brand_id: str) -> dict[str, Any]:
+        return await brands.get_brand(brand_id)
 
     @router.get(f"{api}/brands/{{brand_id}}/topics-queries")
     async def topics_queries(brand_id: str) -> dict[str, Any]:

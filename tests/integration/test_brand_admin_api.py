@@ -45,7 +45,8 @@ async def test_every_route_requires_the_bearer_token(api):
         client = httpx.AsyncClient(transport=api._transport, base_url="http://admin", headers=headers)
         async with client:
             for method, path in (("GET", "/api/admin/scheduled-jobs"), ("GET", "/api/admin/job-runs"),
-                                 ("POST", "/api/admin/scheduled-jobs")):
+                                 ("POST", "/api/admin/scheduled-jobs"), ("POST", "/api/admin/brands"),
+                                 ("GET", "/api/admin/brands"), ("GET", f"/api/admin/brands/{uuid.uuid4()}")):
                 response = await client.request(method, path, json={})
                 assert response.status_code == 401, (method, path)
                 assert TOKEN not in response.text
@@ -146,6 +147,47 @@ async def test_topics_and_queries_of_a_brand(api, brand_env):
         "pricing": ["cheapest CRM with email automation"]}
     assert (await api.get(f"/api/admin/brands/{uuid.uuid4()}/topics-queries")).status_code == 404
     assert (await api.get("/api/admin/brands/nope/topics-queries")).status_code == 422
+
+
+async def test_a_brand_is_created_with_topics_queries_and_competitors_then_listed(api, brand_env):
+    customer = str(uuid.uuid4())
+    brand = {"customer_id": customer, "name": " Acme CRM ", "competitors": ["Globex", "Initech", "Globex"],
+             "topics": [{"name": "crm software", "queries": ["best CRM for a small business"]},
+                        {"name": "pricing", "queries": ["cheapest CRM with email automation"]},
+                        {"name": "crm software", "queries": ["which CRM has the best support"]}]}
+    created = await api.post("/api/admin/brands", json=brand)
+    assert created.status_code == 201, created.text
+    made = created.json()
+    assert (made["name"], made["customer_id"], made["competitors"]) == ("Acme CRM", customer, ["Globex", "Initech"])
+    assert {t["name"]: [q["query_text"] for q in t["queries"]] for t in made["topics"]} == {
+        "crm software": ["best CRM for a small business", "which CRM has the best support"],
+        "pricing": ["cheapest CRM with email automation"]}
+    assert (made["topics_count"], made["queries_count"], made["schedules"]) == (2, 3, [])
+    # What the collectors will ask: the topics-queries view and the job's own query list agree.
+    assert (await api.get(f"/api/admin/brands/{made['id']}/topics-queries")).json()["topics"] == made["topics"]
+
+    other, _ = make_brand(brand_env["DATABASE_URL"])
+    job = (await api.post("/api/admin/scheduled-jobs", json=body(made["id"], customer))).json()
+    listed = (await api.get("/api/admin/brands", params={"customer_id": customer})).json()
+    assert [(b["id"], b["topics_count"], b["queries_count"], [s["id"] for s in b["schedules"]]) for b in listed] == [
+        (made["id"], 2, 3, [job["id"]])]
+    assert {b["id"] for b in (await api.get("/api/admin/brands")).json()} == {made["id"], other}
+    shown = (await api.get(f"/api/admin/brands/{made['id']}")).json()
+    assert [s["cron_expression"] for s in shown["schedules"]] == ["0 9 * * *"]
+    await api.delete(f"/api/admin/scheduled-jobs/{job['id']}")
+
+    again = await api.post("/api/admin/brands", json=brand)
+    assert again.status_code == 409 and again.json()["detail"].startswith("name:")
+    for changes, field in (({"customer_id": "x"}, "customer_id"), ({"name": "  "}, "name"),
+                           ({"name": "Nul\u0000"}, "name"), ({"competitors": ["Other"]}, "competitors"),
+                           ({"topics": [{"name": "", "queries": []}]}, "topics"),
+                           ({"topics": [{"name": "a", "queries": ["q"]}, {"name": "b", "queries": ["q"]}]}, "queries")):
+        bad = await api.post("/api/admin/brands", json=brand | {"name": "Other"} | changes)
+        assert bad.status_code == 422 and bad.json()["detail"].startswith(f"{field}:"), (changes, bad.text)
+    assert (await api.post("/api/admin/brands", json=brand | {"colour": "red"})).status_code == 422
+    assert len((await api.get("/api/admin/brands")).json()) == 2  # nothing else was created
+    assert (await api.get(f"/api/admin/brands/{uuid.uuid4()}")).status_code == 404
+    assert (await api.get("/api/admin/brands", params={"customer_id": "nope"})).status_code == 422
 
 
 def test_next_run_times_are_timezone_aware_across_daylight_saving():
