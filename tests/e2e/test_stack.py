@@ -1,27 +1,32 @@
-"""``jobpipes up`` / ``status`` / ``env`` / ``run`` / ``down`` as the README shows them, in a
-subprocess with a user's environment (no PREFECT_API_URL, the embedded SQLite defaults, a
-data folder of its own): the local stack starts, a run goes through its serve process to the
-sandboxes, and ``down`` stops every process it started."""
+"""README "Using it", every shell block as written, in order, in a subprocess with a user's
+environment (no PREFECT_API_URL, the embedded SQLite defaults, a data folder of its own):
+``jobpipes up`` starts the local stack, a run goes through its serve process to the
+sandboxes, the everyday and family commands work against it, and ``down`` stops every
+process it started."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
+from core import frames
 from core.config import PROJECT_ROOT
 from tests.e2e.conftest import assert_server_healthy
-from tests.e2e.test_readme_commands import readme_command, user_env
+from tests.e2e.test_readme_commands import README, readme_command, user_env
 
 UP = readme_command(r"uv run jobpipes up")
 STATUS = readme_command(r"uv run jobpipes status")
 RUN = readme_command(r"uv run jobpipes run top-coins-collection --param limit=5")
 ENV = readme_command(r'eval "\$\(uv run jobpipes env\)"')
 DOWN = readme_command(r"uv run jobpipes down")
+USING_IT = README.split("\n## Using it\n", 1)[1].split("\n## ", 1)[0]
+BLOCKS = re.findall(r"```bash\n(.*?)```", USING_IT, re.S)
 
 
 def _sh(command: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -42,9 +47,12 @@ def test_up_runs_a_job_through_the_stack_and_down_stops_everything(tmp_path: Pat
            if not k.startswith(("PREFECT_API_URL", "RAPIDAPI_", "COINGECKO_", "RIOT_", "BRAND_ADMIN_TOKEN"))}
     env["COLUMNS"] = "200"
     data = tmp_path / "data"
+    first, *others = BLOCKS
+    assert DOWN in first and ENV in others[0], "README 'Using it' no longer starts with up ... down, then env"
     try:
-        up = _sh(UP, env)
-        assert up.returncode == 0, up.stderr[-3000:]
+        # The first block as written, but for its last line (`down`: at the end of the test).
+        up = _sh("set -e\n" + first.replace(DOWN, "true"), env)
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-3000:]
         for shown in ("Prefect UI", "operator page", "API docs", "token", "riot http://127.0.0.1:"):
             assert shown in up.stdout, up.stdout
 
@@ -59,10 +67,8 @@ def test_up_runs_a_job_through_the_stack_and_down_stops_everything(tmp_path: Pat
         assert {p["name"]: p["pid"] for p in json.loads(again.stdout)["parts"]} == \
             {name: p["pid"] for name, p in parts.items()}
 
-        # A run started from the command goes through serve to the CoinGecko sandbox: SUCCESS.
-        run = _sh(RUN, env)
-        assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-        assert "top-coins-collection: SUCCESS" in run.stdout and "processed 5" in run.stdout
+        # The block's run went through serve to the CoinGecko sandbox: SUCCESS.
+        assert RUN in first and "top-coins-collection: SUCCESS" in up.stdout and "processed 5" in up.stdout
 
         # `jobpipes env` points a shell at the same world: Prefect's own CLI sees the served
         # deployments, and the token opens the operations API.
@@ -75,6 +81,14 @@ def test_up_runs_a_job_through_the_stack_and_down_stops_everything(tmp_path: Pat
         jobs = httpx.get(f"{api}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert jobs.status_code == 200 and any(j["id"] == "top-coins-collection" for j in jobs.json())
         assert (data / "stack" / "token").stat().st_mode & 0o077 == 0  # the token file is the owner's only
+
+        # Every other block of the section, as written and in order (each exits 0 as a whole).
+        for block in others[1:]:
+            done = _sh("set -e\n" + block, env)
+            assert done.returncode == 0, f"README block failed:\n{block}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        db = f"sqlite:///{data / 'jobpipes.db'}"
+        assert {"ACoAAAEkwwAB9KEc", "ACoAABxyz", "ACoAAB1", "ACoAAB2"} <= set(frames.profile_entries(url=db)["urn"])
+        assert "Faker" in set(frames.riot_players(url=db)["game_name"])
         assert_server_healthy(Path(parts["prefect"]["log"]))
     finally:
         down = _sh(DOWN, env, timeout=120)
