@@ -8,7 +8,8 @@ it); its ``deployments:`` section is written from here:
     uv run python -m deployments.control.registry check-prefect-yaml   # exit 1 when it differs
 
 and ``tests/unit/test_deployments.py`` fails when the committed file differs. Jobs of modules of
-your own join through ``JOBPIPES_JOB_MODULES`` (each module's ``JOBS``, like a family's).
+your own join through ``flows/local_jobs.py`` (the modules ``jobpipes new-job`` writes) or
+``JOBPIPES_JOB_MODULES`` (each module's ``JOBS``, like a family's).
 """
 
 from __future__ import annotations
@@ -22,24 +23,28 @@ from pathlib import Path
 from core.config import PROJECT_ROOT
 from core.errors import ConfigError
 from core.settings import Settings, file_defaults
-from flows import brands, crypto, jobqueue, profiles, recovery, riot
+from flows import brands, crypto, jobqueue, local_jobs, profiles, recovery, riot
 from flows.spec import JobSpec
 
 JOB_MODULES_ENV = "JOBPIPES_JOB_MODULES"
 
 
 def _more_jobs() -> tuple[JobSpec, ...]:
-    """The specs of the modules named in ``JOBPIPES_JOB_MODULES`` (comma-separated): jobs of
-    a code location of your own, seen by everything below with no other edit."""
-    found: list[JobSpec] = []
+    """The specs of the modules listed in ``flows.local_jobs.MODULES`` (committed, written by
+    ``jobpipes new-job``), then of those named in ``JOBPIPES_JOB_MODULES`` (comma-separated):
+    jobs of a code location of your own, seen by everything below with no other edit."""
+    named = dict.fromkeys(local_jobs.MODULES, "flows.local_jobs.MODULES")
     for name in filter(None, (n.strip() for n in os.environ.get(JOB_MODULES_ENV, "").split(","))):
+        named.setdefault(name, JOB_MODULES_ENV)
+    found: list[JobSpec] = []
+    for name, source in named.items():
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
-            raise ConfigError(f"{JOB_MODULES_ENV}: cannot import {name!r}: {exc}") from None
+            raise ConfigError(f"{source}: cannot import {name!r}: {exc}") from None
         jobs = getattr(module, "JOBS", None)
         if not isinstance(jobs, tuple) or not all(isinstance(j, JobSpec) for j in jobs):
-            raise ConfigError(f"{JOB_MODULES_ENV}: {name}.JOBS must be a tuple of JobSpec")
+            raise ConfigError(f"{source}: {name}.JOBS must be a tuple of JobSpec")
         found.extend(jobs)
     return tuple(found)
 
