@@ -25,7 +25,8 @@ STATUS = readme_command(r"uv run jobpipes status")
 RUN = readme_command(r"uv run jobpipes run top-coins-collection --param limit=5")
 ENV = readme_command(r'eval "\$\(uv run jobpipes env\)"')
 DOWN = readme_command(r"uv run jobpipes down")
-USING_IT = README.split("\n## Using it\n", 1)[1].split("\n## ", 1)[0]
+# Up to the next heading ("### Add your own job" writes files: test_scaffold runs it in a copy).
+USING_IT = re.split(r"\n##+ ", README.split("\n## Using it\n", 1)[1], maxsplit=1)[0]
 BLOCKS = re.findall(r"```bash\n(.*?)```", USING_IT, re.S)
 
 

@@ -24,6 +24,15 @@ GENERATED = ["flows/crypto_coin_count.py", "tasks/crypto_coin_count.py",
              "tests/integration/test_crypto_coin_count.py"]
 
 
+def test_the_readme_shows_the_commands_this_test_runs():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for command in ('uv run jobpipes new-job coin-count --family crypto --cron "0 * * * *"',
+                    "uv run pytest tests/integration/test_crypto_coin_count.py",
+                    "uv run jobpipes jobs --family crypto",
+                    "uv run python -m deployments.control.registry check-prefect-yaml"):
+        assert command in readme, f"README no longer shows {command!r}: keep it and this test in step"
+
+
 def test_new_job_writes_a_job_that_every_reader_of_the_registry_sees(prefect_harness, tmp_path):
     root = tmp_path / "project"
     _copy_project(root)
