@@ -241,7 +241,10 @@ def status() -> dict[str, Any]:
                 item["urls"] = p["urls"]
             view.append(item)
     api_url = next((p["url"] for p in view if p["name"] == "api" and p["running"]), None)
-    return {"parts": view, "env": state.get("env", {}) if prefect_api else {},
+    env = dict(state.get("env", {})) if prefect_api else {}
+    if env and api_url:
+        env["JOBPIPES_API_URL"] = api_url  # the README's curl examples use it
+    return {"parts": view, "env": env,
             "page_url": f"{api_url}/admin" if api_url else None,
             "docs_url": f"{api_url}/docs" if api_url else None,
             "token_source": TOKEN_ENV if os.environ.get(TOKEN_ENV) else str(TOKEN)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -240,3 +241,16 @@ def scheduling_prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
     """A Prefect server whose scheduler runs, its loops shortened (``FAST_SCHEDULER_ENV``)."""
     with running_prefect_server(tmp_path, FAST_SCHEDULER_ENV) as server:
         yield server
+
+
+@pytest.fixture
+def project_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``python3`` as the venv's interpreter: a kernelspec first on JUPYTER_PATH, so that no
+    user-level spec of the same name (another Python) is picked."""
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "jobpipes (project venv)", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    return "python3"

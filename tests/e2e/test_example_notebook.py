@@ -4,7 +4,6 @@ project's kernel against that database."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -33,19 +32,6 @@ def demo_data_dir(prefect_server, tmp_path: Path) -> Path:
                                     f"{result.stderr[-4000:]}")
     assert (data / "jobpipes.db").exists()
     return data
-
-
-@pytest.fixture
-def project_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``python3`` as the venv's interpreter: a kernelspec first on JUPYTER_PATH, so that no
-    user-level spec of the same name (another Python) is picked."""
-    spec = tmp_path / "jupyter" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "jobpipes (project venv)", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    return "python3"
 
 
 def test_the_notebook_runs_after_the_demo_and_draws_two_plots(demo_data_dir, project_kernel, monkeypatch):
