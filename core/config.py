@@ -9,6 +9,7 @@ seeds spell them otherwise. ``core.settings`` composes the sections.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
@@ -17,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "config.yml"
+
+
+def local_server_dir() -> Path:
+    """Where this checkout's long-lived local Prefect server keeps its home, state and log
+    (``deployments.dev.local_server``): ``$DATA_DIR/prefect``, by default ``.data/prefect``."""
+    return Path(os.environ.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve() / "prefect"
 
 
 def env(name: str) -> dict[str, Any]:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import httpx
 
-from core.config import PROJECT_ROOT
+from core.config import local_server_dir
 
 # Under the product's data folder (``DATA_DIR``, default ``.data``), like the embedded database.
-STATE_DIR = Path(os.environ.get("DATA_DIR") or PROJECT_ROOT / ".data").resolve() / "prefect"
+STATE_DIR = local_server_dir()
 STATE = STATE_DIR / "server.json"
 LOG = STATE_DIR / "server.log"
 # No fixed start-up timeout: a first start on a busy 2-core machine took 120 s. The wait ends
