@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -140,11 +140,15 @@ def _brand_router() -> APIRouter:
     async def trigger_job(job_id: str) -> dict[str, Any]:
         return await brand_admin.trigger_scheduled_job(job_id)
 
-    @router.get(f"{api}/job-runs")
-    async def job_runs(customer_id: str | None = None, brand_id: str | None = None, status: str | None = None,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
-        return await brand_admin.list_job_runs(customer_id=customer_id, brand_id=brand_id, status=status,
-                                               limit=limit)
+    @router.get(f"{api}/job-runs", summary="Job runs, newest first: `limit` from `offset`; "
+                                            "the header X-Total-Count gives how many match")
+    async def job_runs(response: Response, customer_id: str | None = None, brand_id: str | None = None,
+                       status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                       offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[dict[str, Any]]:
+        page = await brand_admin.page_job_runs(customer_id=customer_id, brand_id=brand_id, status=status,
+                                               limit=limit, offset=offset)
+        response.headers["X-Total-Count"] = str(page["total"])
+        return list(page["items"])
 
     @router.get(f"{api}/job-runs/{{run_id}}")
     async def job_run(run_id: str) -> dict[str, Any]:

@@ -19,11 +19,11 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy import update as sa_update
 
 from core.brands import repo
-from core.brands.models import JobRun, JobRunStatus
+from core.brands.models import Brand, JobRun, JobRunStatus
 from core.brands.schemas import (
     UnknownIdError,
     parse_job_type,
@@ -58,8 +58,23 @@ def _parameters(row: ScheduledJob) -> dict[str, Any]:
             "metadata": dict(row.job_data), "scheduled_job_id": str(row.id)}
 
 
-def scheduled_job_view(row: ScheduledJob, prefect_schedule_id: Any = None) -> dict[str, Any]:
-    return {"id": str(row.id), "brand_id": str(row.brand_id), "customer_id": str(row.customer_id),
+def job_title(brand_name: str | None, job_type: str, job_id: uuid.UUID) -> str:
+    """What an operator calls the job: its brand and job type (the slug if the brand is gone)."""
+    return f"{brand_name} · {job_type}" if brand_name else _slug(job_id)
+
+
+def _brand_names(session: Any, brand_ids: set[uuid.UUID | None]) -> dict[uuid.UUID | None, str]:
+    """Brand id -> its name, for the brands that exist."""
+    wanted = [b for b in brand_ids if b is not None]
+    if not wanted:
+        return {}
+    return {brand: name for brand, name in session.execute(select(Brand.id, Brand.name).where(Brand.id.in_(wanted)))}
+
+
+def scheduled_job_view(row: ScheduledJob, prefect_schedule_id: Any = None,
+                       brand_name: str | None = None) -> dict[str, Any]:
+    return {"id": str(row.id), "title": job_title(brand_name, row.job_type, row.id), "brand_name": brand_name,
+            "brand_id": str(row.brand_id), "customer_id": str(row.customer_id),
             "job_type": row.job_type, "cron_expression": row.cron_expression, "timezone": row.timezone,
             "is_active": row.is_enabled, "metadata": dict(row.job_data),
             "next_run_time": _iso(row.next_run_time) if row.is_enabled else None,
@@ -73,6 +88,7 @@ def job_run_view(run: JobRun) -> dict[str, Any]:
             "brand_id": str(run.brand_id), "customer_id": str(run.customer_id), "job_type": run.job_type,
             "status": run.status, "metadata": run.metadata_json, "metrics": run.metrics,
             "error_message": run.error_message, "attempts": run.attempts, "flow_run_id": run.flow_run_id,
+            "flow_run_url": flow_run_url(run.flow_run_id) if run.flow_run_id else None,
             "created_at": _iso(run.created_at), "started_at": _iso(run.started_at),
             "finished_at": _iso(run.finished_at)}
 
@@ -81,12 +97,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _brand_row(session: Any, brand_id: uuid.UUID, customer_id: uuid.UUID) -> None:
+def _brand_row(session: Any, brand_id: uuid.UUID, customer_id: uuid.UUID) -> str:
+    """The brand's name, once the brand is known to be the customer's."""
     brand = repo.get_brand(session, brand_id)
     if brand is None:
         raise ConfigError(f"brand_id: no brand {brand_id}")
     if brand.customer_id != customer_id:
         raise ConfigError(f"customer_id: brand {brand_id} belongs to another customer")
+    return brand.name
 
 
 def _get_row(session: Any, job_id: Any) -> ScheduledJob:
@@ -110,13 +128,15 @@ async def list_scheduled_jobs(customer_id: Any = None, brand_id: Any = None) -> 
     if brand_id is not None:
         query = query.where(ScheduledJob.brand_id == parse_uuid(brand_id, "brand_id"))
     with session_scope(db_url()) as session:
-        return [scheduled_job_view(r) for r in session.execute(query).scalars()]
+        rows = list(session.execute(query).scalars())
+        names = _brand_names(session, {r.brand_id for r in rows})
+        return [scheduled_job_view(r, brand_name=names.get(r.brand_id)) for r in rows]
 
 
 async def get_scheduled_job(job_id: Any) -> dict[str, Any]:
     with session_scope(db_url()) as session:
         row = _get_row(session, job_id)
-        view = scheduled_job_view(row)
+        view = scheduled_job_view(row, brand_name=_brand_names(session, {row.brand_id}).get(row.brand_id))
     async with get_client() as client:
         schedule = await read_schedule(client, await deployment_id(client, brand_job, BRAND_JOB_FLOW),
                                        _slug(uuid.UUID(view["id"])))
@@ -149,7 +169,7 @@ async def create_scheduled_job(*, brand_id: Any, customer_id: Any, job_type: str
     cron = parse_schedule(cron_expression, timezone)
     meta = parse_metadata(metadata).dump()
     with session_scope(db_url()) as session:
-        _brand_row(session, brand, customer)
+        brand_name = _brand_row(session, brand, customer)
     now = utcnow()
     job_id = uuid.uuid4()
     row = ScheduledJob(id=job_id, name=_slug(job_id), job_type=kind, job_data=meta, cron_expression=cron,
@@ -163,7 +183,7 @@ async def create_scheduled_job(*, brand_id: Any, customer_id: Any, job_type: str
     except BaseException:
         await _remove(job_id)
         raise
-    return scheduled_job_view(row, schedule_id)
+    return scheduled_job_view(row, schedule_id, brand_name)
 
 
 async def update_scheduled_job(job_id: Any, *, cron_expression: str | None = None, timezone: str | None = None,
@@ -171,6 +191,7 @@ async def update_scheduled_job(job_id: Any, *, cron_expression: str | None = Non
                                job_type: str | None = None) -> dict[str, Any]:
     with session_scope(db_url()) as session:
         old = _copy(_get_row(session, job_id))
+        brand_name = _brand_names(session, {old.brand_id}).get(old.brand_id)
     tz = timezone or old.timezone
     cron = parse_schedule(cron_expression or old.cron_expression, tz)
     now = utcnow()
@@ -190,7 +211,7 @@ async def update_scheduled_job(job_id: Any, *, cron_expression: str | None = Non
     except BaseException:
         await _apply(old)
         raise
-    return scheduled_job_view(new, schedule_id)
+    return scheduled_job_view(new, schedule_id, brand_name)
 
 
 async def delete_scheduled_job(job_id: Any) -> bool:
@@ -227,20 +248,39 @@ async def trigger_scheduled_job(job_id: Any) -> dict[str, Any]:
         raise
     with session_scope(db_url()) as session:
         session.get(JobRun, run_id).flow_run_id = str(flow_run.id)  # type: ignore[union-attr]
-    return {"job_run_id": str(run_id), "flow_run_id": str(flow_run.id), "status": JobRunStatus.PENDING.value}
+    return {"job_run_id": str(run_id), "flow_run_id": str(flow_run.id), "flow_run_url": flow_run_url(flow_run.id),
+            "status": JobRunStatus.PENDING.value}
 
 
-async def list_job_runs(*, customer_id: Any = None, brand_id: Any = None, status: str | None = None,
-                        limit: int = 50) -> list[dict[str, Any]]:
+async def page_job_runs(*, customer_id: Any = None, brand_id: Any = None, status: str | None = None,
+                        limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """``{total, limit, offset, items}``: the matching job runs, newest first, ``limit`` from ``offset``."""
     if status is not None and status not in [s.value for s in JobRunStatus]:
         raise ConfigError(f"status: unknown status {status!r}; known: {', '.join(s.value for s in JobRunStatus)}")
     if not 1 <= limit <= 1000:
         raise ConfigError(f"limit: must be between 1 and 1000 (got {limit})")
+    if offset < 0:
+        raise ConfigError(f"offset: must be 0 or more (got {offset})")
+    query = select(JobRun)
+    if customer_id:
+        query = query.where(JobRun.customer_id == parse_uuid(customer_id, "customer_id"))
+    if brand_id:
+        query = query.where(JobRun.brand_id == parse_uuid(brand_id, "brand_id"))
+    if status:
+        query = query.where(JobRun.status == status)
     with session_scope(db_url()) as session:
-        runs = repo.list_job_runs(
-            session, customer_id=parse_uuid(customer_id, "customer_id") if customer_id else None,
-            brand_id=parse_uuid(brand_id, "brand_id") if brand_id else None, status=status, limit=limit)
-        return [job_run_view(r) for r in runs]
+        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        runs = session.execute(query.order_by(JobRun.created_at.desc(), JobRun.id).limit(limit).offset(offset))
+        items = [job_run_view(r) for r in runs.scalars()]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+async def list_job_runs(*, customer_id: Any = None, brand_id: Any = None, status: str | None = None,
+                        limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """The matching job runs, newest first (``page_job_runs`` without the envelope)."""
+    page = await page_job_runs(customer_id=customer_id, brand_id=brand_id, status=status, limit=limit,
+                               offset=offset)
+    return list(page["items"])
 
 
 async def get_job_run(run_id: Any) -> dict[str, Any]:

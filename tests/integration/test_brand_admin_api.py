@@ -10,9 +10,14 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+from core.brands import repo
+from core.brands.models import JobRunStatus
 from core.brands.schemas import COLLECTORS
 from core.cron import next_run
+from core.db import session_scope
+from core.errors import ConfigError
 from deployments.api.app import create_app
+from deployments.control import brand_admin
 from flows.brands import BRAND_JOB_DEPLOYMENT, brand_job
 from tests.integration.test_brand_jobs import make_brand
 
@@ -96,6 +101,9 @@ async def test_create_update_trigger_delete_keep_prefect_in_step(api, brand_env)
 
     listed = (await api.get("/api/admin/scheduled-jobs", params={"customer_id": customer_id})).json()
     assert [j["id"] for j in listed] == [job["id"]]
+    # titled by the brand and job type, as the page shows the job
+    assert job["title"] == listed[0]["title"] == "Acme CRM · data_collection_and_scoring"
+    assert listed[0]["brand_name"] == "Acme CRM"
     assert len((await api.get("/api/admin/scheduled-jobs")).json()) == 2
     assert (await api.get(f"/api/admin/scheduled-jobs/{job['id']}")).json()["prefect_active"] is True
 
@@ -114,6 +122,7 @@ async def test_create_update_trigger_delete_keep_prefect_in_step(api, brand_env)
     triggered = await api.post(f"/api/admin/scheduled-jobs/{job['id']}/trigger")
     assert triggered.status_code == 202
     run = triggered.json()
+    assert run["flow_run_url"].endswith(f"/runs/flow-run/{run['flow_run_id']}")  # as the fixed jobs' trigger
     async with get_client() as client:
         [flow_run] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=[uuid.UUID(run["flow_run_id"])])))
@@ -121,6 +130,7 @@ async def test_create_update_trigger_delete_keep_prefect_in_step(api, brand_env)
     assert flow_run.parameters["brand_id"] == brand_id and flow_run.state.is_scheduled()
     pending = (await api.get("/api/admin/job-runs", params={"brand_id": brand_id})).json()
     assert [(r["id"], r["status"]) for r in pending] == [(run["job_run_id"], "pending")]
+    assert pending[0]["flow_run_url"] == run["flow_run_url"]
 
     # What a worker does with that flow run: run the flow with its parameters.
     await brand_job(**flow_run.parameters)
@@ -136,6 +146,45 @@ async def test_create_update_trigger_delete_keep_prefect_in_step(api, brand_env)
     assert f"brand-job-{job['id']}" not in await prefect_schedules()
     assert (await api.get(f"/api/admin/scheduled-jobs/{job['id']}")).status_code == 404
     assert (await api.delete(f"/api/admin/scheduled-jobs/{job['id']}")).status_code == 404
+
+
+async def test_job_runs_are_paged_with_offset_and_a_total(api, brand_env):
+    url = brand_env["DATABASE_URL"]
+    brand_id, customer_id = make_brand(url)
+    other_brand, _ = make_brand(url, topics={"t": ["q"]})
+    with session_scope(url) as session:
+        made = [repo.create_job_run(session, brand_id=uuid.UUID(brand_id), customer_id=uuid.UUID(customer_id),
+                                    job_type="scoring", metadata={}).id for _ in range(5)]
+        repo.finish_job_run(session, made[0], status=JobRunStatus.FAILED, metrics={}, error="boom")
+    newest_first = [str(r) for r in reversed(made)]
+
+    pages, offset = [], 0
+    while True:
+        answer = await api.get("/api/admin/job-runs", params={"brand_id": brand_id, "limit": 2, "offset": offset})
+        assert answer.status_code == 200 and answer.headers["X-Total-Count"] == "5"
+        if not answer.json():
+            break
+        pages.append([r["id"] for r in answer.json()])
+        offset += 2
+    assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:]]
+
+    # filters count as they select; the old calls (no offset) answer as before
+    failed = await api.get("/api/admin/job-runs", params={"brand_id": brand_id, "status": "failed"})
+    assert [r["id"] for r in failed.json()] == [str(made[0])] and failed.headers["X-Total-Count"] == "1"
+    every = await api.get("/api/admin/job-runs")
+    assert [r["id"] for r in every.json()] == newest_first and every.headers["X-Total-Count"] == "5"
+    assert (await api.get("/api/admin/job-runs", params={"brand_id": other_brand})).headers["X-Total-Count"] == "0"
+    for bad in ({"offset": -1}, {"offset": "x"}, {"limit": 0}):
+        refused = await api.get("/api/admin/job-runs", params=bad)
+        assert refused.status_code == 422 and next(iter(bad)) in refused.text, bad
+
+    # the control layer: the same page with its envelope
+    page = await brand_admin.page_job_runs(customer_id=customer_id, limit=3, offset=3)
+    assert (page["total"], page["limit"], page["offset"]) == (5, 3, 3)
+    assert [r["id"] for r in page["items"]] == newest_first[3:]
+    assert [r["id"] for r in await brand_admin.list_job_runs(brand_id=brand_id, limit=1, offset=1)] == newest_first[1:2]
+    with pytest.raises(ConfigError, match="^offset: "):
+        await brand_admin.page_job_runs(offset=-1)
 
 
 async def test_topics_and_queries_of_a_brand(api, brand_env):

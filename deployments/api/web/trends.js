@@ -1,34 +1,48 @@
 /* The trends charts of the operator page (uses api() and Charts from app.js / charts.js). */
 "use strict";
-/* ---------------- trends ---------------- */
+const FAILED_STATUSES = new Set(["FAILED", "CRASHED"]);
+
 async function loadTrends() {
   const days = $("#trend-days").value;
   const [runs, quota, prices] = await Promise.all([api("GET", `/api/v1/trends/runs?days=${days}`),
     api("GET", "/api/v1/trends/quota"), api("GET", `/api/v1/trends/coin-prices?days=${days}`)]);
   const jobs = Object.entries(runs.jobs);
-  const bad = new Set(["FAILED", "CRASHED"]);
   Charts.bars($("#chart-runs"), jobs.map(([name, points]) => ({label: name, value: points.length,
-    bad: points.filter((p) => bad.has(p.status)).length})));
+    bad: points.filter((p) => FAILED_STATUSES.has(p.status)).length})), {emptyText: "no runs yet"});
   Charts.line($("#chart-durations"), jobs.map(([name, points]) => ({name, points: points.map((p) =>
-    ({x: new Date(p.t), y: p.duration_ms, bad: bad.has(p.status)}))})), {yMin: 0});
+    ({x: new Date(p.t), y: p.duration_ms, bad: FAILED_STATUSES.has(p.status)}))})), {yMin: 0, emptyText: "no runs yet"});
   renderQuota(quota);
+  renderPrices(prices);
+  await loadScores();
+}
+
+function renderPrices(prices) {
   const box = $("#chart-prices");
+  box.querySelectorAll(".chart").forEach((div) => Charts.clear(div));
   box.innerHTML = "";
   const coins = Object.entries(prices.coins).filter(([, points]) => points.length);
-  if (!coins.length) Charts.empty(box, "no prices collected yet");
+  if (!coins.length) { Charts.empty(box, "no prices collected yet"); return; }
   for (const [symbol, points] of coins) {
     const div = document.createElement("div");
     div.className = "chart";
+    div.dataset.symbol = symbol;
     box.appendChild(div);
     Charts.line(div, [{name: symbol, points: points.map((p) => ({x: new Date(p.t), y: p.price_usd}))}],
-      {width: 240, height: 120});
+      {height: 150, legend: false});
+    const title = document.createElement("div");
+    title.className = "chart-title";
+    title.textContent = `${symbol} ${points[points.length - 1].price_usd.toLocaleString("en", {maximumSignificantDigits: 6})} USD`;
+    div.prepend(title);
   }
-  await loadScores();
 }
 
 function renderQuota(q) {
   const note = $("#quota-note");
-  if (q.monthly_limit === null) { note.textContent = "(no ledger this period)"; Charts.empty($("#chart-quota"), "no quota ledger yet"); return; }
+  if (q.monthly_limit === null) {
+    note.textContent = "(no ledger this period)";
+    Charts.empty($("#chart-quota"), "no quota ledger yet");
+    return;
+  }
   note.textContent = `${q.used} / ${q.monthly_limit} used, ${q.rate_per_day}/day` +
     (q.runs_out_on ? ` — runs out on ${q.runs_out_on}${q.runs_out_this_month ? "" : " (after this period ends)"}` : " — not burning");
   const now = new Date();
@@ -51,8 +65,8 @@ async function loadScores() {
   const series = (key) => Object.entries(data.brands).map(([name, points]) => ({
     name: data.own_brands.includes(name) ? `${name} (brand)` : name,
     points: points.map((p) => ({x: new Date(p.t), y: p[key]}))}));
-  Charts.line($("#chart-visibility"), series("visibility"), {yMin: 0, yMax: 1, width: 320, height: 180});
-  Charts.line($("#chart-sov"), series("share_of_voice"), {yMin: 0, yMax: 1, width: 320, height: 180});
-  Charts.line($("#chart-sentiment"), series("sentiment"), {yMin: -1, yMax: 1, width: 320, height: 180});
+  const opts = {height: 200, emptyText: "no data yet: no scored run of this brand"};
+  Charts.line($("#chart-visibility"), series("visibility"), {...opts, yMin: 0, yMax: 1});
+  Charts.line($("#chart-sov"), series("share_of_voice"), {...opts, yMin: 0, yMax: 1});
+  Charts.line($("#chart-sentiment"), series("sentiment"), {...opts, yMin: -1, yMax: 1});
 }
-
