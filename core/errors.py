@@ -47,10 +47,13 @@ class StorageError(JobError):
 class ProviderError(JobError):
     """A call to a third-party API failed."""
 
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, billed: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+        # Attempts the provider answered with HTTP 200 (it bills those), whatever their body was;
+        # None: unknown, read it off ``status``.
+        self.billed = billed if billed is not None else int(status == 200)
 
 
 class RateLimitedError(ProviderError):

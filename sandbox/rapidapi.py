@@ -63,6 +63,8 @@ class RapidApiKnobs(BaseModel):
     server_error_rate: float = Field(0.0, ge=0, le=1)
     malformed_urns: list[str] = Field(default_factory=list)
     missing_urns: list[str] = Field(default_factory=list)
+    # urn -> the first N answers are a 200 whose body is cut off mid-way (billed, like any 200)
+    truncate_first: dict[str, int] = Field(default_factory=dict)
 
 
 def _date(rng: random.Random, year: int) -> dict[str, int]:
@@ -249,7 +251,22 @@ class RapidApiSandbox:
         body = _profile_body(identifier)
         if identifier in k.malformed_urns:
             body = body[: len(body) // 2]
+        if attempt <= k.truncate_first.get(identifier, 0):
+            return _Truncated(self._reply(200, body))
         return self._reply(200, body)
+
+
+class _Truncated(Response):
+    """A 200 whose Content-Length promises the whole body but whose connection closes after
+    half of it: the client sees the status line, then a dropped body."""
+
+    def __init__(self, whole: Response) -> None:
+        super().__init__(whole.body, whole.status_code, dict(whole.headers), media_type="application/json")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+        # Returning with the body incomplete: uvicorn closes the connection mid-body.
 
 
 def username_from_url(url: str | None) -> str | None:

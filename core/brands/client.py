@@ -127,7 +127,7 @@ class CollectorClient(ProviderClient):
         pacer = (self.shared_pacer(f"collectors:{collector}", self._key(collector),
                                    [(self._settings.requests_per_minute, 60.0)]) if self._limits_url else None)
         try:
-            response, attempts = await self.request(method, url, pacers=(pacer,), **kwargs)
+            response, attempts, _ = await self.request(method, url, pacers=(pacer,), **kwargs)
         except ProviderError as exc:
             exc.args = (f"{collector}: {self._redact(str(exc))}",)
             raise

@@ -16,7 +16,14 @@ import httpx
 
 from core.errors import MalformedResponseError
 from core.http.limiter import Window
-from core.http.retry import RetryPolicy, Sleep, send_with_retries, shared_ssl_context
+from core.http.retry import (
+    AnswerCut,
+    RetryPolicy,
+    Sent,
+    Sleep,
+    send_with_retries,
+    shared_ssl_context,
+)
 from core.http.shared_limiter import SharedWindowLimiter, key_fingerprint
 
 
@@ -103,14 +110,24 @@ class ProviderClient:
         return False
 
     async def request(self, method: str, url: str, *, pacers: tuple[Pacer | None, ...] = (),
-                      observe: Observe | None = None, **kwargs: Any) -> tuple[httpx.Response, int]:
-        """Send with retries; returns (2xx response, attempts) or raises a ProviderError."""
+                      observe: Observe | None = None, **kwargs: Any) -> Sent:
+        """Send with retries; returns (2xx response, attempts, billed) or raises a ProviderError.
+
+        The body is read apart from the status line, so an answer whose body is cut off is
+        known to have been answered (``AnswerCut``): a 200 the provider bills."""
         async def send() -> httpx.Response:
             for pacer in pacers:
                 if pacer is not None:
                     self.waited_seconds += await pacer.acquire() or 0.0
             self.api_calls += 1
-            response = await self._client().request(method, url, **kwargs)
+            http = self._client()
+            response = await http.send(http.build_request(method, url, **kwargs), stream=True)
+            try:
+                await response.aread()
+            except httpx.TransportError as exc:
+                raise AnswerCut(response.status_code, exc) from exc
+            finally:
+                await response.aclose()
             if observe is not None:
                 await observe(response)
             return response
@@ -121,16 +138,16 @@ class ProviderClient:
     async def get_json(self, url: str, *, params: dict[str, Any] | None = None,
                        pacers: tuple[Pacer | None, ...] = (), observe: Observe | None = None) -> Any:
         """GET and parse; a body that is not JSON is a MalformedResponseError naming ``url``."""
-        response, attempts = await self.request("GET", url, params=params, pacers=pacers, observe=observe)
-        return parse_json(response, url, attempts)
+        response, attempts, billed = await self.request("GET", url, params=params, pacers=pacers, observe=observe)
+        return parse_json(response, url, attempts, billed)
 
 
-def parse_json(response: httpx.Response, what: str, attempts: int) -> Any:
+def parse_json(response: httpx.Response, what: str, attempts: int, billed: int | None = None) -> Any:
     try:
         return json.loads(response.content)
     except ValueError as exc:
         raise MalformedResponseError(f"malformed JSON from {what}: {exc}", status=response.status_code,
-                                     attempts=attempts) from None
+                                     attempts=attempts, billed=billed) from None
 
 
 def json_or_none(response: httpx.Response) -> Any:

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import httpx
 
@@ -36,6 +37,24 @@ async def pause(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+class AnswerCut(Exception):
+    """The provider answered (``status``) but the body did not arrive whole: a dropped
+    connection mid-body. A 200 is billed all the same."""
+
+    def __init__(self, status: int, cause: BaseException) -> None:
+        super().__init__(f"HTTP {status} answer cut off: {type(cause).__name__}: {cause}".rstrip(": "))
+        self.status = status
+
+
+class Sent(NamedTuple):
+    """A 2xx answer, the attempts it took, and how many of them the provider bills (its 200s,
+    a cut-off one included)."""
+
+    response: httpx.Response
+    attempts: int
+    billed: int
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_rate_limit_retries: int
@@ -51,41 +70,45 @@ async def send_with_retries(
     message: Callable[[httpx.Response], str],
     quota_exhausted: Callable[[httpx.Response, str], bool] = lambda r, m: False,
     sleep: Sleep | None = None,
-) -> tuple[httpx.Response, int]:
-    """Send until a 2xx; returns (response, attempts) or raises a ProviderError subclass.
+) -> Sent:
+    """Send until a 2xx; returns the answer, its attempts and billed count, or raises a
+    ProviderError subclass (``billed`` on it too).
 
     429: wait ``Retry-After`` (capped) or exponential backoff, at most
     ``max_rate_limit_retries`` times; a quota-exhausted 429 is raised at once. 401/403 raise
     AuthError, 404 NotFoundError, 5xx and network errors are retried ``transient_retries``
-    times. Every attempt is counted.
+    times, and so is an answer whose body was cut off (``AnswerCut``: billed when it was a 200,
+    so a cut 200 retried once is billed twice). Every attempt is counted.
     """
     wait = sleep or (lambda s: pause(s))
-    attempts = rate_limited = transient = 0
+    attempts = rate_limited = transient = billed = 0
     while True:
         attempts += 1
         try:
             response = await send()
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, AnswerCut) as exc:
+            billed += isinstance(exc, AnswerCut) and exc.status == 200
             transient += 1
             if transient > policy.transient_retries:
-                raise NetworkError(f"network error: {type(exc).__name__}: {exc}".rstrip(": "),
-                                   attempts=attempts) from None
+                what = str(exc) if isinstance(exc, AnswerCut) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+                raise NetworkError(f"network error: {what}", attempts=attempts, billed=billed) from None
             await wait(backoff_seconds(transient - 1, base_ms=policy.backoff_ms,
                                        max_ms=policy.backoff_max_ms))
             continue
         status = response.status_code
+        billed += status == 200
         if status < 300:
-            return response, attempts
+            return Sent(response, attempts, billed)
         text = message(response)
         if status == 429:
             if quota_exhausted(response, text):
                 raise QuotaExhaustedError(f"provider quota exhausted: {text}", status=429,
-                                          attempts=attempts)
+                                          attempts=attempts, billed=billed)
             rate_limited += 1
             if rate_limited > policy.max_rate_limit_retries:
                 error = RateLimitedError(
                     f"rate limited (HTTP 429) after {policy.max_rate_limit_retries} retries: {text}",
-                    status=429, attempts=attempts)
+                    status=429, attempts=attempts, billed=billed)
                 error.retry_after = parse_retry_after(response.headers.get("retry-after"))
                 error.limit_type = response.headers.get("x-rate-limit-type")
                 raise error
@@ -94,15 +117,15 @@ async def send_with_retries(
                 retry_after=parse_retry_after(response.headers.get("retry-after"))))
             continue
         if status in (401, 403):
-            raise AuthError(f"HTTP {status}: {text}", status=status, attempts=attempts)
+            raise AuthError(f"HTTP {status}: {text}", status=status, attempts=attempts, billed=billed)
         if status == 404:
-            raise NotFoundError(f"HTTP 404: {text}", status=404, attempts=attempts)
+            raise NotFoundError(f"HTTP 404: {text}", status=404, attempts=attempts, billed=billed)
         if status >= 500:
             transient += 1
             if transient > policy.transient_retries:
                 raise ServerError(f"server error HTTP {status}: {text}", status=status,
-                                  attempts=attempts)
+                                  attempts=attempts, billed=billed)
             await wait(backoff_seconds(transient - 1, base_ms=policy.backoff_ms,
                                        max_ms=policy.backoff_max_ms))
             continue
-        raise ProviderError(f"HTTP {status}: {text}", status=status, attempts=attempts)
+        raise ProviderError(f"HTTP {status}: {text}", status=status, attempts=attempts, billed=billed)

@@ -22,6 +22,7 @@ class FetchResult:
     raw: bytes
     attempts: int
     provider_remaining: int | None
+    billed: int = 1  # the 200s among the attempts (an earlier cut-off answer is billed too)
 
 
 def _remaining(response: httpx.Response) -> int | None:
@@ -64,16 +65,16 @@ class RapidApiClient(ProviderClient):
 
     async def fetch_profile(self, urn: str) -> FetchResult:
         """GET the profile of ``urn``; raises a ProviderError subclass on failure."""
-        response, attempts = await self.request("GET", self._settings.profile_path, pacers=(self._pacer,),
-                                                params={"username": validate_urn(urn)})
+        response, attempts, billed = await self.request("GET", self._settings.profile_path, pacers=(self._pacer,),
+                                                        params={"username": validate_urn(urn)})
         raw = response.content
-        data = parse_json(response, self._settings.profile_path, attempts)
+        data = parse_json(response, self._settings.profile_path, attempts, billed)
         if not isinstance(data, dict):
             raise MalformedResponseError(
-                f"expected a JSON object, got {type(data).__name__}", status=200, attempts=attempts
+                f"expected a JSON object, got {type(data).__name__}", status=200, attempts=attempts, billed=billed
             )
         if set(data) == {"message"}:
             raise MalformedResponseError(
-                f"HTTP 200 without a profile: {data['message']}", status=200, attempts=attempts
+                f"HTTP 200 without a profile: {data['message']}", status=200, attempts=attempts, billed=billed
             )
-        return FetchResult(data, raw, attempts, _remaining(response))
+        return FetchResult(data, raw, attempts, _remaining(response), billed)

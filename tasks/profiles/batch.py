@@ -158,7 +158,7 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
             result = await ctx.client.fetch_profile(entry.urn)
         except ProviderError as exc:
             report.api_calls += exc.attempts
-            report.billable_calls += exc.status == 200
+            report.billable_calls += exc.billed  # every 200, a truncated or malformed one included
             if exc.fatal:
                 stop.set()
                 report.fatal_error = report.fatal_error or str(exc)
@@ -168,7 +168,7 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         except JobError as exc:
             return _Fetched(entry, error=str(exc))
         report.api_calls += result.attempts
-        report.billable_calls += 1
+        report.billable_calls += result.billed
         if result.provider_remaining is not None:
             report.provider_remaining = result.provider_remaining
         return await _store(entry, result.raw, result.data, ctx.store)
