@@ -44,3 +44,6 @@ class BrandJobsSettings(Section):
                                    **env("BRAND_CONCURRENCY"))
     customer_concurrency: int = Field(3, alias="customerConcurrency", ge=1, description="runs at once per customer")
     notify_on_failure: bool = Field(True, alias="notifyOnFailure")
+    max_body_bytes: int = Field(1_000_000, alias="maxBodyBytes", ge=1024,
+                                description="the operations API refuses a larger request body (413)",
+                                **env("API_MAX_BODY_BYTES"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,6 +32,7 @@ from deployments.api import (
     routes_trends,
 )
 from deployments.api.auth import add_error_handlers, require_token
+from deployments.api.guard import BodyGuard, malformed_json_handler
 from deployments.control import brand_admin, brands
 
 JobTypeName = Literal["data_collection", "scoring", "data_collection_and_scoring"]
@@ -86,6 +88,9 @@ def create_app(*, run_wait_seconds: float = 300) -> FastAPI:
                               "brand scheduled jobs (seed 003), trends. Bearer token on every route.")
     app.state.run_wait_seconds = run_wait_seconds
     add_error_handlers(app)
+    # The token and the body's size are checked before any route reads the body (guard.py).
+    app.add_middleware(BodyGuard)
+    app.add_exception_handler(RequestValidationError, malformed_json_handler)
     secured = [Depends(require_token)]
     for module in (routes_jobs, routes_crypto, routes_riot, routes_trends, routes_alerts, routes_queue):
         app.include_router(module.router, dependencies=secured)
