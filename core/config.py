@@ -83,6 +83,9 @@ class DatabaseSettings(Section):
 
     env_prefix = "DATABASE_"
     url: str = Field("", description="SQLAlchemy URL; empty = sqlite file under dataDir")
+    outage_budget_seconds: float = Field(60, alias="outageBudgetSeconds", ge=0,
+                                         description="how long a run waits out an unreachable database "
+                                                     "(backoff with jitter) before it stops")
 
     @field_validator("url")
     @classmethod

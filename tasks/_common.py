@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import DBAPIError, OperationalError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 import core.models  # noqa: F401 - every table registered: foreign keys cross families
 from core.db.engine import DatabaseUnreachable
 from core.db.migrate import ensure_schema
 from core.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 # Database tasks retry on connection-level failures only; a constraint violation or a bug
 # fails at once instead of being repeated.
@@ -35,6 +42,38 @@ def retry_on_db_outage(task: Any, task_run: Any, state: Any) -> bool:
     except Exception as exc:  # noqa: BLE001 - classified below
         return is_db_outage(exc)
     return False
+
+
+async def ride_out_db(fn: Callable[..., T], *args: object, what: str, budget: float | None = None) -> T:
+    """``fn(*args)`` off the event loop, waiting out a database outage (``is_db_outage``) for
+    up to ``database.outageBudgetSeconds`` with exponential backoff and jitter: the one
+    mechanism every run's database steps share. One line when the outage starts, one when the
+    database is back; past the budget the outage's error is raised (the run stops cleanly)."""
+    limit = get_settings().database.outage_budget_seconds if budget is None else budget
+    down_since: float | None = None
+    async for attempt in AsyncRetrying(retry=retry_if_exception(is_db_outage), reraise=True,
+                                       stop=stop_after_delay(limit),
+                                       wait=wait_exponential_jitter(multiplier=0.5, max=5)):
+        with attempt:
+            try:
+                result = await asyncio.to_thread(fn, *args)
+            except Exception as exc:
+                if is_db_outage(exc) and down_since is None:
+                    down_since = time.monotonic()
+                    run_logger().warning("database unavailable during %s (%s); waiting up to %g s",
+                                   what, str(exc).strip().splitlines()[0][:200], limit)
+                raise
+    if down_since is not None:
+        run_logger().warning("database back after %.1f s (%s)", time.monotonic() - down_since, what)
+    return result
+
+
+def run_logger() -> Any:
+    """The run's logger inside a flow or task run, else this module's."""
+    try:
+        return get_run_logger()
+    except Exception:  # noqa: BLE001 - MissingContextError: outside a run
+        return logging.getLogger("jobpipes.db")
 
 
 def db_url(settings: Settings | None = None) -> str:

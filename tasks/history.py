@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
+from tenacity import retry, stop_after_delay, wait_exponential_jitter
 
 from core.db import session_scope
 from core.runs import history
 from core.runs.errors import ItemError
 from core.runs.history import RunRecord
 from core.runs.result import JobResult
-from tasks._common import db_task, db_url
+from tasks._common import db_url, ride_out_db
 
 
-@db_task
-async def record_history(record: RunRecord) -> int:
-    """Insert the run's history row; returns its id."""
+def _insert(record: RunRecord) -> int:
     with session_scope(db_url()) as session:
         return history.record_run(session, record)
+
+
+async def record_history(record: RunRecord) -> int:
+    """Insert the run's history row; returns its id. Not a Prefect task on purpose: the row is
+    the record of the run, so writing it needs the database alone (an unreachable Prefect API
+    must not lose it), and it rides out a database outage like every database step."""
+    return await ride_out_db(_insert, record, what=f"the history row of {record.job_name}")
 
 
 async def publish_job_result(result: JobResult, errors: list[ItemError] | None = None) -> None:
@@ -26,6 +33,16 @@ async def publish_job_result(result: JobResult, errors: list[ItemError] | None =
     rows = result.table()
     rows += [{"metric": f"error[{e['item']}]", "value": e["error"]}
              for e in (errors or [])[:50]]
+    try:
+        await _create_table_artifact(result, rows)
+    except Exception as exc:  # noqa: BLE001 - the row and the e-mail are the record; the artifact is a view of it
+        get_run_logger().warning("JobResult artifact of %s not published (the history row has it): %s: %s",
+                                 result.job_name, type(exc).__name__, exc)
+
+
+@retry(stop=stop_after_delay(30), wait=wait_exponential_jitter(multiplier=1, max=8), reraise=True)
+async def _create_table_artifact(result: JobResult, rows: list[dict[str, object]]) -> None:
+    """Prefect's API may be down for a while as a run ends: retried for up to 30 s."""
     await acreate_table_artifact(
         key=result.job_name.replace("_", "-"),
         table=rows,

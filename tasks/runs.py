@@ -94,8 +94,7 @@ async def announce(record: RunRecord, notify: NotifyPolicy | None, *, whatever_s
     settings = get_settings().notify
     policy = job_policy(record.job_name, notify, settings)
     wanted = policy != "never" if whatever_status else should_notify(policy, record.status)
-    # Disabled e-mail (notify.enabled: false): no notify_completion task run at all, which
-    # would only return None (one task run less for every run of a demo or a test).
+    # Disabled e-mail (notify.enabled: false): nothing to build or send.
     if not (settings.enabled and wanted):
         return
     try:

@@ -20,6 +20,7 @@ The task logs its progress every few seconds and when it ends."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +29,6 @@ from typing import TypeVar
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core.db import session_scope
 from core.profiles.client import RapidApiClient
@@ -39,7 +39,7 @@ from core.profiles.tally import RunTally
 from core.runs.errors import item_error, unexpected_error
 from core.runs.progress import Progress
 from core.settings import get_settings
-from tasks._common import DB_RETRIES, db_url, is_db_outage
+from tasks._common import db_url, ride_out_db
 from tasks.profiles.batch import BatchContext, BatchReport, RequestMarks, process_batch
 from tasks.profiles.ledger import (
     QuotaGrant,
@@ -68,13 +68,9 @@ class StageResult:
 
 
 async def _in_thread(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """A database step, off the event loop, retried on outages like every database task."""
-    async for attempt in AsyncRetrying(retry=retry_if_exception(is_db_outage), reraise=True,
-                                       stop=stop_after_attempt(DB_RETRIES + 1),
-                                       wait=wait_exponential(multiplier=1, max=4)):
-        with attempt:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-    raise AssertionError("unreachable")  # pragma: no cover - reraise=True
+    """A database step (claim, settlement, release), off the event loop, riding out an outage
+    within ``database.outageBudgetSeconds`` (``tasks._common.ride_out_db``)."""
+    return await ride_out_db(functools.partial(fn, **kwargs), *args, what=getattr(fn, "__name__", "a database step"))
 
 
 @task(name="fetch-profiles", cache_policy=NO_CACHE)
