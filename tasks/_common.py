@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import psycopg
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -29,7 +30,7 @@ DB_RETRY_DELAYS: list[float] = [1, 2, 4]
 def is_db_outage(exc: BaseException) -> bool:
     """The database was unreachable or dropped the connection (worth a retry), as opposed to
     a constraint violation or a bug (not worth one)."""
-    if isinstance(exc, OperationalError | DatabaseUnreachable):
+    if isinstance(exc, OperationalError | DatabaseUnreachable | psycopg.OperationalError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -49,6 +50,11 @@ async def ride_out_db(fn: Callable[..., T], *args: object, what: str, budget: fl
     up to ``database.outageBudgetSeconds`` with exponential backoff and jitter: the one
     mechanism every run's database steps share. One line when the outage starts, one when the
     database is back; past the budget the outage's error is raised (the run stops cleanly)."""
+    return await ride_out(lambda: asyncio.to_thread(fn, *args), what=what, budget=budget)
+
+
+async def ride_out(call: Callable[[], Awaitable[T]], *, what: str, budget: float | None = None) -> T:
+    """``ride_out_db`` for a coroutine (a step on an async connection of its own)."""
     limit = get_settings().database.outage_budget_seconds if budget is None else budget
     down_since: float | None = None
     async for attempt in AsyncRetrying(retry=retry_if_exception(is_db_outage), reraise=True,
@@ -56,7 +62,7 @@ async def ride_out_db(fn: Callable[..., T], *args: object, what: str, budget: fl
                                        wait=wait_exponential_jitter(multiplier=0.5, max=5)):
         with attempt:
             try:
-                result = await asyncio.to_thread(fn, *args)
+                result = await call()
             except Exception as exc:
                 if is_db_outage(exc) and down_since is None:
                     down_since = time.monotonic()

@@ -11,6 +11,7 @@ only its entry. An entry that could not be written at all stays FETCHING and is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from core.profiles.entries import ClaimedEntry, EntryOutcome
 from core.profiles.models import Profile
 from core.runs.errors import ItemError, item_error
 from core.storage import ObjectStore, dump_json
+from tasks._common import is_db_outage, ride_out, ride_out_db
 from tasks.profiles.ledger import QuotaGrant, settle_grant
 
 
@@ -94,7 +96,8 @@ class RequestMarks:
             self._pending, self._waiter = [], None
             assert waiter is not None
             try:
-                await self._commit(ids)
+                # A database outage is waited out (the requests wait unsent, so nothing is billed).
+                await ride_out(functools.partial(self._commit, ids), what="the request marks")
             except Exception as exc:  # noqa: BLE001 - each request of the group gets the error
                 waiter.set_exception(exc)
                 waiter.exception()  # retrieved here too: a group whose requests are gone must not warn
@@ -227,18 +230,21 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
     counts = UpsertResult()
     settled = False
     try:
-        counts, report.quota_remaining = await asyncio.to_thread(
+        # An outage is waited out first (the whole batch in one transaction, as planned); any
+        # other error, or an outage past its budget, falls back to one transaction per entry.
+        counts, report.quota_remaining = await ride_out_db(
             _write, url, done, failed, skipped, reason,
-            (grant, report.billable_calls) if grant is not None else None)
+            (grant, report.billable_calls) if grant is not None else None, what="the batch's write")
         settled = grant is not None
     except Exception as exc:  # noqa: BLE001 - fall back to one transaction per entry
         logger = get_run_logger()
         logger.warning("batch write failed (%s); writing entry by entry", type(exc).__name__)
+        budget = 0.0 if is_db_outage(exc) else None  # an outage past its budget is not waited out again
         for fetched in results:
             try:
-                one, _ = await asyncio.to_thread(
+                one, _ = await ride_out_db(
                     _write, url, [fetched] if fetched.row else [], [fetched] if fetched.error else [],
-                    [fetched] if fetched.skipped else [], reason)
+                    [fetched] if fetched.skipped else [], reason, what="an entry's write", budget=budget)
                 counts.created += one.created
                 counts.updated += one.updated
             except Exception as entry_exc:  # noqa: BLE001
@@ -267,7 +273,8 @@ async def process_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None, ctx
     results = await asyncio.gather(*(_fetch_one(e, ctx, stop, report) for e in batch))
     settled = await _persist(ctx.url, list(results), ctx.store, report, grant)
     if grant is not None and not settled:
-        report.quota_remaining = await asyncio.to_thread(settle_grant, grant, report.billable_calls)
+        report.quota_remaining = await ride_out_db(settle_grant, grant, report.billable_calls,
+                                                   what="the batch's settlement")
     # DEBUG: a log line costs the run ~3 ms (console and API handlers); the stage logs its
     # progress at INFO (``tasks.profiles.stage``), and failed entries are in the run's history.
     get_run_logger().debug(
