@@ -81,7 +81,8 @@ async def profile_fetcher(
     def outcome(record: RunRecord, error: BaseException | None) -> RunRecord:
         return tally.to_record(record, error, config_id=config.id, metrics={
             "params": params, "batches": tally.batches, "batch_size": size, "respect_quota": respect,
-            "recovered_orphans": recovered, "parallel_runs": helpers, "errors": tally.errors})
+            "recovered_orphans": recovered, "parallel_runs": helpers, "deferred": tally.deferred,
+            "errors": tally.errors})
 
     return final_state(await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify,
                          outcome=outcome))

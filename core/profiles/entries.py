@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db.claim import claim_oldest
@@ -52,10 +52,13 @@ def claim_pending(session: Session, *, limit: int, claimed_by: str) -> list[Clai
 
     Two overlapping runs claim disjoint sets (see :func:`core.db.claim.claim_oldest`).
     """
+    now = utcnow()
     rows = claim_oldest(
-        session, ProfileEntry, where=[ProfileEntry.status == EntryStatus.PENDING.value], limit=limit,
+        session, ProfileEntry, where=[ProfileEntry.status == EntryStatus.PENDING.value,
+                                      or_(ProfileEntry.not_before.is_(None), ProfileEntry.not_before <= now)],
+        limit=limit,
         values={"status": EntryStatus.FETCHING.value, "claimed_by": claimed_by, "requested_at": None,
-                "updated_at": utcnow()},
+                "not_before": None, "updated_at": now},
         returning=[ProfileEntry.id, ProfileEntry.urn, ProfileEntry.fetch_count],
     )
     return [ClaimedEntry(r.id, r.urn, r.fetch_count) for r in rows]
@@ -113,6 +116,20 @@ def mark_failed(session: Session, failures: Sequence[EntryOutcome]) -> None:
             .where(ProfileEntry.id == outcome.id)
             .values(status=EntryStatus.FAILED.value, error_message=(outcome.error or "")[:2000],
                     updated_at=now)  # claimed_by stays: the run that finished it
+            .execution_options(synchronize_session=False)
+        )
+
+
+def defer(session: Session, deferred: Sequence[tuple[EntryOutcome, datetime]]) -> None:
+    """FETCHING -> PENDING not before the given time, with the reason: the provider said "later"
+    (a 429 or a 5xx after the retries), so a later run takes it without a person."""
+    now = utcnow()
+    for outcome, until in deferred:
+        session.execute(
+            update(ProfileEntry)
+            .where(ProfileEntry.id == outcome.id, ProfileEntry.status == EntryStatus.FETCHING.value)
+            .values(status=EntryStatus.PENDING.value, not_before=until, claimed_by=None,
+                    error_message=(outcome.error or "")[:2000], updated_at=now)
             .execution_options(synchronize_session=False)
         )
 

@@ -78,6 +78,8 @@ class ProfileEntry(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     # Set, durably, just before the claiming run sends the request: what a dead run billed.
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A PENDING entry the provider refused for now (429/5xx after the retries): not claimed before.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 

@@ -38,6 +38,11 @@ class RapidApiSettings(Section):
     rate_limit_backoff_ms: int = Field(1000, alias="rateLimitBackoffMs", ge=0)
     rate_limit_backoff_max_ms: int = Field(8000, alias="rateLimitBackoffMaxMs", ge=0)
     transient_error_retries: int = Field(1, alias="transientErrorRetries", ge=0, le=10)
+    defer_seconds: float = Field(300, alias="deferSeconds", ge=0,
+                                 description="an entry refused with 429/5xx after the retries waits this long "
+                                             "(or the provider's Retry-After) before a run takes it again")
+    defer_max_seconds: float = Field(3600, alias="deferMaxSeconds", ge=0,
+                                     description="the longest an entry is deferred, whatever Retry-After says")
     batches_in_flight: int = Field(2, alias="batchesInFlight", ge=1, le=16,
                                    description="batches a run fetches and writes at once (a pipeline)")
     entries_per_task: int = Field(1000, alias="entriesPerTask", ge=1, le=1_000_000,

@@ -21,6 +21,7 @@ class RunTally:
     updated: int = 0
     api_calls: int = 0
     batches: int = 0
+    deferred: int = 0  # entries the provider refused for now, back to PENDING with a not-before time
     errors: list[ItemError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stopped_by_quota: bool = False
@@ -30,9 +31,10 @@ class RunTally:
 
     def add_batch(
         self, *, succeeded: int, errors: list[ItemError], api_calls: int,
-        created: int = 0, updated: int = 0,
+        created: int = 0, updated: int = 0, deferred: int = 0,
     ) -> None:
         self.batches += 1
+        self.deferred += deferred
         self.created += created
         self.updated += updated
         self.processed += succeeded + len(errors)
@@ -43,7 +45,7 @@ class RunTally:
 
     def merge(self, other: RunTally) -> None:
         """Add a part of the run (one fetch stage) counted on its own."""
-        for name in ("processed", "succeeded", "failed", "created", "updated", "api_calls", "batches"):
+        for name in ("processed", "succeeded", "failed", "created", "updated", "api_calls", "batches", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
         self.notes.extend(other.notes)
@@ -61,13 +63,14 @@ class RunTally:
             return RunStatus.QUOTA_EXCEEDED
         if self.fatal_error or (self.processed > 0 and self.succeeded == 0):
             return RunStatus.FAILED
-        if self.stopped_by_quota or self.failed:
+        if self.stopped_by_quota or self.failed or self.deferred:
             return RunStatus.PARTIAL
         return RunStatus.SUCCESS
 
     def error_summary(self, limit: int = 20) -> str | None:
         """Run-level notes first, then per-entry errors, joined; None when there are none."""
-        notes = ([self.fatal_error] if self.fatal_error else []) + self.notes
+        later = [f"{self.deferred} entries deferred: the provider said later (429/5xx); a later run takes them"]
+        notes = ([self.fatal_error] if self.fatal_error else []) + self.notes + (later if self.deferred else [])
         return join_errors(self.errors, limit, notes=notes)
 
     def to_record(self, record: RunRecord, error: BaseException | None, **fields: Any) -> RunRecord:

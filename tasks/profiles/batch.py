@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -23,13 +24,21 @@ from core.db import session_scope
 from core.db.engine import get_engine, libpq_url
 from core.db.types import utcnow
 from core.db.upsert import UpsertResult, upsert_rows
-from core.errors import JobError, ProviderError, QuotaExhaustedError
+from core.errors import (
+    JobError,
+    NetworkError,
+    ProviderError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    ServerError,
+)
 from core.profiles import entries, quota
 from core.profiles.cleaning import clean_profile, object_keys, profile_row, validate_urn
 from core.profiles.client import RapidApiClient
 from core.profiles.entries import ClaimedEntry, EntryOutcome
 from core.profiles.models import Profile
 from core.runs.errors import ItemError, item_error
+from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
 from tasks._common import is_db_outage, ride_out, ride_out_db
 from tasks.profiles.ledger import QuotaGrant, settle_grant
@@ -46,6 +55,7 @@ class BatchReport:
     api_calls: int = 0
     billable_calls: int = 0
     released: int = 0
+    deferred: int = 0  # back to PENDING with a not-before time: the provider said later
     fatal_error: str | None = None
     provider_quota_exhausted: bool = False
     provider_remaining: int | None = None
@@ -59,6 +69,7 @@ class _Fetched:
     keys: tuple[str, str] | None = None
     error: str | None = None
     skipped: bool = False
+    deferred: datetime | None = None  # with ``error``: the provider said later; not before this
 
 
 class RequestMarks:
@@ -167,6 +178,8 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
                 report.fatal_error = report.fatal_error or str(exc)
                 report.provider_quota_exhausted |= isinstance(exc, QuotaExhaustedError)
                 return _Fetched(entry, skipped=True)
+            if isinstance(exc, RateLimitedError | ServerError | NetworkError):  # "later", not "never"
+                return _Fetched(entry, error=str(exc), deferred=_not_before(exc))
             return _Fetched(entry, error=str(exc))
         except JobError as exc:
             return _Fetched(entry, error=str(exc))
@@ -175,6 +188,14 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         if result.provider_remaining is not None:
             report.provider_remaining = result.provider_remaining
         return await _store(entry, result.raw, result.data, ctx.store)
+
+
+def _not_before(exc: ProviderError) -> datetime:
+    """When a deferred entry may be fetched again: the provider's Retry-After when it gave one,
+    else ``rapidapi.deferSeconds``, never beyond ``rapidapi.deferMaxSeconds``."""
+    settings = get_settings().rapidapi
+    wait = getattr(exc, "retry_after", None) or settings.defer_seconds
+    return utcnow() + timedelta(seconds=min(wait, settings.defer_max_seconds))
 
 
 async def _store(entry: ClaimedEntry, raw: bytes, data: dict[str, Any], store: ObjectStore) -> _Fetched:
@@ -210,7 +231,10 @@ def _write(url: str, done: list[_Fetched], failed: list[_Fetched], skipped: list
         counts = upsert_rows(session, Profile.__table__, [f.row for f in done if f.row],
                              conflict_columns=["urn"])
         entries.mark_completed(session, [(f.entry.id, f.row["fetched_at"]) for f in done if f.row])
-        entries.mark_failed(session, [EntryOutcome(f.entry.id, f.entry.urn, f.error) for f in failed])
+        entries.mark_failed(session, [EntryOutcome(f.entry.id, f.entry.urn, f.error) for f in failed
+                                      if f.deferred is None])
+        entries.defer(session, [(EntryOutcome(f.entry.id, f.entry.urn, f"deferred: {f.error}"), f.deferred)
+                                for f in failed if f.deferred is not None])
         entries.release_claimed(session, [f.entry.id for f in skipped], reason=reason)
         remaining = None
         if settle is not None:
@@ -258,7 +282,8 @@ async def _persist(url: str, results: list[_Fetched], store: ObjectStore, report
                     logger.error("entry %s left FETCHING: database unavailable", fetched.entry.urn)
     report.succeeded = sum(1 for r in results if r.row is not None)
     report.created, report.updated = counts.created, counts.updated
-    report.errors = [item_error(r.entry.urn, r.error) for r in results if r.error]
+    report.errors = [item_error(r.entry.urn, r.error) for r in results if r.error and r.deferred is None]
+    report.deferred = sum(1 for r in results if r.error and r.deferred is not None)
     report.released = len(skipped)
     return settled
 

@@ -208,8 +208,8 @@ def _pending() -> int:
 async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant, processed_before: int) -> bool:
     """Add a finished batch to the stage; False when the run must stop claiming."""
     tally.quota_remaining = report.quota_remaining
-    tally.add_batch(succeeded=report.succeeded, errors=report.errors,
-                    api_calls=report.api_calls, created=report.created, updated=report.updated)
+    tally.add_batch(succeeded=report.succeeded, errors=report.errors, api_calls=report.api_calls,
+                    created=report.created, updated=report.updated, deferred=report.deferred)
     if report.provider_quota_exhausted:
         await _in_thread(mark_quota_exhausted, grant)
         tally.quota_remaining = 0

@@ -88,15 +88,16 @@ async def test_429_then_success_and_retries_exhausted(app_env, rapidapi_sandbox,
 
     rows = entry_rows(url)
     assert rows[ok].status == rows[flaky].status == "COMPLETED"
-    assert rows[hopeless].status == "FAILED"
-    assert "rate limited (HTTP 429) after 3 retries" in rows[hopeless].error_message
-    assert summary.status == "PARTIAL"
+    # "Later" is not "never": back to PENDING, not before rapidapi.deferSeconds from now.
+    assert rows[hopeless].status == "PENDING" and rows[hopeless].not_before is not None
+    assert "deferred: rate limited (HTTP 429) after 3 retries" in rows[hopeless].error_message
+    assert summary.status == "PARTIAL" and summary.metrics.custom["deferred"] == 1
     [run] = history_rows(url)
     # 2 + 4 + 4 attempts: every attempt is an API call; only the two 200s use quota.
     assert run.api_calls_made == 10
     assert ledger(url).calls_used == 2
-    assert hopeless in run.error_summary
-    assert hopeless in smtp_sink.messages[0].get_content()
+    assert "1 entries deferred" in run.error_summary  # its row says why: "deferred: rate limited ..."
+    assert "1 entries deferred" in smtp_sink.messages[0].get_content()
 
 
 async def test_quota_exhausted_before_the_run_makes_no_api_call(app_env, rapidapi_sandbox):
