@@ -60,6 +60,7 @@ class BatchReport:
     provider_quota_exhausted: bool = False
     provider_remaining: int | None = None
     quota_remaining: int | None = None  # the ledger after settling the batch's grant
+    sink_down: str | None = None  # our storage failed too often in a row: the stage stops claiming
 
 
 @dataclass
@@ -149,20 +150,43 @@ class RequestMarks:
 
 
 @dataclass
+class SinkWatch:
+    """Failures of our own storage, in a row: past ``limit`` the sink counts as down, and the
+    stage stops spending quota on answers it cannot keep."""
+
+    limit: int = 3
+    streak: int = 0
+    reason: str | None = None  # the error that took it down
+
+    @property
+    def down(self) -> bool:
+        return self.reason is not None
+
+    def failed(self, error: str) -> None:
+        self.streak += 1
+        if self.streak >= self.limit and self.reason is None:
+            self.reason = error
+
+    def ok(self) -> None:
+        self.streak = 0
+
+
+@dataclass
 class BatchContext:
     """What a fetch stage's batches share: one client, one store, one gate on the requests
-    in flight and one group commit of request marks."""
+    in flight, one group commit of request marks, and the watch on the store."""
 
     url: str
     client: RapidApiClient
     store: ObjectStore
     gate: asyncio.Semaphore
     marks: RequestMarks
+    sink: SinkWatch = field(default_factory=SinkWatch)
 
 
 async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event, report: BatchReport) -> _Fetched:
     async with ctx.gate:
-        if stop.is_set():
+        if stop.is_set() or ctx.sink.down:  # not sent: nothing billed for an answer we could not keep
             return _Fetched(entry, skipped=True)
         try:
             validate_urn(entry.urn)
@@ -187,7 +211,13 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         report.billable_calls += result.billed
         if result.provider_remaining is not None:
             report.provider_remaining = result.provider_remaining
-        return await _store(entry, result.raw, result.data, ctx.store)
+        stored = await _store(entry, result.raw, result.data, ctx.store)
+        if stored.row is None:  # our side failed, not the provider: PENDING again at once, not FAILED
+            ctx.sink.failed(stored.error or "storage error")
+            stored.error, stored.deferred = f"storage unavailable: {stored.error}", utcnow()
+        else:
+            ctx.sink.ok()
+        return stored
 
 
 def _not_before(exc: ProviderError) -> datetime:
@@ -296,6 +326,7 @@ async def process_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None, ctx
     report = BatchReport()
     stop = asyncio.Event()
     results = await asyncio.gather(*(_fetch_one(e, ctx, stop, report) for e in batch))
+    report.sink_down = ctx.sink.reason
     settled = await _persist(ctx.url, list(results), ctx.store, report, grant)
     if grant is not None and not settled:
         report.quota_remaining = await ride_out_db(settle_grant, grant, report.billable_calls,

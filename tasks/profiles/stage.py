@@ -221,6 +221,15 @@ async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant, proces
     if report.fatal_error:
         tally.fatal_error = tally.fatal_error or report.fatal_error
         return False
+    if report.sink_down:
+        # Stop spending: what is held goes back to PENDING, the unspent reservation is released
+        # with the batch's settlement; with nothing kept at all the run is FAILED for it.
+        reason = f"storage unavailable: {report.sink_down}"
+        if processed_before + tally.succeeded == 0:
+            tally.fatal_error = tally.fatal_error or reason
+        elif reason not in tally.notes:
+            tally.notes.append(f"{reason}; stopped claiming")
+        return False
     return True
 
 

@@ -188,21 +188,30 @@ async def test_malformed_json_and_missing_profiles_fail_only_their_entry(app_env
     assert set(profile_rows(url)) == {good}
 
 
-async def test_storage_down_fails_entries_and_writes_nothing(app_env, monkeypatch, tmp_path):
+async def test_storage_down_stops_spending_and_gives_every_entry_back(app_env, rapidapi_sandbox, monkeypatch,
+                                                                       tmp_path):
+    """Issue 19 item 4: our side failing is not the entries' fault (PENDING, not FAILED), and
+    after a few failures in a row the run stops fetching answers it cannot keep."""
     url = app_env["DATABASE_URL"]
-    seed_entries(url, urns(3))
+    seed_entries(url, urns(30))
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the object folder should be")
     monkeypatch.setenv("STORAGE_URL", blocker.as_uri())
+    monkeypatch.setenv("RAPIDAPI_CONCURRENCY", "1")  # one answer at a time: the stop comes after 3
     reload_settings()
 
-    with pytest.raises(JobRunFailed, match="cannot write"):
-        await profile_fetcher()
+    with pytest.raises(JobRunFailed, match="storage unavailable: cannot write"):
+        await profile_fetcher(batch_size=5)
 
     rows = entry_rows(url)
-    assert {r.status for r in rows.values()} == {"FAILED"}
-    assert all("cannot write" in r.error_message for r in rows.values())
+    assert {r.status for r in rows.values()} == {"PENDING"}  # every one back, none FAILED
     assert profile_rows(url) == {}
+    billed = rapidapi_sandbox.stats()["monthly_used"]
+    assert billed == 3  # three answers lost in a row, then no more requests
+    q = ledger(url)
+    assert (q.calls_used, q.reserved) == (billed, 0)  # the unspent reservation is given back
+    [run] = history_rows(url)
+    assert run.status == "FAILED" and "storage unavailable" in run.error_summary
     assert history_rows(url)[0].status == "FAILED"
 
 

@@ -67,11 +67,12 @@ async def test_s3_down_fails_entries_and_leaves_nothing_half_written(app_env, s3
         await profile_fetcher()
 
     rows = entry_rows(url)
-    assert {r.status for r in rows.values()} == {"FAILED"}
-    assert all("cannot upload" in r.error_message for r in rows.values())
+    # Our side failed, not the entries: back to PENDING (issue 19 item 4), each saying why.
+    assert {r.status for r in rows.values()} == {"PENDING"}
+    assert all("storage unavailable: cannot upload" in r.error_message for r in rows.values())
     assert profile_rows(url) == {}
     [run] = history_rows(url)
-    assert run.status == "FAILED" and run.failed_count == 3
+    assert run.status == "FAILED" and run.failed_count == 0 and "storage unavailable" in run.error_summary
 
 
 async def test_hostile_urns_are_refused_at_enqueue_and_at_fetch(app_env, tmp_path):
