@@ -45,7 +45,8 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-def _free_port(preferred: int = 4200) -> int:
+def free_port(preferred: int = 4200) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port."""
     for port in (preferred, 0):
         with socket.socket() as sock:
             try:
@@ -71,7 +72,7 @@ def up() -> str:
     if api_url := running():
         return api_url
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_URL")} | {
         "PREFECT_HOME": str(STATE_DIR / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

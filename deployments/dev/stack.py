@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -99,17 +98,6 @@ def token() -> str:
         with os.fdopen(fd, "w") as f:
             f.write(value + "\n")
         return value
-
-
-def _port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise StackError("no free port")
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
@@ -207,7 +195,7 @@ def up(*, sandbox: bool = True, serve: bool = True, api: bool = True, api_port: 
               say)
         parts["serve"] = {"pid": proc.pid, "url": None, "log": str(log)}
     if api and not _alive(parts.get("api", {}).get("pid")):
-        port = _port(api_port)
+        port = local_server.free_port(api_port)
         say(f"operations API on port {port} ...")
         url = f"http://127.0.0.1:{port}"
         proc, log = _spawn("api", [sys.executable, "-m", "uvicorn", "deployments.api.app:app", "--host",

@@ -254,3 +254,15 @@ def project_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "display_name": "jobpipes (project venv)", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     return "python3"
+
+
+# Debian's Chromium, driven by Playwright (its own browser download cannot be reached here).
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it when it can)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    return CHROMIUM

@@ -13,7 +13,6 @@ under CI=true where they fail.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -47,21 +46,11 @@ from tests.integration.test_brand_admin_api import TOKEN
 from tests.integration.test_brand_jobs import COMPETITORS, make_brand
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parents[2] / ".data" / "screenshots"
 WIDTH = 1400
 FLAT_PRICE, SINGLE_PRICE = 0.52, 140.0  # XRP's price never moves; SOL has one price so far
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it when it can)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    return CHROMIUM
 
 
 @pytest.fixture

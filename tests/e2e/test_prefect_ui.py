@@ -13,7 +13,6 @@ the JobResult table artifact on the flow run and the moving progress. Screenshot
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import uuid
@@ -43,7 +42,6 @@ from tests.e2e.conftest import (
 )
 from tests.factories import seed_entries, urns
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = PROJECT_ROOT / ".data" / "screenshots"
@@ -52,15 +50,6 @@ UI_TIMEOUT_MS = 30_000  # the UI is a SPA loading its data afterwards, on a load
 MISSING = "ACoAAGoneForGood"
 LONG_ENTRIES, LONG_BATCH, LONG_LATENCY_MS = 200, 5, 500  # about 20-25 s of fetching
 PERCENT = re.compile(r"(\d+) of (\d+) \((\d+(?:\.\d+)?)%\)")
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it when it can)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    return CHROMIUM
 
 
 @pytest.fixture
