@@ -20,16 +20,18 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import nbformat
+import pytest
 from nbclient import NotebookClient
 from sqlalchemy import create_engine, text
 
 from core import frames
 from core.config import PROJECT_ROOT
-from tests.e2e.conftest import assert_server_healthy
+from tests.e2e.conftest import assert_server_healthy, prefect_database
 from tests.e2e.test_readme_commands import README, readme_command, user_env
 
 UP = readme_command(r"uv run jobpipes up")
@@ -86,12 +88,21 @@ def test_skipped_sections_exist_and_say_why():
     assert "```bash" in README.split("\n## Deploying with a work pool and workers\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_the_readme_runs_as_written_on_the_stack(tmp_path: Path, project_kernel: str, monkeypatch):
+@pytest.fixture
+def prefect_db() -> Iterator[str]:
+    with prefect_database() as url:
+        yield url
+
+
+def test_the_readme_runs_as_written_on_the_stack(tmp_path: Path, project_kernel: str, monkeypatch, prefect_db):
     env = {k: v for k, v in user_env(tmp_path).items()
            if not k.startswith(("PREFECT_API_URL", "RAPIDAPI_", "COINGECKO_", "RIOT_", "BRAND_ADMIN_TOKEN",
                                 "OPENAI_", "PERPLEXITY_", "SERPAPI_", "SMTP_", "JOBPIPES_"))}
     env["COLUMNS"] = "200"
     data = tmp_path / "data"
+    # The local Prefect server on PostgreSQL, as README "Configuration" recommends for a busy
+    # machine: on SQLite, a loaded server logs `database is locked` from its own services.
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_db
     first, *others = (body for _, body in readme_blocks("bash"))
     assert DOWN in first and others[0].startswith(ENV), "README 'Using it' no longer starts with up ... down, env"
     parts: dict[str, dict[str, object]] = {}
