@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from core.brands.schemas import UnknownIdError
 from core.db.engine import DatabaseUnreachable
 from core.errors import ConfigError
 from deployments.control import catalog, trigger
@@ -41,7 +42,7 @@ def call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except catalog.UnknownJob as exc:
         message = str(exc)
         err.print(message if message.startswith("job_id") else f"job_id: {message}", markup=False, highlight=False)
-    except ConfigError as exc:
+    except (ConfigError, UnknownIdError) as exc:  # an unknown brand, run or topic id too
         err.print(str(exc), markup=False, highlight=False)
     except trigger.JobConflict as exc:
         err.print(str(exc), markup=False, highlight=False)

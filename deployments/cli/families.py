@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,7 +15,7 @@ import typer
 from prefect.logging.handlers import PrefectConsoleHandler
 from rich.table import Table
 
-from core.brands.schemas import JOB_TYPES, UnknownIdError
+from core.brands.schemas import JOB_TYPES
 from core.errors import ConfigError, NotFoundError, ProviderError
 from deployments.cli.common import JsonOption, call, err, out, pairs, print_json, sync_call, when
 from deployments.control import brands, families
@@ -42,17 +42,6 @@ def _say(text: str) -> None:
 
 def _n(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else many or one + 's'}"
-
-
-def _call(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """``call``, with an unknown brand as bad input too (one line naming ``brand_id``, exit 2)."""
-    async def run() -> T:
-        try:
-            return await work()
-        except UnknownIdError as exc:
-            raise ConfigError(str(exc)) from None
-
-    return call(run)
 
 
 @contextlib.contextmanager
@@ -232,7 +221,7 @@ def brands_add(name: Annotated[str, typer.Argument(metavar="NAME", help="the bra
         return await brands.create_brand(customer_id=customer, name=name, competitors=competitor or [],
                                          topics=_topics(topic or [], query or []))
 
-    brand = _call(create)
+    brand = call(create)
     if as_json:
         print_json(brand)
         return
@@ -246,7 +235,7 @@ def brands_add(name: Annotated[str, typer.Argument(metavar="NAME", help="the bra
 def brands_list(customer: Annotated[str | None, typer.Option(help="only this customer's brands")] = None,
                 as_json: JsonOption = False) -> None:
     """Every brand: customer, topics and queries, competitors, scheduled jobs."""
-    rows = _call(lambda: brands.list_brands(customer))
+    rows = call(lambda: brands.list_brands(customer))
     if as_json:
         print_json(rows)
         return
@@ -262,7 +251,7 @@ def brands_list(customer: Annotated[str | None, typer.Option(help="only this cus
 @brands_app.command("show")
 def brands_show(brand_id: Annotated[str, typer.Argument(metavar="BRAND_ID")], as_json: JsonOption = False) -> None:
     """One brand: competitors, topics with their queries, scheduled jobs."""
-    brand = _call(lambda: brands.get_brand(brand_id))
+    brand = call(lambda: brands.get_brand(brand_id))
     if as_json:
         print_json(brand)
         return
@@ -295,6 +284,6 @@ def brands_schedule(brand_id: Annotated[str, typer.Argument(metavar="BRAND_ID")]
         return await brands.schedule_brand(brand_id, cron_expression=cron, timezone=timezone, job_type=job_type,
                                            is_active=active, metadata=metadata)
 
-    job = _call(apply)
+    job = call(apply)
     print_json(job) if as_json else _say(
         f"brand-job-{job['id']}: {_schedule_line(job)} ({'created' if job['created'] else 'updated'})")

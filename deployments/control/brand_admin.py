@@ -291,12 +291,17 @@ async def get_job_run(run_id: Any) -> dict[str, Any]:
         return job_run_view(run)
 
 
+def brand_or_unknown(session: Any, brand_id: Any) -> Any:
+    """The brand of ``brand_id`` (validated as a UUID), or UnknownIdError naming it."""
+    brand = repo.get_brand(session, parse_uuid(brand_id, "brand_id"))
+    if brand is None:
+        raise UnknownIdError(f"brand_id: no brand {brand_id}")
+    return brand
+
+
 async def brand_topics_queries(brand_id: Any) -> dict[str, Any]:
-    brand_uuid = parse_uuid(brand_id, "brand_id")
     with session_scope(db_url()) as session:
-        brand = repo.get_brand(session, brand_uuid)
-        if brand is None:
-            raise UnknownIdError(f"brand_id: no brand {brand_id}")
+        brand = brand_or_unknown(session, brand_id)
         return {"brand_id": str(brand.id), "customer_id": str(brand.customer_id), "name": brand.name,
                 "competitors": list(brand.competitors), "topics": repo.topics_and_queries(session, brand.id)}
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.brands import repo
 from core.brands.models import Brand, BrandTopic, GeneratedQuery
-from core.brands.schemas import UnknownIdError, parse_job_type, parse_uuid
+from core.brands.schemas import parse_job_type, parse_uuid
 from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.errors import ConfigError
@@ -122,11 +122,8 @@ async def list_brands(customer_id: Any = None) -> list[dict[str, Any]]:
 
 async def get_brand(brand_id: Any) -> dict[str, Any]:
     """One brand: its active topics with their queries, competitors and scheduled jobs."""
-    wanted = parse_uuid(brand_id, "brand_id")
     with session_scope(db_url()) as session:
-        brand = repo.get_brand(session, wanted)
-        if brand is None:
-            raise UnknownIdError(f"brand_id: no brand {brand_id}")
+        brand = brand_admin.brand_or_unknown(session, brand_id)
         topics = repo.topics_and_queries(session, brand.id)
         schedules = [brand_admin.scheduled_job_view(r) for r in session.execute(
             select(ScheduledJob).where(ScheduledJob.brand_id == brand.id).order_by(ScheduledJob.created_at)).scalars()]
@@ -140,12 +137,10 @@ async def schedule_brand(brand_id: Any, *, cron_expression: str, timezone: str |
     """Create the brand's scheduled job of ``job_type``, or update it when it has one (its
     timezone kept unless given); the Prefect schedule is applied with it. The job's view,
     with ``created``."""
-    wanted, kind = parse_uuid(brand_id, "brand_id"), parse_job_type(job_type)
+    kind = parse_job_type(job_type)
     with session_scope(db_url()) as session:
-        brand = repo.get_brand(session, wanted)
-        if brand is None:
-            raise UnknownIdError(f"brand_id: no brand {brand_id}")
-        customer = brand.customer_id
+        brand = brand_admin.brand_or_unknown(session, brand_id)
+        wanted, customer = brand.id, brand.customer_id
         existing = session.execute(select(ScheduledJob.id).where(ScheduledJob.brand_id == wanted,
                                                                  ScheduledJob.job_type == kind)
                                    .order_by(ScheduledJob.created_at).limit(1)).scalar()

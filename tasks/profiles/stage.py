@@ -137,7 +137,9 @@ class _Stage:
         done = self.processed_before + t.processed
         holding = sum(len(batch) for batch, _ in self.in_flight.values())
         try:
-            waiting = await _in_thread(_pending) if self.claiming or self.more else 0
+            # Best effort, no outage budget: a progress line must not hold up the pipeline.
+            waiting = (await ride_out_db(_pending, what="the progress line", budget=0)
+                       if self.claiming or self.more else 0)
         except Exception:  # noqa: BLE001 - a progress line is not worth failing the stage
             waiting = 0
         if self.respect and t.quota_remaining is not None:
