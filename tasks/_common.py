@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import psycopg
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.exc import DBAPIError, OperationalError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 import core.models  # noqa: F401 - every table registered: foreign keys cross families
-from core.db.engine import DatabaseUnreachable
+from core.db import outage
 from core.db.migrate import ensure_schema
+from core.db.outage import is_db_outage
 from core.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -25,14 +22,6 @@ T = TypeVar("T")
 # fails at once instead of being repeated.
 DB_RETRIES = 3
 DB_RETRY_DELAYS: list[float] = [1, 2, 4]
-
-
-def is_db_outage(exc: BaseException) -> bool:
-    """The database was unreachable or dropped the connection (worth a retry), as opposed to
-    a constraint violation or a bug (not worth one)."""
-    if isinstance(exc, OperationalError | DatabaseUnreachable | psycopg.OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def retry_on_db_outage(task: Any, task_run: Any, state: Any) -> bool:
@@ -47,31 +36,15 @@ def retry_on_db_outage(task: Any, task_run: Any, state: Any) -> bool:
 
 async def ride_out_db(fn: Callable[..., T], *args: object, what: str, budget: float | None = None) -> T:
     """``fn(*args)`` off the event loop, waiting out a database outage (``is_db_outage``) for
-    up to ``database.outageBudgetSeconds`` with exponential backoff and jitter: the one
-    mechanism every run's database steps share. One line when the outage starts, one when the
-    database is back; past the budget the outage's error is raised (the run stops cleanly)."""
+    up to ``database.outageBudgetSeconds``: ``core.db.outage``, the one mechanism every run's
+    database steps share, logging to the run's log."""
     return await ride_out(lambda: asyncio.to_thread(fn, *args), what=what, budget=budget)
 
 
 async def ride_out(call: Callable[[], Awaitable[T]], *, what: str, budget: float | None = None) -> T:
     """``ride_out_db`` for a coroutine (a step on an async connection of its own)."""
     limit = get_settings().database.outage_budget_seconds if budget is None else budget
-    down_since: float | None = None
-    async for attempt in AsyncRetrying(retry=retry_if_exception(is_db_outage), reraise=True,
-                                       stop=stop_after_delay(limit),
-                                       wait=wait_exponential_jitter(multiplier=0.5, max=5)):
-        with attempt:
-            try:
-                result = await call()
-            except Exception as exc:
-                if is_db_outage(exc) and down_since is None:
-                    down_since = time.monotonic()
-                    run_logger().warning("database unavailable during %s (%s); waiting up to %g s",
-                                   what, str(exc).strip().splitlines()[0][:200], limit)
-                raise
-    if down_since is not None:
-        run_logger().warning("database back after %.1f s (%s)", time.monotonic() - down_since, what)
-    return result
+    return await outage.ride_out(call, what=what, budget=limit, log=run_logger())
 
 
 def run_logger() -> Any:
