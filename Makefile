@@ -20,8 +20,11 @@ install:
 demo: install
 	$(UV) run python -m deployments.dev.demo
 
+# Side by side (pytest-xdist): the end-to-end modules mostly wait on servers they start, so
+# they run beside the rest; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 3
 test: lint browser
-	$(UV) run pytest -q
+	$(UV) run pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The operator page's tests drive Debian's Chromium through Playwright (never `playwright
 # install`). Installed here when missing and possible (root or passwordless sudo); without it

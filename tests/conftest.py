@@ -22,6 +22,23 @@ APP_TABLES = ["job_alerts", "rate_limit_permits", "rate_limit_keys", "brand_scor
               "cron_job_configs"]
 
 
+# Modules that use what only one test at a time may hold: the sandboxes' and the local Prefect
+# server's default ports (`make demo`, `jobpipes up`, `deployments.dev.local_server`).
+LOCAL_STACK_MODULES = {"test_stack", "test_example_notebook", "test_heartbeat", "test_notebook_server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n``, ``--dist loadgroup``): a module's tests
+    stay on one worker (its module fixtures start once), and the local-stack modules share
+    one worker, one after the other. The e2e modules, mostly waiting on servers, run beside
+    the rest."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+            item.add_marker(pytest.mark.xdist_group("local-stack" if module in LOCAL_STACK_MODULES
+                                                    else item.nodeid.split("::", 1)[0]))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
