@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 
 from flows.spec import JobSpec
 from prefect_api.automations import describe_run
+from tasks.followups import fill_in_followups
 from tasks.recovery import release_run
 from tasks.runs import announce
 
@@ -29,7 +30,8 @@ async def release_crashed_run(flow_run_id: str) -> dict[str, Any]:
     get_run_logger().info("released what %s run %s held: %s", run.flow_name, run.flow_run_id, released)
     if crashed is not None:  # CRASHED is a problem: e-mailed under the crashed job's policy
         await announce(crashed, None)
-    return {"released": True, "state": run.state, **released}
+    followups = await fill_in_followups()  # what outages left out of earlier runs
+    return {"released": True, "state": run.state, **released, "followups": followups}
 
 
 JOBS = (

@@ -44,10 +44,7 @@ async def release_run(run: CrashedRun) -> tuple[dict[str, Any], RunRecord | None
                     JobExecutionHistory.status == RunStatus.CRASHED)).scalars():
                 if "released" not in (row.metrics or {}):  # a second release finds nothing: keep the first
                     row.metrics = {**(row.metrics or {}), "released": released}
-                    record = RunRecord(job_name=row.job_name, job_type=row.job_type, status=row.status,
-                                       started_at=row.started_at, finished_at=row.finished_at,
-                                       flow_run_id=row.flow_run_id, error_summary=row.error_summary,
-                                       metrics=row.metrics)
+                    record = history.record_of(row)
         else:
             job_name = history.job_name_of(run.flow_name, run.parameters)
             record = RunRecord(

@@ -26,6 +26,8 @@ from core.runs.history import RunOutcome, RunRecord
 from core.runs.models import RunStatus
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
+from tasks._common import ride_out_db
+from tasks.followups import fill_in_followups, mark_pending
 from tasks.history import publish_job_result, record_history
 from tasks.notify import notify_completion
 
@@ -69,7 +71,7 @@ async def finish_run(record: RunRecord, *, notify: NotifyPolicy | None = "always
     logger = get_run_logger()
     result = JobResult.from_record(record)
     try:
-        await record_history(record)
+        row_id = await record_history(record)
     except Exception as exc:
         # The run happened and nobody can read it from the history: the e-mail still goes out
         # (it says why), then the run fails.
@@ -80,27 +82,45 @@ async def finish_run(record: RunRecord, *, notify: NotifyPolicy | None = "always
                                error_summary="\n".join(filter(None, [note, record.error_summary]))),
                        notify, whatever_status=True)
         raise
-    await publish_job_result(result, record.metrics.get("errors"))
-    await announce(record, notify)
+    published = await publish_job_result(result, record.metrics.get("errors"))
+    if not published and record.flow_run_id:
+        await _leave_for_later(row_id, "artifact_pending")
+    sent = await announce(record, notify)
+    if sent is False:
+        await _leave_for_later(row_id, "email_pending")
+    # What outages left out of earlier runs, where this run found Prefect's API and SMTP up.
+    await fill_in_followups(artifacts=published, emails=sent is not False)
     logger.info(result.log_line())
     if record.status == RunStatus.FAILED:
         raise JobRunFailed(f"{record.job_name} FAILED: {record.error_summary}")
     return result
 
 
-async def announce(record: RunRecord, notify: NotifyPolicy | None, *, whatever_status: bool = False) -> None:
+async def _leave_for_later(row_id: int, what: str) -> None:
+    """Say on the run's history row what a later run must make (``tasks.followups``)."""
+    try:
+        await ride_out_db(mark_pending, row_id, what, what="the run's follow-up")
+    except Exception as exc:  # noqa: BLE001 - logged: the run happened
+        get_run_logger().warning("could not leave the run's %s for later: %s: %s", what, type(exc).__name__, exc)
+
+
+async def announce(record: RunRecord, notify: NotifyPolicy | None, *, whatever_status: bool = False) -> bool | None:
     """E-mail the run if its policy says so (``core.notify.job_policy``; ``whatever_status``:
-    unless the policy is ``never``); a lost e-mail is logged, never raised: the run happened."""
+    unless the policy is ``never``); a lost e-mail is logged, never raised: the run happened.
+    Returns whether it was sent (None: not wanted)."""
     settings = get_settings().notify
     policy = job_policy(record.job_name, notify, settings)
     wanted = policy != "never" if whatever_status else should_notify(policy, record.status)
     # Disabled e-mail (notify.enabled: false): nothing to build or send.
     if not (settings.enabled and wanted):
-        return
+        return None
     try:
         await notify_completion(record)
     except Exception as exc:  # noqa: BLE001 - the run happened; a lost e-mail must not undo it
-        get_run_logger().warning("completion e-mail not sent: %s: %s", type(exc).__name__, exc)
+        get_run_logger().warning("completion e-mail not sent (a later run sends it): %s: %s",
+                                 type(exc).__name__, exc)
+        return False
+    return True
 
 
 async def run_job(

@@ -183,6 +183,35 @@ def claimants(session: Session) -> list[str]:
                                               ProfileEntry.claimed_by.is_not(None)).distinct()).scalars() if c)
 
 
+def still_fetching(session: Session, ids: Sequence[int]) -> list[ClaimedEntry]:
+    """Which of ``ids`` are still FETCHING."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(ProfileEntry.id, ProfileEntry.urn, ProfileEntry.fetch_count)
+        .where(ProfileEntry.id.in_(list(ids)), ProfileEntry.status == EntryStatus.FETCHING.value)
+        .order_by(ProfileEntry.id)).all()
+    return [ClaimedEntry(r.id, r.urn, r.fetch_count) for r in rows]
+
+
+def requested_among(session: Session, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` had their request marked sent since they were claimed."""
+    if not ids:
+        return set()
+    return set(session.execute(select(ProfileEntry.id).where(
+        ProfileEntry.id.in_(list(ids)), ProfileEntry.requested_at.is_not(None))).scalars())
+
+
+def stale_claimants(session: Session, *, older_than: timedelta, now: datetime | None = None) -> list[str]:
+    """Runs holding FETCHING entries untouched for ``older_than``: runs that stopped without a
+    word (the timeout sweep releases them like a crashed run)."""
+    cutoff = (now or utcnow()) - older_than
+    return sorted(c for c in session.execute(
+        select(ProfileEntry.claimed_by).where(ProfileEntry.status == EntryStatus.FETCHING.value,
+                                              ProfileEntry.updated_at < cutoff,
+                                              ProfileEntry.claimed_by.is_not(None)).distinct()).scalars() if c)
+
+
 def finished_by_run(session: Session, run_id: str) -> dict[str, int]:
     """How many entries run ``run_id`` completed and failed (``claimed_by`` names the finisher)."""
     rows = session.execute(

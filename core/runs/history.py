@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.runs.models import JobExecutionHistory
@@ -52,6 +52,45 @@ def record_run(session: Session, record: RunRecord) -> int:
     session.add(row)
     session.flush()
     return row.id
+
+
+def record_of(row: JobExecutionHistory) -> RunRecord:
+    """The run a history row records."""
+    return RunRecord(job_name=row.job_name, job_type=row.job_type, status=row.status,
+                     started_at=row.started_at, finished_at=row.finished_at, flow_run_id=row.flow_run_id,
+                     total_processed=row.total_processed, successful_count=row.successful_count,
+                     failed_count=row.failed_count, items_created=row.items_created,
+                     items_updated=row.items_updated, items_skipped=row.items_skipped,
+                     api_calls_made=row.api_calls_made, quota_remaining=row.quota_remaining,
+                     error_summary=row.error_summary, metrics=dict(row.metrics or {}),
+                     config_id=row.config_id)
+
+
+FOLLOWUPS = ("artifact_pending", "email_pending")
+
+
+def mark_followup(session: Session, row_id: int, what: str, pending: bool = True) -> None:
+    """Say that the run's artifact or e-mail (``what``: one of ``FOLLOWUPS``) is still to be made."""
+    if what not in FOLLOWUPS:
+        raise ValueError(f"unknown follow-up {what!r}: one of {FOLLOWUPS}")
+    session.execute(update(JobExecutionHistory).where(JobExecutionHistory.id == row_id).values({what: pending}))
+
+
+def take_followups(session: Session, what: str, limit: int = 20) -> list[JobExecutionHistory]:
+    """Take up to ``limit`` runs whose ``what`` is pending (oldest first), clearing the flag:
+    two runs filling in at once never make the same one twice. Put it back with
+    ``mark_followup`` if making it fails."""
+    if what not in FOLLOWUPS:
+        raise ValueError(f"unknown follow-up {what!r}: one of {FOLLOWUPS}")
+    flag = getattr(JobExecutionHistory, what)
+    query = select(JobExecutionHistory).where(flag.is_(True)).order_by(JobExecutionHistory.id).limit(limit)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.execute(query).scalars())
+    for row in rows:
+        setattr(row, what, False)
+    session.flush()
+    return rows
 
 
 def latest_runs(session: Session, job_name: str, limit: int = 10) -> list[JobExecutionHistory]:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -57,6 +58,10 @@ class JobExecutionHistory(Base):
     config_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("cron_job_configs.id", ondelete="SET NULL")
     )
+    # An outage (Prefect's API, SMTP) kept the run's artifact or e-mail from being made: a later
+    # run fills it in (``tasks.followups``).
+    artifact_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    email_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class JobAlert(Base):

@@ -10,10 +10,11 @@ released at once by ``release_run_claims``: the next run, or the ``release-crash
 flow, adopts what it fetched and gives back the rest.
 
 One package, the family's one home in ``tasks/``: ``ledger`` (the small database steps),
-``batch`` (one claimed batch), ``stage`` (the fetch task), ``recovery`` (dead runs' claims,
-parallel runs)."""
+``batch`` (one claimed batch), ``stage`` (the fetch task), ``release`` (giving claims back
+exactly: a failed batch, a dead run, the timeout sweep), ``recovery`` (before a run, parallel
+runs)."""
 
-from tasks.profiles.batch import BatchReport, discard_objects, process_batch
+from tasks.profiles.batch import BatchReport, process_batch
 from tasks.profiles.ledger import (
     Claim,
     QuotaGrant,
@@ -28,13 +29,13 @@ from tasks.profiles.recovery import (
     Recovered,
     recover_before_run,
     release_dead_claims,
-    release_run_claims,
     start_parallel_runs,
 )
+from tasks.profiles.release import discard_objects, release_claims, release_run_claims
 from tasks.profiles.stage import StageResult, fetch_profile_stage
 
 __all__ = [
     "BatchReport", "Claim", "QuotaGrant", "Recovered", "StageResult", "add_pending_entries", "claim_batch", "discard_objects",
-    "fetch_profile_stage", "load_job_config", "process_batch", "recover_before_run", "release_dead_claims", "release_run_claims",
+    "fetch_profile_stage", "load_job_config", "process_batch", "recover_before_run", "release_claims", "release_dead_claims", "release_run_claims",
     "requeue_failed_entries", "settle_grant", "start_parallel_runs", "start_quota_period",
 ]

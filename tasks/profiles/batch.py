@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +41,7 @@ from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
 from tasks._common import is_db_outage, ride_out, ride_out_db
 from tasks.profiles.ledger import QuotaGrant, settle_grant
+from tasks.profiles.release import discard_objects, release_batch
 
 
 @dataclass
@@ -61,6 +61,17 @@ class BatchReport:
     provider_remaining: int | None = None
     quota_remaining: int | None = None  # the ledger after settling the batch's grant
     sink_down: str | None = None  # our storage failed too often in a row: the stage stops claiming
+    billed_by_entry: dict[int, int] = field(default_factory=dict)  # the answers seen, per entry
+    released_after_failure: dict[str, int] | None = None  # what the batch gave back when it failed
+
+
+class UnsettledBatch(Exception):
+    """A batch wrote its entries but could not settle its reservation: ``used`` calls of
+    ``grant`` (the stage settles them once more, exactly)."""
+
+    def __init__(self, grant: QuotaGrant, used: int, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.grant, self.used = grant, used
 
 
 @dataclass
@@ -197,6 +208,7 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         except ProviderError as exc:
             report.api_calls += exc.attempts
             report.billable_calls += exc.billed  # every 200, a truncated or malformed one included
+            report.billed_by_entry[entry.id] = exc.billed
             if exc.fatal:
                 stop.set()
                 report.fatal_error = report.fatal_error or str(exc)
@@ -209,6 +221,7 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
             return _Fetched(entry, error=str(exc))
         report.api_calls += result.attempts
         report.billable_calls += result.billed
+        report.billed_by_entry[entry.id] = result.billed
         if result.provider_remaining is not None:
             report.provider_remaining = result.provider_remaining
         stored = await _store(entry, result.raw, result.data, ctx.store)
@@ -243,20 +256,11 @@ async def _store(entry: ClaimedEntry, raw: bytes, data: dict[str, Any], store: O
     return _Fetched(entry, row=row, keys=(raw_key, cleaned_key))
 
 
-async def discard_objects(store: ObjectStore, *keys: str) -> None:
-    """Best effort: remove objects no database row will point to."""
-    for key in keys:
-        try:
-            await store.delete(key)
-        except Exception:  # noqa: BLE001 - the store may be the thing that is down
-            logging.getLogger(__name__).debug("could not delete orphan object %s", key)
-
-
 def _write(url: str, done: list[_Fetched], failed: list[_Fetched], skipped: list[_Fetched],
            reason: str, settle: tuple[QuotaGrant, int] | None = None) -> tuple[UpsertResult, int | None]:
     """One transaction: profiles, entry statuses and, with ``settle``, the batch's grant, so
     a run that dies at any moment leaves either all of it or none of it (then its entries
-    are still FETCHING and still reserved: ``release_run_claims`` knows what to give back)."""
+    are still FETCHING and still reserved: ``tasks.profiles.release`` knows what to give back)."""
     with session_scope(url) as session:
         counts = upsert_rows(session, Profile.__table__, [f.row for f in done if f.row],
                              conflict_columns=["urn"])
@@ -325,12 +329,35 @@ async def process_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None, ctx
     the rest released), or on its own if that write fell back to entry by entry."""
     report = BatchReport()
     stop = asyncio.Event()
-    results = await asyncio.gather(*(_fetch_one(e, ctx, stop, report) for e in batch))
+    fetches = [asyncio.ensure_future(_fetch_one(e, ctx, stop, report)) for e in batch]
+    try:
+        results = await asyncio.gather(*fetches)
+    except BaseException as exc:
+        # One fetch failed unexpectedly (a bug, or the request marks' database past its outage
+        # budget): the others stop at once rather than spend quota on answers nobody writes,
+        # and the batch is given back like a dead run's claims (what it stored adopted, what
+        # it sent counted, the rest of its reservation released). Then the stage sees the error.
+        for fetch in fetches:
+            fetch.cancel()
+        await asyncio.gather(*fetches, return_exceptions=True)
+        if isinstance(exc, Exception) and grant is not None:
+            try:
+                report.released_after_failure = await ride_out(
+                    functools.partial(release_batch, batch, grant, report.billed_by_entry),
+                    what="the failed batch's release")
+            except Exception as release_exc:  # noqa: BLE001 - its entries stay FETCHING: the run's release
+                get_run_logger().error("could not release the failed batch: %s: %s",
+                                       type(release_exc).__name__, release_exc)
+            exc.add_note(f"batch released: {report.released_after_failure}")
+        raise
     report.sink_down = ctx.sink.reason
     settled = await _persist(ctx.url, list(results), ctx.store, report, grant)
     if grant is not None and not settled:
-        report.quota_remaining = await ride_out_db(settle_grant, grant, report.billable_calls,
-                                                   what="the batch's settlement")
+        try:
+            report.quota_remaining = await ride_out_db(settle_grant, grant, report.billable_calls,
+                                                       what="the batch's settlement")
+        except Exception as exc:
+            raise UnsettledBatch(grant, report.billable_calls, exc) from exc
     # DEBUG: a log line costs the run ~3 ms (console and API handlers); the stage logs its
     # progress at INFO (``tasks.profiles.stage``), and failed entries are in the run's history.
     get_run_logger().debug(

@@ -84,12 +84,6 @@ def mark_quota_exhausted(grant: QuotaGrant) -> None:
         quota.mark_exhausted(session, provider=grant.provider, period=grant.period)
 
 
-def release_entries(ids: list[int], reason: str) -> int:
-    """Claimed but unfetched entries go back to PENDING."""
-    with session_scope(db_url()) as session:
-        return entries.release_claimed(session, ids, reason=reason)
-
-
 def finished_entries(ids: list[int]) -> list[EntryOutcome]:
     """Which of ``ids`` are COMPLETED or FAILED (what a crashed batch did finish)."""
     with session_scope(db_url()) as session:

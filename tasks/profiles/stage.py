@@ -10,8 +10,9 @@ stage. Inside a stage the batch stays the unit of safety:
 - up to ``rapidapi.batchesInFlight`` batches run at once (the next is claimed and fetching
   while the previous one finishes its answers and writes), sharing one client, one object
   store and ``rapidapi.concurrency`` requests in flight;
-- a batch that fails unexpectedly gives its unfetched entries back and counts its whole
-  reservation as spent (``_give_back``), the others finish, and the stage reports the error.
+- a batch that fails unexpectedly stops its other fetches and gives its claims back exactly
+  (``tasks.profiles.release``: what it stored adopted, what it sent counted, the rest of its
+  reservation released); the other batches finish, and the stage reports the error.
 A crash of the process leaves at most ``batchesInFlight`` batches claimed, which the next
 run or the ``release-crashed-run`` flow releases exactly (``tasks.profiles.recovery``).
 The task logs its progress every few seconds and when it ends."""
@@ -40,13 +41,18 @@ from core.runs.errors import item_error, unexpected_error
 from core.runs.progress import Progress
 from core.settings import get_settings
 from tasks._common import db_url, ride_out_db
-from tasks.profiles.batch import BatchContext, BatchReport, RequestMarks, process_batch
+from tasks.profiles.batch import (
+    BatchContext,
+    BatchReport,
+    RequestMarks,
+    UnsettledBatch,
+    process_batch,
+)
 from tasks.profiles.ledger import (
     QuotaGrant,
     claim_batch,
     finished_entries,
     mark_quota_exhausted,
-    release_entries,
     reset_schedule,
     settle_grant,
 )
@@ -162,7 +168,9 @@ class _Stage:
                 get_run_logger().error("a batch of %d failed", len(batch), exc_info=error)
                 self.tally.fatal_error = self.tally.fatal_error or unexpected_error(error)
                 self.claiming = self.more = False
-                await _give_back(self.tally, batch, grant)
+                await _count_failed(self.tally, batch)
+                if isinstance(error, UnsettledBatch):
+                    await _settle_again(self.tally, error)
             elif not await _count(self.tally, job.result(), grant, self.processed_before):
                 self.claiming = self.more = False
 
@@ -235,23 +243,26 @@ async def _count(tally: RunTally, report: BatchReport, grant: QuotaGrant, proces
     return True
 
 
-async def _give_back(tally: RunTally, batch: list[ClaimedEntry], grant: QuotaGrant) -> None:
-    """After an unexpected failure inside a batch: entries still FETCHING go back to PENDING,
-    those it finished are counted, and the whole reservation counts as spent (its HTTP calls
-    are unknown), so the ledger can only over-count. Best effort: if the database is what
-    failed, the release of the run or a later run's stale sweep re-queues the entries."""
-    logger = get_run_logger()
-    ids = [e.id for e in batch]
+async def _count_failed(tally: RunTally, batch: list[ClaimedEntry]) -> None:
+    """After a batch failed unexpectedly: it gave its claims back itself (``process_batch``:
+    what it stored adopted, what it sent counted, the rest of its reservation released; or, if
+    the database is what failed, the run's release does it later); count what it finished."""
     try:
-        released = await _in_thread(release_entries, ids, "re-queued: batch task crashed")
-        done = await _in_thread(finished_entries, ids)
-        errors = [item_error(o.urn, o.error) for o in done if o.error is not None]
-        tally.add_batch(succeeded=len(done) - len(errors), errors=errors, api_calls=0)
-        tally.notes.append(f"a batch of {len(batch)} crashed: {len(done) - len(errors)} completed,"
-                           f" {len(errors)} failed, {released} re-queued; its API calls are not counted")
+        done = await _in_thread(finished_entries, [e.id for e in batch])
     except Exception as exc:  # noqa: BLE001 - keep the original error; this one is logged
-        logger.error("could not re-queue the crashed batch: %s: %s", type(exc).__name__, exc)
+        get_run_logger().error("could not count the failed batch: %s: %s", type(exc).__name__, exc)
+        return
+    errors = [item_error(o.urn, o.error) for o in done if o.error is not None]
+    tally.add_batch(succeeded=len(done) - len(errors), errors=errors, api_calls=0)
+    tally.notes.append(f"a batch of {len(batch)} failed: {len(done) - len(errors)} completed,"
+                       f" {len(errors)} failed, {len(batch) - len(done)} re-queued")
+
+
+async def _settle_again(tally: RunTally, unsettled: UnsettledBatch) -> None:
+    """The batch's settlement failed (not an outage, or one past its budget): once more, with
+    the calls it counted; if that fails too, the reservation stays and is logged."""
     try:
-        tally.quota_remaining = await _in_thread(settle_grant, grant, grant.granted)
+        tally.quota_remaining = await _in_thread(settle_grant, unsettled.grant, unsettled.used)
     except Exception as exc:  # noqa: BLE001
-        logger.error("could not settle the crashed batch's quota: %s: %s", type(exc).__name__, exc)
+        get_run_logger().error("could not settle the failed batch's quota (%d calls used of %d reserved):"
+                               " %s: %s", unsettled.used, unsettled.grant.granted, type(exc).__name__, exc)

@@ -1,15 +1,19 @@
 """The Prefect API goes away while a run works (issue 19 item 2): the run's history row and its
 e-mail do not depend on it. A real ``prefect server start`` is killed mid-run and started
-again on the same port and database; the next run finishes what is left."""
+again on the same port and database; the next run finishes what is left and publishes the
+artifact the outage kept from the first run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 from core.config import PROJECT_ROOT
 from tests.conftest import free_port
@@ -62,6 +66,7 @@ def test_a_run_keeps_its_history_row_and_email_when_the_prefect_api_dies(app_env
         mails = [m for m in smtp_sink.messages if "profile_fetcher" in m["Subject"]]  # type: ignore[attr-defined]
         assert len(mails) == 1, output[-3000:]
         assert not [e for e in entry_rows(url).values() if e.status == "FETCHING"]  # nothing left claimed
+        assert row.artifact_pending and not row.email_pending  # the artifact is left for a later run
 
         # Prefect is back (same port, same database): the next run finishes what is left.
         server = _server(tmp_path, port, database_url, log)
@@ -70,8 +75,16 @@ def test_a_run_keeps_its_history_row_and_email_when_the_prefect_api_dies(app_env
             again = subprocess.run([sys.executable, "-c", RUN], cwd=PROJECT_ROOT, env=env, capture_output=True,
                                    text=True, timeout=300)
             assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+            # ...and publishes the artifact the outage kept from the first run, on that run.
+            found = httpx.post(f"http://127.0.0.1:{port}/api/artifacts/filter", timeout=30, json={
+                "artifacts": {"flow_run_id": {"any_": [row.flow_run_id]}}}).json()
+            assert [a["key"] for a in found] == ["profile-fetcher"], found
+            table = found[0]["data"]
+            table = json.loads(table) if isinstance(table, str) else table
+            assert {"metric": "status", "value": row.status} in table, table
         finally:
             _stop(server)
     statuses = {e.status for e in entry_rows(url).values()}
     assert statuses == {"COMPLETED"}, statuses
     assert [r.status for r in history_rows(url)][-1] == "SUCCESS"
+    assert not [r.id for r in history_rows(url) if r.artifact_pending or r.email_pending]

@@ -396,7 +396,7 @@ async def test_a_database_error_after_the_fetches_is_recorded_mailed_and_settled
     assert_failed_run_recorded(url, smtp_sink, "No space left on device")
     [run] = history_rows(url)
     assert run.error_summary.startswith("unexpected error: ")
-    assert "a batch of 2 crashed: 2 completed, 0 failed, 0 re-queued" in run.error_summary
+    assert "a batch of 2 failed: 2 completed, 0 failed, 0 re-queued" in run.error_summary
     assert (run.total_processed, run.successful_count, run.quota_remaining) == (2, 2, 48)
 
 
