@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
+from pathlib import Path
 
 
 class TcpProxy:
@@ -64,3 +69,80 @@ class TcpProxy:
         self.down()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (``initdb`` + ``pg_ctl``, trust auth, a free port),
+    to stop and start: never the machine's shared one. Run as the ``postgres`` system user when
+    the tests run as root (PostgreSQL refuses root)."""
+
+    def __init__(self) -> None:
+        # In /tmp itself: the postgres user must reach it (pytest's tmp_path is root's alone).
+        self.base = Path(tempfile.mkdtemp(prefix="jobpipes-pg-"))
+        self.data = self.base / "pgdata"
+        self.port = _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/jobpipes"
+        self.log = self.base / "postgres.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres")
+        self._cmd("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        subprocess.run([*self._as_user(), "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                        "-c", "CREATE DATABASE jobpipes"], check=True, capture_output=True)
+
+    @staticmethod
+    def _as_user() -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _cmd(self, tool: str, *args: str) -> None:
+        exe = shutil.which(tool) or f"/usr/lib/postgresql/15/bin/{tool}"
+        done = subprocess.run([*self._as_user(), exe, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+    def start(self) -> None:
+        self._cmd("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "start", "-o",
+                  f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off")
+
+    def stop(self) -> None:
+        """An outage: the server shuts down at once, every connection dropped."""
+        self._cmd("pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop")
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class SmallDisk:
+    """A tmpfs of ``size`` mounted at ``path`` (root only): ``fill()`` leaves no byte free,
+    ``read_only()`` remounts it read-only; ``restore()`` undoes either."""
+
+    def __init__(self, path: Path, size: str = "8m") -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+        self._filler = path / ".filler"
+
+    def fill(self) -> None:
+        with self._filler.open("wb") as out:
+            with contextlib.suppress(OSError):  # ENOSPC: full
+                while True:
+                    out.write(b"\0" * 65536)
+                    out.flush()
+
+    def read_only(self) -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(self.path)], check=True)
+
+    def restore(self) -> None:
+        subprocess.run(["mount", "-o", "remount,rw", str(self.path)], check=True)
+        self._filler.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], check=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

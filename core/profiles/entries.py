@@ -202,6 +202,18 @@ def requested_among(session: Session, ids: Sequence[int]) -> set[int]:
         ProfileEntry.id.in_(list(ids)), ProfileEntry.requested_at.is_not(None))).scalars())
 
 
+STORAGE_UNAVAILABLE = "storage unavailable"  # the error of an entry our own storage failed
+
+
+def waiting_after_storage_failure(session: Session, limit: int = 500) -> list[tuple[str, datetime]]:
+    """(URN, when it went back to PENDING) of entries our storage failed while their answer
+    was being kept: the objects written before it failed may still be there (their removal
+    failed too)."""
+    return [(r.urn, r.updated_at) for r in session.execute(select(ProfileEntry.urn, ProfileEntry.updated_at).where(
+        ProfileEntry.status == EntryStatus.PENDING.value,
+        ProfileEntry.error_message.contains(STORAGE_UNAVAILABLE)).order_by(ProfileEntry.id).limit(limit))]
+
+
 def stale_claimants(session: Session, *, older_than: timedelta, now: datetime | None = None) -> list[str]:
     """Runs holding FETCHING entries untouched for ``older_than``: runs that stopped without a
     word (the timeout sweep releases them like a crashed run)."""

@@ -227,7 +227,7 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         stored = await _store(entry, result.raw, result.data, ctx.store)
         if stored.row is None:  # our side failed, not the provider: PENDING again at once, not FAILED
             ctx.sink.failed(stored.error or "storage error")
-            stored.error, stored.deferred = f"storage unavailable: {stored.error}", utcnow()
+            stored.error, stored.deferred = f"{entries.STORAGE_UNAVAILABLE}: {stored.error}", utcnow()
         else:
             ctx.sink.ok()
         return stored

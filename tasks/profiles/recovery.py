@@ -14,7 +14,7 @@ from core.profiles import entries
 from prefect_api import deployment_name, trigger_deployment
 from prefect_api.automations import ENDED_STATES, run_states
 from tasks._common import db_task, db_url
-from tasks.profiles.release import release_run_claims
+from tasks.profiles.release import release_run_claims, sweep_storage_orphans
 
 
 async def release_dead_claims(own_run_id: str) -> dict[str, dict[str, int]]:
@@ -36,6 +36,7 @@ class Recovered:
 
     dead_runs: dict[str, dict[str, int]]
     stale: int
+    storage_orphans: int = 0  # objects a storage outage had left without a row, removed
 
 
 @db_task
@@ -55,7 +56,12 @@ async def recover_before_run(own_run_id: str, older_than_minutes: int) -> Recove
         stale += released.get("entries_adopted", 0) + released.get("entries_released", 0)
     with session_scope(db_url()) as session:  # FETCHING without a claimant (none since 0011)
         stale += entries.release_stale(session, older_than=older_than)
-    return Recovered(dead, stale)
+    try:
+        orphans = await sweep_storage_orphans()
+    except Exception as exc:  # noqa: BLE001 - the store may still be down: the next run tries again
+        get_run_logger().warning("objects left by a storage outage not removed yet: %s: %s", type(exc).__name__, exc)
+        orphans = 0
+    return Recovered(dead, stale, orphans)
 
 
 async def start_parallel_runs(count: int, parameters: dict[str, Any]) -> list[str]:

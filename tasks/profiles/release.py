@@ -127,3 +127,24 @@ async def release_batch(batch: list[ClaimedEntry], grant: Any, billed_known: Map
         requested = entries.requested_among(session, ids)
     return await release_claims([e for e in batch if e.id in holding], requested,
                                 reason="re-queued: its batch failed", grant=grant, billed_known=billed_known)
+
+
+async def sweep_storage_orphans() -> int:
+    """Remove the objects a storage outage left without a row: those of entries PENDING again
+    after ``storage unavailable`` (their answer's first object was written, the second failed,
+    and removing the first failed too). Best effort, before a run claims: returns how many."""
+    with session_scope(db_url()) as session:
+        waiting = entries.waiting_after_storage_failure(session)
+        if not waiting:
+            return 0
+        known = {k for r in session.execute(select(Profile.raw_s3_key, Profile.cleaned_s3_key)
+                                            .where(Profile.urn.in_([u for u, _ in waiting]))) for k in r}
+    store = open_store(get_settings().storage_url)
+    orphans: list[str] = []
+    for urn, since in waiting:
+        # Only what was written before it went back to PENDING: a run that claimed it since
+        # may be writing its new answer right now.
+        orphans += [k for k in await store.list_keys(f"profiles/{urn}-")
+                    if k not in known and _stamp(k) <= since.timestamp()]
+    await discard_objects(store, *orphans)
+    return len(orphans)
