@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 
@@ -132,7 +133,13 @@ class SmallDisk:
                     out.flush()
 
     def read_only(self) -> None:
-        subprocess.run(["mount", "-o", "remount,ro", str(self.path)], check=True)
+        """Remount read-only; the kernel refuses while a file is open for writing ("busy"), so
+        this tries again until the writes in flight let it (at most 10 s)."""
+        deadline = time.monotonic() + 10
+        while subprocess.run(["mount", "-o", "remount,ro", str(self.path)], capture_output=True).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not remount {self.path} read-only")
+            time.sleep(0.005)
 
     def restore(self) -> None:
         subprocess.run(["mount", "-o", "remount,rw", str(self.path)], check=True)
