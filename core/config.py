@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -69,6 +69,15 @@ def env_names(model: type[BaseModel], key_prefix: str = "", env_prefix: str | No
         elif env_prefix is not None:
             names[f"{env_prefix}{upper_snake(field_name)}"] = key
     return names
+
+
+DeferSeconds = Annotated[float, Field(
+    alias="deferSeconds", ge=0, description="an item the provider refused with 429/5xx after the retries waits "
+                                            "this long (or the provider's Retry-After) before a run takes it again")]
+"""A family's ``deferSeconds`` (``core.runs.deferral``): ``defer_seconds: DeferSeconds = 300``."""
+DeferMaxSeconds = Annotated[float, Field(
+    alias="deferMaxSeconds", ge=0, description="the longest an item is deferred, whatever Retry-After says")]
+"""A family's ``deferMaxSeconds``, the cap of ``Retry-After``."""
 
 
 def http_url(value: str) -> str:

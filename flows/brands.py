@@ -23,6 +23,7 @@ from prefect import flow
 from core.brands.models import JobRunStatus
 from core.brands.schemas import parse_job_type, parse_metadata, parse_uuid
 from core.errors import ConfigError, JobError
+from core.runs.deferral import counting_deferred
 from core.runs.result import JobMetrics, JobResult
 from core.settings import get_settings
 from flows.spec import JobSpec
@@ -66,7 +67,8 @@ async def data_collection(brand_id: str, job_run_id: str, metadata: dict[str, An
         raise ConfigError(f"brand_id: brand {work.name!r} has no active queries")
     metrics = await collect_answers(job_run_id, work, meta.collectors, meta.parallel)
     collected = metrics["successful_executions"] + metrics["skipped_already_collected"]
-    if collected == 0:
+    # Answers the collectors said "later" for are no failure: the brand's next run asks them.
+    if collected == 0 and not (metrics["deferred_executions"] or metrics["deferred_waiting"]):
         first = metrics["errors"][0]["error"] if metrics["errors"] else "no execution"
         raise CollectionFailed(f"all {metrics['failed_executions']} executions failed (first: {first})", metrics)
     return metrics
@@ -117,8 +119,7 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         # The bookkeeping before the first attempt runs side by side: the housekeeping of
         # runs left open, this run's row (in a thread), and the two concurrency limits.
         opened, limits, _ = await asyncio.gather(
-            asyncio.to_thread(open_run, kind, brand, customer, meta, scheduled_job_id, job_run_id,
-                              current_flow_run_id()),
+            open_run(kind, brand, customer, meta, scheduled_job_id, job_run_id, current_flow_run_id()),
             ensure_limits(str(brand), str(customer)), reconcile(), return_exceptions=True)
         for outcome in (opened, limits):
             if isinstance(outcome, BaseException):
@@ -132,21 +133,22 @@ async def brand_job(brand_id: str, customer_id: str, job_type: str = "data_colle
         m.custom["result"] = result
 
     return final_state(await run_job(f"brand_{job_type}", "BRAND_JOB", body, params=params,
-                         notify=None if settings.notify_on_failure else "never"))  # None: notify.policy (problems)
+                         notify=None if settings.notify_on_failure else "never",  # None: notify.policy (problems)
+                         outcome=counting_deferred("answers")))
 
 
 async def _mark_cancelled(flow: Any, flow_run: Any, state: Any) -> None:
     """A cancelled flow run leaves its job run ``cancelled``, not stuck in ``processing``."""
-    close_open_runs(str(flow_run.id), JobRunStatus.CANCELLED, "the Prefect flow run was cancelled")
+    await close_open_runs(str(flow_run.id), JobRunStatus.CANCELLED, "the Prefect flow run was cancelled")
 
 
 async def _mark_crashed(flow: Any, flow_run: Any, state: Any) -> None:
-    close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run crashed: {state.message}")
+    await close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run crashed: {state.message}")
 
 
 async def _mark_failed(flow: Any, flow_run: Any, state: Any) -> None:
     """Whatever failed outside the attempts (Prefect API, database): the row says so."""
-    close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run failed: {state.message}")
+    await close_open_runs(str(flow_run.id), JobRunStatus.FAILED, f"the Prefect flow run failed: {state.message}")
 
 
 brand_job = brand_job.with_options(on_cancellation=[_mark_cancelled], on_crashed=[_mark_crashed],

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from core.crypto.settings import CRYPTO_DEFAULTS, CryptoJobConfig, checked_limit
 from core.db.types import utcnow
+from core.runs.deferral import counting_deferred
 from core.runs.errors import ItemError
 from core.runs.result import JobMetrics, JobResult
 from core.settings import Settings, get_settings
@@ -18,6 +19,7 @@ from tasks.crypto import (
     fetch_coin_details,
     fetch_prices,
     fetch_top_coins,
+    load_assets_for_contracts,
     load_tracked_assets,
     store_contracts,
     store_prices,
@@ -93,13 +95,18 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
     new or not; ``items_created``/``items_updated`` split them), ``assets_skipped`` (assets
     that failed or have no CoinGecko id), ``malformed_contracts_skipped`` (entries CoinGecko
     sends that are no address, e.g. an EVM address with an explorer path: listed, not stored,
-    not a failure of the run)."""
+    not a failure of the run).
+
+    A coin whose details CoinGecko refused for now (429/5xx after the retries) is ``deferred``:
+    the run is PARTIAL and says how many, and later runs leave the coin out (``assets_waiting``)
+    until its not-before time (``Retry-After``, else ``coingecko.deferSeconds``, at most
+    ``deferMaxSeconds``), then fetch it again."""
     n = checked_limit(limit) or get_settings().crypto_jobs.contract_addresses_collection.limit
 
     async def body(m: JobMetrics) -> None:
-        tracked = await load_tracked_assets(n)
+        tracked, waiting = await load_assets_for_contracts(n)
         assets = [(aid, cg) for aid, cg in tracked if cg and cg.strip()]
-        calls = created = updated = native = fetched_assets = 0
+        calls = created = updated = native = fetched_assets = deferred = 0
         errors: list[ItemError] = []
         malformed: list[dict[str, Any]] = []  # provider data that cannot be stored as sent
         # Chunks: a crash or a rate-limit stop keeps everything stored before it, and the run
@@ -107,7 +114,8 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
         try:
             for start in range(0, len(assets), CONTRACTS_CHUNK):
                 fetched = await fetch_coin_details(assets[start : start + CONTRACTS_CHUNK])
-                counts = await store_contracts(fetched.data)
+                counts = await store_contracts(fetched.data, fetched.deferred)
+                deferred += len(fetched.deferred)
                 calls += fetched.api_calls
                 created, updated = created + counts["created"], updated + counts["updated"]
                 native += counts["native_skipped"]
@@ -120,11 +128,11 @@ async def contract_addresses_collection(limit: int | None = None) -> JobResult:
             m.items_created, m.items_updated, m.items_skipped = created, updated, skipped
             m.custom = {"assets_processed": fetched_assets, "contracts_created": created + updated,
                         "assets_skipped": skipped, "native_platforms_skipped": native,
-                        "malformed_contracts_skipped": malformed,
-                        "api_calls": calls, "errors": errors}
+                        "malformed_contracts_skipped": malformed, "deferred": deferred,
+                        "assets_waiting": waiting, "api_calls": calls, "errors": errors}
 
     return final_state(await run_job("contract_addresses_collection", "CONTRACT_ADDRESSES_COLLECTION", body,
-                         params={"limit": n}))
+                         params={"limit": n}, outcome=counting_deferred("coins")))
 
 
 def _crypto_schedule(job: str) -> Callable[[Settings], DefaultSchedule]:

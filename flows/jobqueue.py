@@ -12,6 +12,7 @@ jobs are schedules of the ``enqueue-scheduled-job`` deployment, mirrored in ``sc
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.spec import JobSpec
 from tasks.jobqueue import enqueue_scheduled
@@ -22,8 +23,9 @@ SCHEDULE_DEPLOYMENT = f"{SCHEDULE_FLOW}/{SCHEDULE_FLOW}"
 
 @flow(name=SCHEDULE_FLOW)
 def enqueue_scheduled_job(name: str) -> str | None:
-    """Fired by a Prefect schedule: enqueue the scheduled job's next run."""
-    job_id = enqueue_scheduled(name)
+    """Fired by a Prefect schedule: enqueue the scheduled job's next run (riding out a database
+    outage). Synchronous, as the demo and notebooks call it."""
+    job_id = run_coro_as_sync(enqueue_scheduled(name))
     if job_id is None:
         get_run_logger().warning("scheduled job %r is missing or disabled; nothing enqueued", name)
     return job_id

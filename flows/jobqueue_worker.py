@@ -8,6 +8,11 @@ is found by liveness, whatever the worker was called (a heartbeat older than
 ``missedHeartbeats`` periods, or a Prefect run that ended) and re-queued, at start-up and
 periodically. On PostgreSQL the worker wakes on LISTEN/NOTIFY the moment a job commits;
 otherwise it polls. The process around it (signals, CLI) is ``deployments.worker.jobs_worker``.
+
+Every database step (claims, orphan recovery, the writer's grouped writes) rides out an outage
+(``tasks._common.ride_out``, ``database.outageBudgetSeconds``); past the budget the session
+(flow run) ends with the reason once its jobs in flight have finished, and the worker waits
+for the database and starts a new session when it is back.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from prefect import flow
 from prefect.runtime import flow_run
 
 from core.db import session_scope
+from core.db.outage import is_db_outage
 from core.jobqueue import repo
 from core.jobqueue.recovery import dead_run_reason
 from core.jobqueue.registry import aliases, get_job_type, load_modules, registered
@@ -31,10 +38,11 @@ from core.jobqueue.writer import JobWriter
 from core.notify import QUEUE_JOB_NAME, deliver, failed_jobs_email, job_policy, should_notify
 from core.settings import Settings, get_settings
 from prefect_api import run_state_types
-from tasks._common import db_url
+from tasks._common import db_url, ride_out, ride_out_db
 from tasks.jobqueue import Claimed, execute_batch, execute_job, quiet_per_job_success_logs
 
 log = logging.getLogger("jobpipes.jobs_worker")
+T = TypeVar("T")
 
 ALERT_EVERY_SECONDS = 60.0  # failed jobs are e-mailed together, at most this often while busy
 ALERT_GATHER_SECONDS = 5.0  # ... and only once the oldest unsent failure is this old
@@ -69,7 +77,8 @@ class JobsWorker:
         self.name = name or self.cfg.name or socket.gethostname()
         self.url = db_url(self.settings)
         self.in_flight: Counter[str] = Counter()
-        self.writer = JobWriter(self.url, heartbeat_seconds=self.cfg.heartbeat_seconds)
+        self.writer = JobWriter(self.url, heartbeat_seconds=self.cfg.heartbeat_seconds,
+                                outage_budget=self.settings.database.outage_budget_seconds)
         self._hints: set[str] = set()  # types NOTIFYed, or left with work by a full claim
         self._warned: set[str] = set()  # unregistered types with Pending jobs, warned about once
         self._tasks: set[asyncio.Task[object]] = set()
@@ -88,26 +97,32 @@ class JobsWorker:
         whichever worker claimed them: heartbeat older than ``stale_after``, or a Prefect
         task run / session flow run that has ended. Runs at start-up and every
         ``orphan_check_every``."""
-        requeued = failed = 0
-        with session_scope(self.url) as session:
-            stale = repo.stale_running(session, stale_after=self.cfg.stale_after)
-            requeued, failed = repo.requeue_or_fail(
-                session, stale, max_attempts=self.cfg.max_attempts,
-                reason=f"orphaned: no heartbeat for {self.cfg.stale_after}")
-            running = repo.running_with_prefect_runs(session)
+        requeued, failed, running = await ride_out_db(self._requeue_stale, what="the orphan recovery")
         if running:
             flows, tasks = await run_state_types([j.flow_run_id for j in running], [j.task_run_id for j in running])
             for job in running:
                 reason = dead_run_reason(flows.get(job.flow_run_id or ""), tasks.get(job.task_run_id or ""))
                 if reason is None:
                     continue
-                with session_scope(self.url) as session:
-                    r, f = repo.requeue_or_fail(session, [(job.id, job.attempts)], reason=f"orphaned: {reason}",
-                                                max_attempts=self.cfg.max_attempts)
+                r, f = await ride_out_db(self._requeue, [(job.id, job.attempts)], f"orphaned: {reason}",
+                                         what="the orphan recovery")
                 requeued, failed = requeued + r, failed + f
         if requeued or failed:
             log.warning("worker %s: orphan recovery: %d re-queued, %d ended for good (failed, or cancelled by request)", self.name, requeued, failed)
         return requeued, failed
+
+    def _requeue_stale(self) -> tuple[int, int, list[repo.RunningJob]]:
+        """Re-queue (or fail) the silent Running jobs; the Running jobs whose Prefect runs are known."""
+        with session_scope(self.url) as session:
+            stale = repo.stale_running(session, stale_after=self.cfg.stale_after)
+            requeued, failed = repo.requeue_or_fail(
+                session, stale, max_attempts=self.cfg.max_attempts,
+                reason=f"orphaned: no heartbeat for {self.cfg.stale_after}")
+            return requeued, failed, repo.running_with_prefect_runs(session)
+
+    def _requeue(self, jobs: list[repo.JobAttempt], reason: str) -> tuple[int, int]:
+        with session_scope(self.url) as session:
+            return repo.requeue_or_fail(session, jobs, reason=reason, max_attempts=self.cfg.max_attempts)
 
     # --- dispatch -------------------------------------------------------------------------
     def claim_available(self, flow_run_id: str | None = None) -> list[list[repo.ClaimedJob]]:
@@ -257,25 +272,52 @@ class JobsWorker:
             await asyncio.wait_for(self._wake.wait(), self.cfg.poll_interval_seconds)
 
     async def serve_session(self) -> int:
-        """Inside a ``jobs-worker-session`` flow run: claim and run jobs until idle."""
+        """Inside a ``jobs-worker-session`` flow run: claim and run jobs until idle. A database
+        outage past its budget ends the session (raised) once the jobs in flight have finished."""
         started = 0
         idle_since = time.monotonic()
         session_run = str(flow_run.get_id() or "") or None
-        while not self._stop.is_set():
-            await self._housekeeping()
-            claimed = self.claim_available(session_run)
-            for jobs in claimed:
-                self._start(jobs)
-            started += sum(len(jobs) for jobs in claimed)
-            if claimed or self._tasks:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since >= self.session_idle_seconds:
-                break
-            await self._wait()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.alert_failures(now=True)
+
+        async def claim() -> list[list[repo.ClaimedJob]]:  # on the event loop, as ever: it owns the worker's state
+            return self.claim_available(session_run)
+
+        try:
+            while not self._stop.is_set():
+                await self._housekeeping()
+                claimed = await ride_out(claim, what="the jobs' claim")
+                for jobs in claimed:
+                    self._start(jobs)
+                started += sum(len(jobs) for jobs in claimed)
+                if claimed or self._tasks:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= self.session_idle_seconds:
+                    break
+                await self._wait()
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.alert_failures(now=True)
         return started
+
+    async def _until_the_database_answers(self, step: Callable[[], Awaitable[T]]) -> T:
+        """``await step()``; past its outage budget, logged once, and tried again until the
+        database answers (a worker outlives any outage; its jobs wait as Pending or Running)."""
+        since: float | None = None
+        while True:
+            try:
+                result = await step()
+            except Exception as exc:
+                if not is_db_outage(exc) or self._stop.is_set():
+                    raise
+                if since is None:
+                    since = time.monotonic()
+                    log.error("worker %s: database unavailable beyond the outage budget (%s); waiting for it",
+                              self.name, str(exc).strip().splitlines()[0][:200])
+                await asyncio.sleep(max(1.0, self.cfg.poll_interval_seconds))
+                continue
+            if since is not None:
+                log.warning("worker %s: database back after %.1f s more", self.name, time.monotonic() - since)
+            return result
 
     def _has_pending(self) -> bool:
         known = set(registered()) | set(aliases())
@@ -290,7 +332,7 @@ class JobsWorker:
         waker = asyncio.create_task(self._wake_on_stop())
         load_modules(self.cfg.modules)
         quiet_per_job_success_logs()
-        requeued, failed = await self.recover_orphans()  # state recovery: by liveness, not by name
+        requeued, failed = await self._until_the_database_answers(self.recover_orphans)  # by liveness, not by name
         self._next_orphans = time.monotonic() + self.cfg.orphan_check_every.total_seconds()
         types = ", ".join(f"{t.rsplit('.', 1)[-1]} ({self.mode_of(t)}, limit {self.cfg.limit_for(t)})"
                           for t in registered()) or "none (jobsWorker.modules registers them)"
@@ -302,8 +344,9 @@ class JobsWorker:
         _WORKERS[self.name] = self
         try:
             while not self._stop.is_set():
-                await self._housekeeping()
-                if self._has_pending():
+                await self._until_the_database_answers(self._housekeeping)
+                if await self._until_the_database_answers(
+                        lambda: ride_out_db(self._has_pending, what="the pending jobs")):
                     await jobs_worker_session(worker_name=self.name, return_state=True)
                 else:
                     await self._wait()

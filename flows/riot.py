@@ -4,7 +4,10 @@ and adding tracked players by Riot ID.
 Each job reads and validates its ``job_configurations`` row, runs through ``run_job`` and
 records ``api_requests_made``, ``records_created`` and ``records_updated``. A 429 stops the
 job gracefully: what was fetched is committed, the run is RATE_LIMITED, the next run
-continues where it stopped.
+continues where it stopped. A 5xx or no answer about one player is its item error and defers
+it (the run is PARTIAL and counts it in ``deferred``): the jobs leave the player alone until
+``riot.deferSeconds`` have passed (or Retry-After, at most ``deferMaxSeconds``), then a run
+takes it again.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from core.riot.config import (
     TrackedPlayerUpdaterConfig,
 )
 from core.riot.players import parse_platform, parse_riot_id
+from core.runs.deferral import counting_deferred
 from core.runs.errors import item_error
 from core.runs.result import JobMetrics, JobResult
 from core.settings import Settings
@@ -52,6 +56,7 @@ def _tally(m: JobMetrics, reports: list[PlayerReport]) -> None:
     m.custom = {"api_calls": calls, "api_requests_made": calls,
                 "records_created": m.items_created, "records_updated": m.items_updated,
                 "matches_stored": sum(r.matches_stored for r in reports),
+                "deferred": sum(1 for r in reports if r.deferred_until is not None),
                 "errors": [item_error(r.puuid, r.error) for r in reports if r.error]}
 
 
@@ -80,7 +85,7 @@ async def tracked_player_updater() -> JobResult | None:
     return final_state(await run_job("tracked_player_updater", "TRACKED_PLAYER_UPDATER", lambda m: _fetch_players(
         m, True, config.max_tracked_players, count=config.max_new_matches_per_player, target=None,
         platform=config.platform, match_type=config.match_type),
-        params=config.model_dump()))
+        params=config.model_dump(), outcome=counting_deferred("players")))
 
 
 @flow(name="match-fetcher")
@@ -93,7 +98,7 @@ async def match_fetcher() -> JobResult | None:
     return final_state(await run_job("match_fetcher", "MATCH_FETCHER", lambda m: _fetch_players(
         m, False, config.discovered_players_per_run, count=config.matches_per_player_per_run,
         target=config.target_matches_per_player, platform=config.platform, match_type=config.match_type),
-        params=config.model_dump()))
+        params=config.model_dump(), outcome=counting_deferred("players")))
 
 
 @flow(name="smurf-analyzer")
@@ -137,11 +142,13 @@ async def ban_checker() -> JobResult | None:
         m.items_created = len(verdicts)
         m.custom = {"api_calls": result["api_calls"], "api_requests_made": result["api_calls"],
                     "records_created": len(verdicts),
-                    "records_updated": 0, "verdicts": verdicts, "errors": result["errors"]}
+                    "records_updated": 0, "verdicts": verdicts, "errors": result["errors"],
+                    "deferred": len(result["deferred"])}
         if result["stopped"] is not None:  # a 429 (RATE_LIMITED) or 401/403 (FAILED), calls recorded
             raise result["stopped"]
 
-    return final_state(await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump()))
+    return final_state(await run_job("ban_checker", "BAN_CHECKER", body, params=config.model_dump(),
+                                     outcome=counting_deferred("ban checks")))
 
 
 @flow(name="add-tracked-player")

@@ -37,6 +37,8 @@ class CoinGeckoKnobs(BaseModel):
     latency_ms: float = 0
     coin_count: int = 300
     missing_ids: list[str] = Field(default_factory=list)
+    rate_limit_ids: list[str] = Field(default_factory=list)  # /coins/{id} of these: always 429 (+ retry-after)
+    server_error_ids: list[str] = Field(default_factory=list)  # /coins/{id} of these: always 500
     revoke_key_after: int | None = None  # total requests after which every key is refused (401)
 
 
@@ -175,6 +177,11 @@ def create_app(sandbox: CoinGeckoSandbox | None = None) -> FastAPI:
     async def coin(request: Request, coin_id: str) -> Response:
         if (refused := await sb.gate(request)) is not None:
             return refused
+        if coin_id in sb.knobs.rate_limit_ids:
+            after = sb.knobs.retry_after_seconds
+            return sb._reply(RATE_LIMIT_BODY, 429, {"retry-after": str(after)} if after is not None else None)
+        if coin_id in sb.knobs.server_error_ids:
+            return sb._reply({"error": "Internal Server Error"}, 500)
         found = sb.by_id.get(coin_id)
         if found is None or coin_id in sb.knobs.missing_ids:
             return sb._reply({"error": "coin not found"}, 404)

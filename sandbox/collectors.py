@@ -93,6 +93,7 @@ class CollectorsKnobs(BaseModel):
     rate_limit_next: int = Field(0, ge=0)  # the next N requests get 429
     retry_after_seconds: float | None = 1  # None = no retry-after header on 429s
     fail_collectors: list[str] = Field(default_factory=list)  # these always get 500
+    rate_limit_collectors: list[str] = Field(default_factory=list)  # these always get 429 (+ retry-after)
     malformed_next: int = Field(0, ge=0)  # the next N requests get 200 with a body of the wrong shape
     page_token_always: bool = False  # every google overview needs the page_token follow-up
 
@@ -286,8 +287,11 @@ class CollectorsSandbox:
             return self.reply(collector, body, 401)
         if collector in k.fail_collectors:
             return self.reply(collector, _ERRORS[collector][500], 500)
-        if k.rate_limit_next:
+        limited = collector in k.rate_limit_collectors
+        if not limited and k.rate_limit_next:
             k.rate_limit_next -= 1
+            limited = True
+        if limited:
             headers = {"retry-after": f"{k.retry_after_seconds:g}"} if k.retry_after_seconds is not None else {}
             return self.reply(collector, _ERRORS[collector][429], 429, headers)
         if k.fail_next:

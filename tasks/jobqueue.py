@@ -1,5 +1,10 @@
 """Execute claimed application jobs as Prefect task runs (seed 002): one task run per job
-(``execute-job``, per-job mode) or one per claimed batch (``execute-job-batch``)."""
+(``execute-job``, per-job mode) or one per claimed batch (``execute-job-batch``).
+
+A handler that meets a provider's "later" (a 429 or 5xx after its client's retries, or no
+answer) does not fail its job: the job is Pending again with a not-before time (the
+provider's ``Retry-After``, else ``jobsWorker.deferSeconds``, at most ``deferMaxSeconds``) and a
+worker claims it from then on, without a person."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -19,7 +25,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.runtime import task_run
-from prefect.states import Cancelled
+from prefect.states import Cancelled, Completed
 
 from core.cron import next_run
 from core.db import session_scope
@@ -30,7 +36,9 @@ from core.jobqueue.grouped import Outcome
 from core.jobqueue.models import JobStatus
 from core.jobqueue.registry import InvalidJobData, JobType, get_job_type, parse_job
 from core.jobqueue.writer import JobWriter
-from tasks._common import db_url
+from core.runs.deferral import is_later, not_before
+from core.settings import get_settings
+from tasks._common import db_url, ride_out_db
 
 log = logging.getLogger("jobpipes.jobs_worker")
 
@@ -74,6 +82,9 @@ class Claimed:
         self.failures = failures if failures is not None else []
 
 
+DEFERRED = "Deferred"  # how a job Pending again (its handler met a provider's "later") is listed
+
+
 @dataclass
 class Ran:
     """One job's run: what the batch artifact and log list."""
@@ -83,6 +94,16 @@ class Ran:
     seconds: float
     error: str | None = None
     recorded: bool = True
+
+
+@dataclass(frozen=True)
+class Handled:
+    """How the handler ended: ``error`` (None: it succeeded), ``cancelled``, and ``later``: the
+    not-before time when the error was a provider's "later"."""
+
+    error: str | None = None
+    cancelled: bool = False
+    later: datetime | None = None
 
 
 class _Outcomes:
@@ -107,16 +128,16 @@ class _Outcomes:
             handed.set_result(asyncio.wrap_future(written))
 
 
-async def _handle(kind: JobType, job: repo.ClaimedJob, progress: _Progress, grace: float) -> tuple[str | None, bool]:
-    """Run the handler: (error, cancelled). A cancel request the handler does not honour
-    within ``grace`` seconds cancels its coroutine."""
+async def _handle(kind: JobType, job: repo.ClaimedJob, progress: _Progress, grace: float) -> Handled:
+    """Run the handler. A cancel request the handler does not honour within ``grace`` seconds
+    cancels its coroutine."""
     token = progress.cancellation
     if token.requested:  # cancelled while it waited in the batch: never started
-        return "cancelled before it started", True
+        return Handled("cancelled before it started", True)
     try:
         parsed = parse_job(kind, job.job_data)
     except InvalidJobData as exc:
-        return str(exc), False
+        return Handled(str(exc))
     work = asyncio.ensure_future(kind.handler(parsed, progress))
     asked = asyncio.ensure_future(token.wait())
     try:
@@ -126,21 +147,26 @@ async def _handle(kind: JobType, job: repo.ClaimedJob, progress: _Progress, grac
         if not work.done():
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-            return f"cancelled: the handler did not stop within {grace:g} s of the request, so it was interrupted", True
+            return Handled(f"cancelled: the handler did not stop within {grace:g} s of the request, "
+                           "so it was interrupted", True)
         work.result()
     except JobCancelled:
-        return "cancelled by request", True
+        return Handled("cancelled by request", True)
     except asyncio.CancelledError:
         if work.done() and token.requested and not _cancelling():
-            return "cancelled by request", True  # the handler stopped itself with CancelledError
+            return Handled("cancelled by request", True)  # the handler stopped itself with CancelledError
         raise
     except Exception as exc:  # noqa: BLE001 - the job's outcome, recorded and reported
-        return f"{type(exc).__name__}: {exc}", False
+        if is_later(exc):
+            cfg = get_settings().jobs_worker
+            until = not_before(exc, defer_seconds=cfg.defer_seconds, defer_max_seconds=cfg.defer_max_seconds)
+            return Handled(f"deferred until {until.isoformat()}: {type(exc).__name__}: {exc}", later=until)
+        return Handled(f"{type(exc).__name__}: {exc}")
     finally:
         asked.cancel()
         if not work.done():  # this task run itself was cancelled: stop the handler too
             work.cancel()
-    return None, False
+    return Handled()
 
 
 def _cancelling() -> int:
@@ -155,14 +181,14 @@ async def _run(kind: JobType, job: repo.ClaimedJob, writer: JobWriter, progress:
     t0 = time.perf_counter()
     if writer.is_lost(job.id):  # presumed dead before it started: another attempt owns the job now
         return Ran(job, "skipped: taken over", 0.0, recorded=False)
-    error, cancelled = await _handle(kind, job, progress, grace)
+    handled = await _handle(kind, job, progress, grace)
     seconds = time.perf_counter() - t0
-    outcome = Outcome(job.id, job.attempts, utcnow(), error, cancelled)
+    outcome = Outcome(job.id, job.attempts, utcnow(), handled.error, handled.cancelled, handled.later)
     recorded = await outcomes.submit(outcome)
     if not recorded:
         log.warning("job %s attempt %d finished after another worker took it over; not recorded",
                     job.id, job.attempts)
-    return Ran(job, outcome.status, seconds, error, recorded)
+    return Ran(job, DEFERRED if handled.later else outcome.status, seconds, handled.error, recorded)
 
 
 @task(name="execute-job", task_run_name="{label}-{job_id}", cache_policy=NO_CACHE)
@@ -179,6 +205,8 @@ async def execute_job(job_id: str, job_type: str, claimed: Claimed, label: str =
     _report_failures(claimed, [ran])
     if ran.status == JobStatus.CANCELLED:
         return Cancelled(message=ran.error)  # the task run shows Cancelled, with how it stopped
+    if ran.status == DEFERRED:  # Pending again: not a failure, and no person needed
+        return Completed(name=DEFERRED, message=ran.error)
     if ran.error is not None:
         raise JobFailed(ran.error)
     if progress.artifact_id is not None and ran.recorded:
@@ -232,7 +260,8 @@ async def execute_batch(job_type: str, size: int, claimed: Claimed, label: str =
     logger.info("%s\n%s", summary, "\n".join(_line(r) for r in ran))
     for r in ran:
         if r.error is not None:
-            logger.warning("job %s (attempt %d) failed: %s", r.job.id, r.job.attempts, r.error)
+            logger.warning("job %s (attempt %d) %s: %s", r.job.id, r.job.attempts,
+                           "deferred" if r.status == DEFERRED else "failed", r.error)
     await acreate_table_artifact(table=[_row(r) for r in ran], description=summary)
     return dict(counts)
 
@@ -258,8 +287,13 @@ def _str(value: object) -> str | None:
     return str(value) if value else None
 
 
-def enqueue_scheduled(name: str) -> str | None:
-    """Enqueue the next run of scheduled job ``name``; None when it is missing or disabled."""
+async def enqueue_scheduled(name: str) -> str | None:
+    """Enqueue the next run of scheduled job ``name``; None when it is missing or disabled.
+    Rides out a database outage (``tasks._common.ride_out_db``)."""
+    return await ride_out_db(_enqueue_scheduled, name, what=f"the enqueue of scheduled job {name}")
+
+
+def _enqueue_scheduled(name: str) -> str | None:
     now = utcnow()
     with session_scope(db_url()) as session:
         scheduled = repo.get_scheduled(session, name)

@@ -1,9 +1,15 @@
-"""Riot tasks: one task per player (match list + new matches), analysis, ban checks."""
+"""Riot tasks: one task per player (match list + new matches), analysis, ban checks.
+
+Every database step rides out an outage (``tasks._common.ride_out_db``). A 5xx or no answer
+about one player after the client's retries is that player's item error (seed 001: log and
+continue) and defers the player (``riot.deferSeconds``, at most ``deferMaxSeconds``): the job
+leaves it alone until then, and a later run takes it. A 429 stops the run (RATE_LIMITED, seed
+001): Riot's limits are the key's, not the player's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -11,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from core.db import session_scope
 from core.db.types import utcnow
+from core.db.upsert import UpsertResult
 from core.errors import NotFoundError, ProviderError, RateLimitedError
 from core.riot import repo
 from core.riot.analysis import Thresholds, Weights, explain, player_signals
@@ -19,9 +26,10 @@ from core.riot.client import RiotClient, account_region, platforms_of_region
 from core.riot.config import load_config
 from core.riot.players import UnknownRiotIdError
 from core.riot.repo import PlayerRef, PlayerToFetch
+from core.runs.deferral import is_later, not_before
 from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
-from tasks._common import db_task, db_url
+from tasks._common import db_url, ride_out_db
 
 
 @dataclass
@@ -32,8 +40,14 @@ class PlayerReport:
     created: int = 0
     updated: int = 0
     error: str | None = None
+    deferred_until: datetime | None = None  # with ``error``: Riot said later (5xx, no answer)
     # A 429 or a fatal error (401/403): the flow stops the run with it, after counting the calls.
     stopped: ProviderError | None = field(default=None, repr=False)
+
+
+def _later(exc: ProviderError) -> datetime:
+    settings = get_settings().riot
+    return not_before(exc, defer_seconds=settings.defer_seconds, defer_max_seconds=settings.defer_max_seconds)
 
 
 @task(name="fetch-player-matches", task_run_name="{player.puuid:.12}", cache_policy=NO_CACHE)
@@ -46,38 +60,60 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
     the player's offset only advances once the whole page is stored, so the next run
     re-lists the page and skips the stored ids: nothing is fetched twice. A 429 or a
     401/403 comes back in ``report.stopped`` with the calls made (the flow stops the run);
-    other errors are logged with the puuid and reported.
+    other errors are logged with the puuid and reported, a 5xx or no answer also defers the
+    player (``report.deferred_until``).
     """
     report = PlayerReport(player.puuid)
     url = db_url()
-    async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
+    async with RiotClient(get_settings().riot, limits_url=url) as client:
         try:
             ids = await client.match_ids(player.platform, player.puuid, start=start, count=count, type=match_type)
-            with session_scope(url) as session:
-                known = repo.known_match_ids(session, ids)
+            known = await ride_out_db(_known_matches, url, ids, what="the stored match ids")
             for match_id in [m for m in ids if m not in known]:
                 body = await client.match(player.platform, match_id)
-                with session_scope(url) as session:
-                    counts = repo.store_match(session, body, player.platform)
-                    repo.advance_player(session, player.puuid, stored=1, next_offset=None, exhausted=None)
+                counts = await ride_out_db(_store_match, url, body, player, what="a match's write")
                 report.matches_stored += 1
                 report.created += counts.created
                 report.updated += counts.updated
             total = player.matches_fetched + report.matches_stored
-            with session_scope(url) as session:
-                repo.advance_player(
-                    session, player.puuid, stored=0,
-                    next_offset=start + len(ids) if target is not None else None,
-                    exhausted=(len(ids) < count or total >= target) if target is not None else None)
+            await ride_out_db(_advance, url, player.puuid, start + len(ids) if target is not None else None,
+                              (len(ids) < count or total >= target) if target is not None else None,
+                              what="the player's progress")
         except ProviderError as exc:
             if isinstance(exc, RateLimitedError) or exc.fatal:
                 report.stopped = exc
                 return report
             report.error = str(exc)
             get_run_logger().warning("player %s: %s", player.puuid, exc)
+            if is_later(exc):
+                report.deferred_until = _later(exc)
+                await ride_out_db(_defer, url, player.puuid, "fetch_not_before", report.deferred_until,
+                                  what="the player's deferral")
         finally:
             report.api_calls = client.api_calls
     return report
+
+
+def _known_matches(url: str, ids: list[str]) -> set[str]:
+    with session_scope(url) as session:
+        return repo.known_match_ids(session, ids)
+
+
+def _store_match(url: str, body: dict[str, Any], player: PlayerToFetch) -> UpsertResult:
+    with session_scope(url) as session:
+        counts = repo.store_match(session, body, player.platform)
+        repo.advance_player(session, player.puuid, stored=1, next_offset=None, exhausted=None)
+    return counts
+
+
+def _advance(url: str, puuid: str, next_offset: int | None, exhausted: bool | None) -> None:
+    with session_scope(url) as session:
+        repo.advance_player(session, puuid, stored=0, next_offset=next_offset, exhausted=exhausted)
+
+
+def _defer(url: str, puuid: str, column: str, until: datetime) -> None:
+    with session_scope(url) as session:
+        repo.defer_player(session, puuid, column, until)
 
 
 @task(name="resolve-riot-id", cache_policy=NO_CACHE)
@@ -92,22 +128,35 @@ async def resolve_riot_id(game_name: str, tag_line: str, platform: str) -> dict[
                 f"{account_region(platform)})", status=404, attempts=exc.attempts) from None
 
 
-@db_task
+@task(cache_policy=NO_CACHE)
 async def save_tracked_player(puuid: str, platform: str, game_name: str, tag_line: str) -> bool:
     """Upsert the player with ``is_tracked``; True when the row is new."""
+    return await ride_out_db(_track, puuid, platform, game_name, tag_line, what="the tracked player's write")
+
+
+def _track(puuid: str, platform: str, game_name: str, tag_line: str) -> bool:
     with session_scope(db_url()) as session:
         return repo.track_player(session, puuid=puuid, platform=platform, game_name=game_name, tag_line=tag_line)
 
 
-@db_task
+@task(cache_policy=NO_CACHE)
 async def load_players(tracked: bool, limit: int, platform: str | None = None) -> list[PlayerToFetch]:
+    """The players to fetch now (none whose deferral has not run out)."""
+    return await ride_out_db(_players, tracked, limit, platform, what="the players to fetch")
+
+
+def _players(tracked: bool, limit: int, platform: str | None) -> list[PlayerToFetch]:
     with session_scope(db_url()) as session:
         return repo.players_to_fetch(session, tracked=tracked, limit=limit, platform=platform)
 
 
-@db_task
+@task(cache_policy=NO_CACHE)
 async def due_for_analysis(min_matches: int, limit: int, queues: tuple[int, ...] | None = None) -> list[PlayerRef]:
     """Players with at least ``min_matches`` stored and no analysis newer than their data."""
+    return await ride_out_db(_due_for_analysis, min_matches, limit, queues, what="the players to analyse")
+
+
+def _due_for_analysis(min_matches: int, limit: int, queues: tuple[int, ...] | None) -> list[PlayerRef]:
     with session_scope(db_url()) as session:
         return repo.due_for_analysis(session, min_matches=min_matches, limit=limit, queues=queues)
 
@@ -140,17 +189,26 @@ async def collect_ranks(players: list[PlayerRef]) -> RankReport:
                         break
                     report.errors.append(item_error(player.puuid, f"league-v4: {exc}"))
                     continue
-                with session_scope(url) as session:
-                    report.snapshots += repo.save_rank_snapshots(session, player.puuid, entries, utcnow())
+                report.snapshots += await ride_out_db(_save_ranks, url, player.puuid, entries,
+                                                      what="a rank snapshot's write")
         finally:
             report.api_calls = client.api_calls
     return report
 
 
-@db_task
+def _save_ranks(url: str, puuid: str, entries: list[dict[str, Any]]) -> int:
+    with session_scope(url) as session:
+        return repo.save_rank_snapshots(session, puuid, entries, utcnow())
+
+
+@task(cache_policy=NO_CACHE)
 async def analyze_players(puuids: list[str], thresholds: Thresholds, weights: Weights) -> dict[str, int]:
     """Score these players from their stored matches and rank snapshots; store each signal's
     evidence, the thresholds and the verdict."""
+    return await ride_out_db(_analyze, puuids, thresholds, weights, what="the analysis")
+
+
+def _analyze(puuids: list[str], thresholds: Thresholds, weights: Weights) -> dict[str, int]:
     with session_scope(db_url()) as session:
         now = utcnow()
         scored = player_signals(repo.matches_frame(session, puuids), thresholds, weights,
@@ -179,13 +237,16 @@ async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
     A summoner missing on the known platform is looked for on the other platforms of its
     region before a LIKELY_BANNED verdict: found there, it transferred, and its
     ``riot_players.platform`` follows. One player's 5xx or network error is that player's
-    item error (seed 001: log and continue); a 429 or a 401/403 stops the checks and comes
-    back in ``stopped`` with the calls made."""
+    item error (seed 001: log and continue); a 5xx or no answer also defers the player
+    (``deferred``: its check is left for a run past its not-before time); a 429 or a 401/403
+    stops the checks and comes back in ``stopped`` with the calls made."""
     verdicts: dict[str, str] = {}
     errors: list[ItemError] = []
+    deferred: list[str] = []
     stopped: ProviderError | None = None
     logger = get_run_logger()
-    async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
+    url = db_url()
+    async with RiotClient(get_settings().riot, limits_url=url) as client:
         for player in players:
             puuid, platform = player.puuid, player.platform
             try:
@@ -206,32 +267,50 @@ async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
                     break
                 logger.warning("ban check of %s on %s failed: %s", puuid, platform, exc)
                 errors.append(item_error(puuid, exc))
+                if is_later(exc):
+                    deferred.append(puuid)
+                    await ride_out_db(_defer, url, puuid, "check_not_before", _later(exc),
+                                      what="the player's deferral")
                 continue
             moved_to = found_on if found_on != platform else None
             verdict, reason = ban_verdict(account, summoner, league, searched=searched, moved_to=moved_to)
-            with session_scope(db_url()) as session:
-                repo.record_ban_check(session, puuid, verdict, {
-                    "reason": reason, "platform": found_on, "searched": searched, "account": account,
-                    "summoner": summoner, "league_entries": league})
-                repo.save_rank_snapshots(session, puuid, league or [], utcnow())  # free rank history
-                if moved_to:
-                    repo.set_platform(session, puuid, moved_to)
+            await ride_out_db(_record_check, url, puuid, verdict, {
+                "reason": reason, "platform": found_on, "searched": searched, "account": account,
+                "summoner": summoner, "league_entries": league}, moved_to, what="a ban check's write")
             verdicts[puuid] = verdict
-        return {"verdicts": verdicts, "errors": errors, "api_calls": client.api_calls, "stopped": stopped}
+        return {"verdicts": verdicts, "errors": errors, "deferred": deferred, "api_calls": client.api_calls,
+                "stopped": stopped}
 
 
-@db_task
+def _record_check(url: str, puuid: str, verdict: str, evidence: dict[str, Any], moved_to: str | None) -> None:
+    league = evidence.get("league_entries") or []
+    with session_scope(url) as session:
+        repo.record_ban_check(session, puuid, verdict, evidence)
+        repo.save_rank_snapshots(session, puuid, league, utcnow())  # free rank history
+        if moved_to:
+            repo.set_platform(session, puuid, moved_to)
+
+
+@task(cache_policy=NO_CACHE)
 async def load_job(job_type: str) -> tuple[bool, object]:
     """The job's ``is_active`` flag and its validated ``config_json``."""
+    return await ride_out_db(_load_job, job_type, what=f"the {job_type} configuration")
+
+
+def _load_job(job_type: str) -> tuple[bool, object]:
     with session_scope(db_url()) as session:
         row, config = load_config(session, job_type)
         return row.is_active, config
 
 
-@db_task
+@task(cache_policy=NO_CACHE)
 async def due_for_ban_check(days: int, limit: int, platform: str | None = None) -> list[PlayerRef]:
     """Flagged players (on ``platform``, None: any) whose last ban check is older than
-    ``days`` (at most ``limit``)."""
+    ``days`` (at most ``limit``), leaving out those whose deferral has not run out."""
+    return await ride_out_db(_due_for_ban_check, days, limit, platform, what="the players to check")
+
+
+def _due_for_ban_check(days: int, limit: int, platform: str | None) -> list[PlayerRef]:
     with session_scope(db_url()) as session:
         return repo.flagged_due_for_ban_check(session, checked_before=utcnow() - timedelta(days=days),
                                               limit=limit, platform=platform)

@@ -38,6 +38,7 @@ class AnswerStatus(StrEnum):
 
     COMPLETED = "completed"
     FAILED = "failed"
+    DEFERRED = "deferred"  # the collector said later (429/5xx): asked again by a run past ``not_before``
 
 
 class Brand(Base):
@@ -125,6 +126,7 @@ class CollectorResult(Base):
     collected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     positions_scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sentiment_scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a deferred answer: asked again from then
 
 
 class AnswerBrandScore(Base):

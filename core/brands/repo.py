@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.brands.models import (
@@ -140,11 +140,32 @@ def list_job_runs(session: Session, *, customer_id: uuid.UUID | None = None, bra
 # --- answers ----------------------------------------------------------------------------------
 
 
-def collected_pairs(session: Session, run_id: uuid.UUID) -> set[tuple[uuid.UUID, str]]:
-    """(query id, collector) answered successfully in this run: a retry does not ask again."""
-    rows = session.execute(select(CollectorResult.query_id, CollectorResult.collector)
-                           .where(CollectorResult.job_run_id == run_id, CollectorResult.status == AnswerStatus.COMPLETED))
-    return {(r[0], r[1]) for r in rows}
+def run_answers(session: Session, run_id: uuid.UUID) -> list[tuple[uuid.UUID, str, str]]:
+    """(query id, collector, status) of every answer row of this run."""
+    rows = session.execute(select(CollectorResult.query_id, CollectorResult.collector, CollectorResult.status)
+                           .where(CollectorResult.job_run_id == run_id))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def deferred_answers(session: Session, brand_id: uuid.UUID) -> list[Any]:
+    """The brand's deferred answers (id, job_run_id, query_id, collector, not_before), oldest first."""
+    return list(session.execute(
+        select(CollectorResult.id, CollectorResult.job_run_id, CollectorResult.query_id, CollectorResult.collector,
+               CollectorResult.not_before)
+        .where(CollectorResult.brand_id == brand_id, CollectorResult.status == AnswerStatus.DEFERRED)
+        .order_by(CollectorResult.collected_at, CollectorResult.id)).all())
+
+
+def take_deferred(session: Session, answer_id: uuid.UUID, run_id: uuid.UUID, *, now: datetime,
+                  lease_until: datetime) -> bool:
+    """A due deferred answer becomes run ``run_id``'s (which asks it again), held until
+    ``lease_until``; False when it is not due (any more): another run took it first."""
+    taken = session.execute(
+        update(CollectorResult)
+        .where(CollectorResult.id == answer_id, CollectorResult.status == AnswerStatus.DEFERRED,
+               or_(CollectorResult.not_before.is_(None), CollectorResult.not_before <= now))
+        .values(job_run_id=run_id, not_before=lease_until).execution_options(synchronize_session=False))
+    return rowcount(taken) == 1
 
 
 def save_answer(session: Session, row: dict[str, Any]) -> UpsertResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from core.config import Section, env, http_url
+from core.config import DeferMaxSeconds, DeferSeconds, Section, env, http_url
 
 
 class CollectorsSettings(Section):
@@ -25,6 +25,8 @@ class CollectorsSettings(Section):
     backoff_ms: int = Field(1000, alias="backoffMs", ge=0)
     backoff_max_ms: int = Field(8000, alias="backoffMaxMs", ge=0)
     concurrency: int = Field(4, ge=1, le=64, description="answers collected at once within one run")
+    defer_seconds: DeferSeconds = 300  # an answer refused for now: the brand's next run past it asks again
+    defer_max_seconds: DeferMaxSeconds = 3600
     requests_per_minute: int = Field(0, alias="requestsPerMinute", ge=0, le=100_000,
                                      description="each provider key's plan limit; 0 = none configured")
 

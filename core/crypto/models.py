@@ -33,6 +33,8 @@ class Asset(Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     market_cap_rank: Mapped[int | None] = mapped_column(Integer)
     is_tracked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # CoinGecko refused its details for now (429/5xx): contract collection leaves it out until then.
+    contracts_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from core.config import Section, http_url, upper_snake
+from core.config import DeferMaxSeconds, DeferSeconds, Section, http_url, upper_snake
 from core.cron import to_prefect_cron
 
 
@@ -22,6 +22,8 @@ class CoinGeckoSettings(Section):
     rate_limit_max_retries: int = Field(3, alias="rateLimitMaxRetries", ge=0, le=20)
     rate_limit_backoff_ms: int = Field(2000, alias="rateLimitBackoffMs", ge=0)
     rate_limit_backoff_max_ms: int = Field(60_000, alias="rateLimitBackoffMaxMs", ge=0)
+    defer_seconds: DeferSeconds = 300  # a coin's details refused for now: contract collection skips it until then
+    defer_max_seconds: DeferMaxSeconds = 3600
 
     _url = field_validator("base_url")(http_url)
 

@@ -39,18 +39,22 @@ class Touch:
 @dataclass(frozen=True)
 class Outcome:
     """How one attempt ended: ``error`` None = Completed; ``cancelled`` = Cancelled (with
-    ``error`` saying how it stopped)."""
+    ``error`` saying how it stopped); ``not_before`` = Pending again, claimed from then on (the
+    handler met a provider's "later", ``error`` says which)."""
 
     id: uuid.UUID
     attempt: int
     finished_at: datetime
     error: str | None = None
     cancelled: bool = False
+    not_before: datetime | None = None
 
     @property
     def status(self) -> str:
         if self.cancelled:
             return JobStatus.CANCELLED.value
+        if self.not_before is not None:
+            return JobStatus.PENDING.value
         return JobStatus.COMPLETED.value if self.error is None else JobStatus.FAILED.value
 
 
@@ -77,11 +81,16 @@ FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:msgs AS text[]), C
 WHERE j.id = v.id AND j.attempts = v.att AND j.status = 'Running'
 RETURNING j.id, j.cancel_requested_at IS NOT NULL""")
 
+# A deferred outcome (``nb`` set) makes the job Pending again: not completed, claimed by nobody.
 _PG_FINISH = text("""
-UPDATE jobs AS j SET status = v.status, error_message = v.err, completed_at = v.at, heartbeat_at = NULL
+UPDATE jobs AS j SET status = v.status, error_message = v.err, heartbeat_at = NULL, not_before = v.nb,
+  completed_at = CASE WHEN v.nb IS NULL THEN v.at END,
+  claimed_by = CASE WHEN v.nb IS NULL THEN j.claimed_by END,
+  flow_run_id = CASE WHEN v.nb IS NULL THEN j.flow_run_id END,
+  task_run_id = CASE WHEN v.nb IS NULL THEN j.task_run_id END
 FROM unnest(CAST(:ids AS uuid[]), CAST(:atts AS int[]), CAST(:errs AS text[]), CAST(:ats AS timestamptz[]),
-            CAST(:statuses AS text[]))
-  AS v(id, att, err, at, status)
+            CAST(:statuses AS text[]), CAST(:nbs AS timestamptz[]))
+  AS v(id, att, err, at, status, nb)
 WHERE j.id = v.id AND j.attempts = v.att AND j.status = 'Running'
 RETURNING j.id""")
 
@@ -127,18 +136,23 @@ def touch_many(session: Session, touches: Sequence[Touch], now: datetime) -> Tou
 
 
 def finish_many(session: Session, outcomes: Sequence[Outcome]) -> set[uuid.UUID]:
-    """Running -> Completed / Failed / Cancelled for every attempt in ``outcomes``; returns the ids whose
-    outcome was recorded (the others had been taken over: a job never completes twice)."""
+    """Running -> Completed / Failed / Cancelled (or Pending again, deferred) for every attempt
+    in ``outcomes``; returns the ids whose outcome was recorded (the others had been taken
+    over: a job never completes twice)."""
     if not outcomes:
         return set()
     errors = [None if o.error is None else o.error[:4000] for o in outcomes]
     if session.get_bind().dialect.name == "postgresql":
         return set(session.execute(_PG_FINISH, {
             "ids": [o.id for o in outcomes], "atts": [o.attempt for o in outcomes], "errs": errors,
-            "ats": [o.finished_at for o in outcomes], "statuses": [o.status for o in outcomes]}).scalars())
+            "ats": [o.finished_at for o in outcomes], "statuses": [o.status for o in outcomes],
+            "nbs": [o.not_before for o in outcomes]}).scalars())
     recorded: set[uuid.UUID] = set()
     for o, error in zip(outcomes, errors, strict=True):
-        if rowcount(session.execute(_fenced(o.id, o.attempt).values(
-                status=o.status, error_message=error, completed_at=o.finished_at, heartbeat_at=None))):
+        values: dict[str, Any] = {"status": o.status, "error_message": error, "heartbeat_at": None,
+                                  "completed_at": o.finished_at, "not_before": o.not_before}
+        if o.not_before is not None:
+            values |= {"completed_at": None, "claimed_by": None, "flow_run_id": None, "task_run_id": None}
+        if rowcount(session.execute(_fenced(o.id, o.attempt).values(**values))):
             recorded.add(o.id)
     return recorded

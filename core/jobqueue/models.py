@@ -62,6 +62,8 @@ class Job(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     task_run_id: Mapped[str | None] = mapped_column(String(64))
     scheduled_job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Pending again after its handler met a provider's "later" (429/5xx): claimed from then on.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Registration(Base):

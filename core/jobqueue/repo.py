@@ -67,6 +67,7 @@ def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limi
     """
     if limit <= 0:
         return []
+    # A deferred job (``not_before``: its handler met a provider's "later") waits until then.
     if session.get_bind().dialect.name == "postgresql":
         return _pg_claim(session, job_type=job_type, limit=limit, worker=worker, type_limit=type_limit,
                          flow_run_id=flow_run_id)
@@ -77,10 +78,11 @@ def claim(session: Session, *, job_type: str, limit: int, worker: str, type_limi
         return []
     now = utcnow()
     rows = claim_oldest(
-        session, Job, where=[Job.status == JobStatus.PENDING.value, Job.job_type == job_type], limit=limit,
+        session, Job, where=[Job.status == JobStatus.PENDING.value, Job.job_type == job_type, _due(now)],
+        limit=limit,
         values={"status": JobStatus.RUNNING.value, "started_at": now, "heartbeat_at": now,
                 "claimed_by": worker, "attempts": Job.attempts + 1, "completed_at": None,
-                "error_message": None, "flow_run_id": flow_run_id, "task_run_id": None},
+                "error_message": None, "flow_run_id": flow_run_id, "task_run_id": None, "not_before": None},
         returning=[Job.id, Job.job_type, Job.job_data, Job.attempts],
     )
     return [ClaimedJob(r.id, r.job_type, r.job_data, r.attempts) for r in rows]
@@ -91,11 +93,12 @@ _PG_LOCK = ("SELECT pg_advisory_xact_lock(hashtext(%(key)s)), "
 _PG_CLAIM = """
 WITH running AS (SELECT count(*) AS n FROM jobs WHERE status = 'Running' AND job_type = %(job_type)s),
 claimable AS (
-  SELECT id FROM jobs WHERE status = 'Pending' AND job_type = %(job_type)s ORDER BY created_at, id
+  SELECT id FROM jobs WHERE status = 'Pending' AND job_type = %(job_type)s
+    AND (not_before IS NULL OR not_before <= %(now)s) ORDER BY created_at, id
   LIMIT GREATEST(0, LEAST(%(limit)s, %(type_limit)s - (SELECT n FROM running))) FOR UPDATE SKIP LOCKED)
 UPDATE jobs SET status = 'Running', started_at = %(now)s, heartbeat_at = %(now)s, claimed_by = %(worker)s,
   attempts = jobs.attempts + 1, completed_at = NULL, error_message = NULL, flow_run_id = %(flow_run_id)s,
-  task_run_id = NULL
+  task_run_id = NULL, not_before = NULL
 FROM claimable WHERE jobs.id = claimable.id AND jobs.status = 'Pending'
 RETURNING jobs.id, jobs.job_type, jobs.job_data, jobs.attempts, jobs.created_at"""
 
@@ -132,9 +135,14 @@ def qualify_job_types(session: Session, full_names: dict[str, str]) -> int:
     return changed
 
 
+def _due(now: datetime) -> Any:
+    return or_(Job.not_before.is_(None), Job.not_before <= now)
+
+
 def pending_types(session: Session) -> list[str]:
+    """The types with Pending jobs that may be claimed now (deferred ones wait)."""
     return list(session.execute(
-        select(Job.job_type).where(Job.status == JobStatus.PENDING.value).distinct()).scalars())
+        select(Job.job_type).where(Job.status == JobStatus.PENDING.value, _due(utcnow())).distinct()).scalars())
 
 
 def set_prefect_run(session: Session, job_id: uuid.UUID, attempt: int, *, flow_run_id: str | None,
@@ -298,7 +306,7 @@ def retry(session: Session, job_id: uuid.UUID) -> tuple[str, bool] | None:
             update(Job).where(Job.id == job_id, Job.status.in_(RETRYABLE))
             .values(status=JobStatus.PENDING.value, attempts=0, started_at=None, completed_at=None,
                     cancel_requested_at=None, claimed_by=None, heartbeat_at=None, flow_run_id=None,
-                    task_run_id=None, progress_message=None, progress_percent=None,
+                    task_run_id=None, progress_message=None, progress_percent=None, not_before=None,
                     error_message=f"retried by request after: {job.status}")
             .execution_options(synchronize_session=False))):
         _notify(session, job.job_type)  # workers claim it at once

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import Field, field_validator
 
-from core.config import NO_ENV, Section, env
+from core.config import NO_ENV, DeferMaxSeconds, DeferSeconds, Section, env
 from core.jobqueue.recovery import stale_after
 from core.jobqueue.registry import MODES, Mode
 
@@ -27,6 +27,8 @@ class JobsWorkerSettings(Section):
         "after a cancel request, how long a handler has to stop by itself before the engine "
         "cancels its coroutine"))
     max_parallel: int = Field(10, alias="maxParallel", ge=1)
+    defer_seconds: DeferSeconds = 300  # a job whose handler met a provider's "later": Pending, claimed from then
+    defer_max_seconds: DeferMaxSeconds = 3600
     default_concurrency: int = Field(5, alias="defaultConcurrency", ge=1)
     concurrency: dict[str, int] = Field(default_factory=dict, description="job type -> limit", **NO_ENV)
     modes: dict[str, str] = Field(default_factory=dict, description="job type -> job | batch (overrides the "

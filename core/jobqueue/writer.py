@@ -14,10 +14,16 @@
 
 Every write is fenced by the attempt (``core.jobqueue.grouped``): a job that orphan
 recovery took away is reported ``lost`` and nothing of that attempt is written again.
+
+A database outage is ridden out (``core.db.outage``: backoff with jitter, one log line when it
+starts and one when the database is back, for up to ``outage_budget`` seconds); past the budget
+the writes are kept and tried again, so an outcome is never lost: a job whose outcome could not
+be written meanwhile stays Running, and orphan recovery gives it back if the worker dies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -26,6 +32,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from core.db import session_scope
+from core.db.outage import DEFAULT_BUDGET_S, is_db_outage, ride_out
 from core.db.types import utcnow
 from core.jobqueue.cancellation import Cancellation
 from core.jobqueue.grouped import Outcome, Touch, Touched, finish_many, relax_commit, touch_many
@@ -35,9 +42,11 @@ log = logging.getLogger("jobpipes.jobs_worker")
 
 class JobWriter:
     def __init__(self, url: str, *, heartbeat_seconds: float, progress_seconds: float = 0.25,
-                 retry_seconds: float = 1.0) -> None:
+                 retry_seconds: float = 1.0, outage_budget: float = DEFAULT_BUDGET_S) -> None:
         self._url = url
         self._beat_every, self._progress_every, self._retry = heartbeat_seconds, progress_seconds, retry_seconds
+        self._budget = outage_budget
+        self._loop: asyncio.AbstractEventLoop | None = None  # the thread's own, to ride out an outage
         self._cv = threading.Condition()
         self._active: dict[uuid.UUID, int] = {}
         self._tokens: dict[uuid.UUID, Cancellation] = {}
@@ -103,6 +112,13 @@ class JobWriter:
 
     # --- the thread --------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            if self._loop is not None:
+                self._loop.close()
+
+    def _serve(self) -> None:
         while True:
             with self._cv:
                 while not (self._outcomes or self._closing
@@ -118,7 +134,7 @@ class JobWriter:
                     for job_id, attempt in self._active.items():
                         touches.setdefault(job_id, Touch(job_id, attempt))
             try:
-                touched, recorded = self._write(list(touches.values()), [o for o, _ in outcomes])
+                touched, recorded = self._write_riding_out(list(touches.values()), [o for o, _ in outcomes])
             except Exception as exc:  # noqa: BLE001 - a database blip must not lose outcomes
                 log.warning("jobs writer: write failed (%s); retrying in %g s", exc, self._retry)
                 with self._cv:
@@ -134,6 +150,20 @@ class JobWriter:
                 time.sleep(self._retry)
                 continue
             self._settle(touches, touched, outcomes, recorded)
+
+    def _write_riding_out(self, touches: list[Touch], outcomes: list[Outcome]) -> tuple[Touched, set[uuid.UUID]]:
+        """``_write``; an outage is waited out on this thread's own event loop."""
+        try:
+            return self._write(touches, outcomes)
+        except Exception as exc:
+            if not is_db_outage(exc):
+                raise
+
+        async def again() -> tuple[Touched, set[uuid.UUID]]:
+            return self._write(touches, outcomes)
+
+        self._loop = self._loop or asyncio.new_event_loop()
+        return self._loop.run_until_complete(ride_out(again, what="the jobs' writes", budget=self._budget, log=log))
 
     def _write(self, touches: list[Touch], outcomes: list[Outcome]) -> tuple[Touched, set[uuid.UUID]]:
         with session_scope(self._url) as session:  # progress first: a job's last report lands too

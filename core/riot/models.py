@@ -36,6 +36,10 @@ class RiotPlayer(Base):
     next_match_offset: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_exhausted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_match_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Riot refused work about the player for now (5xx, no answer): its matches, its ban check,
+    # are left alone until then.
+    fetch_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     discovered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, server_default=SERVER_NOW)
 

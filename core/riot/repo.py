@@ -44,8 +44,8 @@ class PlayerRef:
 def players_to_fetch(session: Session, *, tracked: bool, limit: int,
                      platform: str | None = None) -> list[PlayerToFetch]:
     """Tracked players, or discovered players not yet exhausted, on ``platform`` (None: any);
-    least recently fetched first."""
-    stmt = select(RiotPlayer).where(RiotPlayer.is_tracked.is_(tracked))
+    least recently fetched first; none whose deferral (``fetch_not_before``) has not run out."""
+    stmt = select(RiotPlayer).where(RiotPlayer.is_tracked.is_(tracked), _due(RiotPlayer.fetch_not_before))
     if platform is not None:
         stmt = stmt.where(RiotPlayer.platform == platform)
     if not tracked:
@@ -101,9 +101,21 @@ def store_match(session: Session, body: dict[str, Any], platform: str) -> Upsert
     return UpsertResult(created=result.created + match.created, updated=result.updated + match.updated)
 
 
+def _due(not_before: Any) -> Any:
+    return or_(not_before.is_(None), not_before <= utcnow())
+
+
+def defer_player(session: Session, puuid: str, column: str, until: datetime) -> None:
+    """Riot said later about the player: ``column`` (``fetch_not_before`` for its matches,
+    ``check_not_before`` for its ban check) is ``until``; the job leaves it alone until then."""
+    session.execute(update(RiotPlayer).where(RiotPlayer.puuid == puuid)
+                    .values({column: until, "updated_at": utcnow()}).execution_options(synchronize_session=False))
+
+
 def advance_player(session: Session, puuid: str, *, stored: int, next_offset: int | None,
                    exhausted: bool | None) -> None:
-    values: dict[str, Any] = {"matches_fetched": RiotPlayer.matches_fetched + stored,
+    """The player's fetch progressed (and any deferral of it is over)."""
+    values: dict[str, Any] = {"matches_fetched": RiotPlayer.matches_fetched + stored, "fetch_not_before": None,
                               "last_match_fetch_at": utcnow(), "updated_at": utcnow()}
     if next_offset is not None:
         values["next_match_offset"] = next_offset
@@ -173,12 +185,13 @@ def save_analyses(session: Session, rows: list[dict[str, Any]]) -> UpsertResult:
 def flagged_due_for_ban_check(session: Session, *, checked_before: datetime, limit: int,
                               platform: str | None = None) -> list[PlayerRef]:
     """Flagged players (on ``platform``, None: any) not checked since ``checked_before``,
-    each with their own platform."""
+    each with their own platform; none whose deferral (``check_not_before``) has not run out."""
     last = (select(BanCheck.puuid, func.max(BanCheck.checked_at).label("last")).group_by(BanCheck.puuid).subquery())
     stmt = (select(SmurfAnalysis.puuid, RiotPlayer.platform)
             .join(RiotPlayer, RiotPlayer.puuid == SmurfAnalysis.puuid)
             .outerjoin(last, last.c.puuid == SmurfAnalysis.puuid)
-            .where(SmurfAnalysis.is_flagged.is_(True), or_(last.c.last.is_(None), last.c.last < checked_before))
+            .where(SmurfAnalysis.is_flagged.is_(True), or_(last.c.last.is_(None), last.c.last < checked_before),
+                   _due(RiotPlayer.check_not_before))
             .order_by(last.c.last.is_not(None), last.c.last, SmurfAnalysis.puuid).limit(limit))
     if platform is not None:
         stmt = stmt.where(RiotPlayer.platform == platform)  # Select is generative: still before LIMIT
@@ -192,4 +205,7 @@ def set_platform(session: Session, puuid: str, platform: str) -> None:
 
 
 def record_ban_check(session: Session, puuid: str, verdict: str, evidence: dict[str, Any]) -> None:
+    """The check and its evidence; any deferral of the player's check is over."""
     session.add(BanCheck(puuid=puuid, verdict=verdict, evidence=evidence, checked_at=utcnow()))
+    session.execute(update(RiotPlayer).where(RiotPlayer.puuid == puuid, RiotPlayer.check_not_before.is_not(None))
+                    .values(check_not_before=None).execution_options(synchronize_session=False))

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from core.config import Section
+from core.config import DeferMaxSeconds, DeferSeconds, Section
 
 
 class RiotSettings(Section):
@@ -17,6 +17,8 @@ class RiotSettings(Section):
     base_url_template: str = Field("https://{route}.api.riotgames.com", alias="baseUrlTemplate")
     app_rate_limit: str = Field("20:1,100:120", alias="appRateLimit", description="until headers say otherwise")
     timeout_seconds: float = Field(10, alias="timeoutSeconds", gt=0)
+    defer_seconds: DeferSeconds = 300  # a player Riot answered 5xx for: left alone until then
+    defer_max_seconds: DeferMaxSeconds = 3600
 
     @field_validator("base_url_template")
     @classmethod

@@ -1,11 +1,12 @@
 """Brand data collection and scoring tasks (seed 003): one task per stage, bounded
-concurrency inside, every answer written as soon as it arrives."""
+concurrency inside, every answer written as soon as it arrives.
+
+Every database step rides out an outage (``tasks._common.ride_out_db``): the stages, the
+answers' group commit (``tasks.brands.answers``) and the ``job_runs`` bookkeeping."""
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -27,11 +28,13 @@ from core.cron import next_run
 from core.db import session_scope
 from core.db.scheduled_jobs import ScheduledJob
 from core.db.types import utcnow
-from core.errors import ConfigError, JobError
+from core.errors import ConfigError, JobError, RateLimitedError
+from core.runs.deferral import not_before
 from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from core.storage import dump_json
-from tasks._common import db_task, db_url
+from tasks._common import db_url, ride_out_db
+from tasks.brands.answers import AnswerWriter, plan_pairs
 from tasks.storage import open_store
 
 
@@ -49,9 +52,13 @@ class BrandWork:
         return list(dict.fromkeys([self.name, *self.competitors]))
 
 
-@db_task
+@task(cache_policy=NO_CACHE)
 async def load_brand_work(brand_id: str, customer_id: str | None = None) -> BrandWork:
     """The brand, its competitors and its active queries; ConfigError if it does not exist."""
+    return await ride_out_db(_brand_work, brand_id, customer_id, what="the brand's queries")
+
+
+def _brand_work(brand_id: str, customer_id: str | None) -> BrandWork:
     with session_scope(db_url()) as session:
         brand = repo.get_brand(session, uuid.UUID(brand_id))
         if brand is None:
@@ -66,75 +73,6 @@ def _raw_key(brand_id: str, run_id: str, query_id: str, collector: str) -> str:
     return f"brands/{brand_id}/{run_id}/{query_id}-{collector}.json"
 
 
-class AnswerWriter:
-    """Commits the answers handed to it from one thread, as soon as it can.
-
-    Each transaction holds every answer that arrived while the previous one committed: one
-    answer when they come one at a time, a group when several requests end together. No
-    answer waits for a request or a timer, so a crash still loses only the answers in
-    flight or committing, as with a commit per answer, for a fraction of the transactions
-    (and on SQLite without writers queueing on its lock). ``write`` returns once the
-    answer is committed and raises what its transaction raised. An answer handed over is
-    committed even if its caller is cancelled meanwhile; ``close`` waits for the last one.
-    """
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._loop = asyncio.get_running_loop()
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], asyncio.Future[None]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="brand-answer-writer", daemon=True)
-        self._thread.start()
-        self.transactions = 0
-
-    async def write(self, row: dict[str, Any]) -> None:
-        done: asyncio.Future[None] = self._loop.create_future()
-        self._queue.put((row, done))
-        await done
-
-    async def close(self) -> None:
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-
-    def _run(self) -> None:
-        closing = False
-        while not closing:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while True:  # everything that arrived meanwhile joins this transaction
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    closing = True
-                    break
-                batch.append(more)
-            error: BaseException | None = None
-            try:
-                with session_scope(self._url) as session:
-                    repo.save_answers(session, [row for row, _ in batch])
-                self.transactions += 1
-            except Exception as exc:  # noqa: BLE001 - handed to every answer of the transaction
-                error = exc
-            for _, done in batch:
-                self._resolve(done, error)
-
-    def _resolve(self, done: asyncio.Future[None], error: BaseException | None) -> None:
-        def settle() -> None:
-            if not done.done():  # its caller may have been cancelled
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(error)
-
-        try:
-            self._loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop is closed: nobody waits for this answer any more
-            pass
-
-
 @task(cache_policy=NO_CACHE)
 async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], parallel: bool) -> dict[str, Any]:
     """Ask every active query of every selected collector and store each answer.
@@ -142,18 +80,23 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
     ``parallel``: up to ``collectors.concurrency`` requests at once; otherwise one at a
     time, in query order. Pairs already answered in this run (a retried run) are skipped.
     A failing collector fails only its answers (recorded with the error); a rejected key
-    (401/403) stops the stage.
+    (401/403) stops the stage. An answer the collector refused for now (429 after the
+    retries) is ``deferred``: not before its ``Retry-After`` (else ``collectors.deferSeconds``,
+    at most ``deferMaxSeconds``), when the brand's next run asks it (``tasks.brands.answers``);
+    runs before that leave the pair out (``deferred_waiting``).
     """
     settings = get_settings()
     logger = get_run_logger()
     run_uuid = uuid.UUID(run_id)
     url = db_url(settings)
-    with session_scope(url) as session:
-        done = {(str(q), c) for q, c in repo.collected_pairs(session, run_uuid)}
-    pairs = [(qid, text, c) for qid, text in work.queries for c in collectors if (qid, c) not in done]
+    texts = dict(work.queries)
+    plan = await plan_pairs(url, run_uuid, uuid.UUID(work.brand_id),
+                            [(qid, c) for qid, _ in work.queries for c in collectors],
+                            settings.collectors.defer_seconds)
+    pairs = [(qid, texts[qid], c) for qid, c in plan.ask]
     store = open_store(settings.storage_url)
     limit = asyncio.Semaphore(settings.collectors.concurrency if parallel else 1)
-    counts = {"successful_executions": 0, "failed_executions": 0}
+    counts = {"successful_executions": 0, "failed_executions": 0, "deferred_executions": 0}
     errors: list[ItemError] = []
 
     async def one(client: CollectorClient, query_id: str, text: str, collector: str) -> None:
@@ -161,7 +104,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
         # Committed outside the request slot and off the event loop: the next request starts
         # while this answer commits (with the others that arrived meanwhile).
         await writer.write(row)
-        counts["successful_executions" if row["status"] == AnswerStatus.COMPLETED else "failed_executions"] += 1
+        counts[_COUNTED[row["status"]]] += 1
 
     async def ask(client: CollectorClient, query_id: str, text: str, collector: str) -> dict[str, Any]:
         async with limit:
@@ -169,7 +112,8 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
             row: dict[str, Any] = {
                 "id": uuid.uuid4(), "job_run_id": run_uuid, "brand_id": uuid.UUID(work.brand_id),
                 "query_id": uuid.UUID(query_id), "collector": collector, "query_text": text,
-                "citations": [], "collected_at": utcnow(), "positions_scored_at": None, "sentiment_scored_at": None}
+                "citations": [], "collected_at": utcnow(), "positions_scored_at": None, "sentiment_scored_at": None,
+                "not_before": None}
             try:
                 answer = await client.collect(collector, text)
                 key = await store.put_bytes(_raw_key(work.brand_id, run_id, query_id, collector),
@@ -183,8 +127,15 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
                 row |= {"status": AnswerStatus.FAILED.value, "answer_text": None, "raw_key": None,
                         "latency_ms": int((time.monotonic() - started) * 1000),
                         "api_calls": getattr(exc, "attempts", 0), "error": f"{type(exc).__name__}: {exc}"}
-                errors.append(item_error(f"{collector}: {text}", row["error"]))
-                logger.warning("%s failed for query %r: %s", collector, text, exc)
+                if isinstance(exc, RateLimitedError):  # "later", not "never": the next run past it asks again
+                    row |= {"status": AnswerStatus.DEFERRED.value, "not_before": not_before(
+                        exc, defer_seconds=settings.collectors.defer_seconds,
+                        defer_max_seconds=settings.collectors.defer_max_seconds)}
+                    logger.warning("%s deferred query %r until %s: %s", collector, text,
+                                   row["not_before"].isoformat(), exc)
+                else:
+                    errors.append(item_error(f"{collector}: {text}", row["error"]))
+                    logger.warning("%s failed for query %r: %s", collector, text, exc)
             return row
 
     writer = AnswerWriter(url)
@@ -205,15 +156,23 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
         await writer.close()
     logger.debug("%d answers committed in %d transactions", len(pairs), writer.transactions)
     return {"queries_executed": len({qid for qid, _, _ in pairs}), "executions": len(pairs),
-            "skipped_already_collected": len(work.queries) * len(collectors) - len(pairs),
+            "skipped_already_collected": plan.done, "deferred_waiting": plan.waiting,
             **counts, "api_calls": api_calls, "collectors": collectors, "parallel": parallel,
             "errors": errors[:50]}
 
 
-@db_task
+_COUNTED = {AnswerStatus.COMPLETED.value: "successful_executions", AnswerStatus.FAILED.value: "failed_executions",
+            AnswerStatus.DEFERRED.value: "deferred_executions"}
+
+
+@task(cache_policy=NO_CACHE)
 async def score_answers(run_id: str, work: BrandWork, position_limit: int, sentiment_limit: int) -> dict[str, Any]:
     """Positions and citations for up to ``position_limit`` unscored answers, sentiment for
     up to ``sentiment_limit``, then the brand-level aggregates of the answers scored now."""
+    return await ride_out_db(_score, run_id, work, position_limit, sentiment_limit, what="the scoring")
+
+
+def _score(run_id: str, work: BrandWork, position_limit: int, sentiment_limit: int) -> dict[str, Any]:
     brands = work.tracked
     brand_uuid, run_uuid = uuid.UUID(work.brand_id), uuid.UUID(run_id)
     now = utcnow()
@@ -275,15 +234,22 @@ def _aggregate_row(rec: dict[str, Any], run_id: str, work: BrandWork, now: Any) 
             "average_sentiment": _none_if_nan(rec["average_sentiment"]), "computed_at": now}
 
 
-# Job-run bookkeeping of the brand-job flow: plain functions (called from hooks and
-# between attempts, where a task run would only add orchestration).
+# Job-run bookkeeping of the brand-job flow: not tasks (called from hooks and between
+# attempts, where a task run would only add orchestration, and where the record of the run
+# must not depend on the Prefect API), each riding out a database outage.
 
 
-def open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
-             scheduled_job_id: str | None, job_run_id: str | None, flow_run_id: str | None) -> uuid.UUID:
+async def open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
+                   scheduled_job_id: str | None, job_run_id: str | None, flow_run_id: str | None) -> uuid.UUID:
     """The run's ``job_runs`` row: the one a trigger created, or a new one (a schedule
     firing, a manual run). It carries this flow run's id from the start, so the flow's
     failure, crash and cancellation hooks can always find and close it."""
+    return await ride_out_db(_open_run, kind, brand, customer, meta, scheduled_job_id, job_run_id, flow_run_id,
+                             what="the job run's row")
+
+
+def _open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata,
+              scheduled_job_id: str | None, job_run_id: str | None, flow_run_id: str | None) -> uuid.UUID:
     with session_scope(db_url()) as session:
         if job_run_id:
             run_uuid = parse_uuid(job_run_id, "job_run_id")
@@ -306,19 +272,32 @@ def open_run(kind: str, brand: uuid.UUID, customer: uuid.UUID, meta: JobMetadata
         return run.id
 
 
-def set_run(run_id: uuid.UUID, status: str, metrics: dict[str, Any], error: str | None) -> None:
+async def set_run(run_id: uuid.UUID, status: str, metrics: dict[str, Any], error: str | None) -> None:
+    """The run's row gets ``status``, its metrics and its error."""
+    await ride_out_db(_set_run, run_id, status, metrics, error, what=f"the job run's {status} status")
+
+
+def _set_run(run_id: uuid.UUID, status: str, metrics: dict[str, Any], error: str | None) -> None:
     with session_scope(db_url()) as session:
         repo.finish_job_run(session, run_id, status=status, metrics=metrics, error=error)
 
 
-def start_run(run_id: uuid.UUID, flow_run_id: str | None) -> None:
+async def start_run(run_id: uuid.UUID, flow_run_id: str | None) -> None:
     """The run's row goes ``processing`` under this flow run."""
+    await ride_out_db(_start_run, run_id, flow_run_id, what="the job run's start")
+
+
+def _start_run(run_id: uuid.UUID, flow_run_id: str | None) -> None:
     with session_scope(db_url()) as session:
         repo.start_job_run(session, run_id, flow_run_id)
 
 
-def close_open_runs(flow_run_id: str, status: str, error: str) -> None:
+async def close_open_runs(flow_run_id: str, status: str, error: str) -> None:
     """Close the ``pending``/``processing`` job runs of flow run ``flow_run_id``."""
+    await ride_out_db(_close_open_runs, flow_run_id, status, error, what="the open job runs' closing")
+
+
+def _close_open_runs(flow_run_id: str, status: str, error: str) -> None:
     with session_scope(db_url()) as session:
         repo.close_runs_of_flow_run(session, flow_run_id, status=status, error=error)
 
@@ -330,10 +309,7 @@ async def reconcile_open_runs(older_than: timedelta = timedelta(minutes=1)) -> i
     process was killed outright (SIGKILL, OOM, a lost machine): Prefect then marks the flow
     run crashed from outside. Every brand-job run calls this first; returns rows closed.
     """
-    with session_scope(db_url()) as session:
-        open_runs = session.execute(select(JobRun.id, JobRun.flow_run_id).where(
-            JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]), JobRun.flow_run_id.is_not(None),
-            JobRun.created_at < utcnow() - older_than)).all()
+    open_runs = await ride_out_db(_open_runs, older_than, what="the open job runs")
     if not open_runs:
         return 0
     async with get_client() as client:
@@ -344,9 +320,16 @@ async def reconcile_open_runs(older_than: timedelta = timedelta(minutes=1)) -> i
         state = ended.get(str(flow_run_id))
         if state is not None:
             status = JobRunStatus.CANCELLED if state.is_cancelled() else JobRunStatus.FAILED
-            close_open_runs(str(flow_run_id), status, f"its Prefect flow run ended {state.type.value} "
-                             f"({state.message or 'no message'}) without closing it")
+            await close_open_runs(str(flow_run_id), status, f"its Prefect flow run ended {state.type.value} "
+                                   f"({state.message or 'no message'}) without closing it")
     return sum(1 for _, f in open_runs if f in ended)
+
+
+def _open_runs(older_than: timedelta) -> list[Any]:
+    with session_scope(db_url()) as session:
+        return list(session.execute(select(JobRun.id, JobRun.flow_run_id).where(
+            JobRun.status.in_([JobRunStatus.PENDING, JobRunStatus.PROCESSING]), JobRun.flow_run_id.is_not(None),
+            JobRun.created_at < utcnow() - older_than)).all())
 
 
 def scores_of(brand_id: str) -> list[dict[str, Any]]:

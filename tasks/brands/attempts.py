@@ -48,6 +48,7 @@ def job_metrics(job_type: str, result: dict[str, Any], m: JobMetrics) -> None:
         m.items_skipped += collected.get("skipped_already_collected", 0)
         m.custom["api_calls"] = collected.get("api_calls", 0)
         m.custom["errors"] = collected.get("errors") or []
+        m.custom["deferred"] = collected.get("deferred_executions", 0)
     if scored and job_type == "scoring":
         m.items_processed += scored.get("answers_position_scored", 0)
         m.items_updated += scored.get("answers_position_scored", 0)
@@ -97,7 +98,7 @@ async def run_attempts(kind: str, stage: Callable[[], Awaitable[dict[str, Any]]]
         try:
             # A lost lease (Prefect briefly unreachable) must not cancel the work mid-answer.
             async with occupy_slots(list(names), timeout):
-                start_run(run_id, current_flow_run_id())
+                await start_run(run_id, current_flow_run_id())
                 async with asyncio.timeout(timeout):
                     return await stage()
         except Exception as exc:
@@ -112,7 +113,7 @@ async def run_attempts(kind: str, stage: Callable[[], Awaitable[dict[str, Any]]]
     async def before_retry(state: RetryCallState) -> None:
         n, delay = state.attempt_number, state.upcoming_sleep
         error = error_of(state.outcome.exception() if state.outcome else None)
-        set_run(run_id, JobRunStatus.PENDING, {"attempts": n, **stages},
+        await set_run(run_id, JobRunStatus.PENDING, {"attempts": n, **stages},
                 f"attempt {n} failed, retrying in {delay:g} s: {error}")
         logger.warning("attempt %d of %d failed (%s); retrying in %g s", n, retries + 1, error, delay)
 
@@ -124,15 +125,16 @@ async def run_attempts(kind: str, stage: Callable[[], Awaitable[dict[str, Any]]]
     try:
         result: dict[str, Any] = await retrying(attempt)
     except Exception as exc:
-        set_run(run_id, JobRunStatus.FAILED, {"attempts": m.custom["attempts"], **stages}, error_of(exc))
+        await set_run(run_id, JobRunStatus.FAILED, {"attempts": m.custom["attempts"], **stages}, error_of(exc))
         # A failed run still reports what its stages did: counts, API calls, item errors (e-mail).
         job_metrics("data_collection_and_scoring", stages, m)
         if isinstance(exc, TimeoutError):
             raise RunTimedOut(error_of(exc)) from None
         raise
     except BaseException:  # cancelled (Prefect cancellation, SIGTERM): say so, then let it end the run
-        set_run(run_id, JobRunStatus.CANCELLED, {"attempts": m.custom["attempts"], **stages},
-                "cancelled while running")
+        # shielded: a second cancellation must not leave the row "processing"
+        await asyncio.shield(set_run(run_id, JobRunStatus.CANCELLED, {"attempts": m.custom["attempts"], **stages},
+                                     "cancelled while running"))
         raise
-    set_run(run_id, JobRunStatus.COMPLETED, {"attempts": m.custom["attempts"], **result}, None)
+    await set_run(run_id, JobRunStatus.COMPLETED, {"attempts": m.custom["attempts"], **result}, None)
     return result
