@@ -1,18 +1,24 @@
-"""Tables of the shared rate limiter (``core.http.shared_limiter``): kernel, used by every family."""
+"""The table of the shared rate limiter (``core.http.shared_limiter``): kernel, used by every family."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Index, String, false, func
+from sqlalchemy import JSON, Boolean, Float, String, false, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.base import Base, IdType
+from core.db.base import Base
 from core.db.types import UTCDateTime
+
+# float8[] on PostgreSQL (the booking statement works on it in SQL); a JSON list on SQLite.
+BookingLog = ARRAY(Float).with_variant(JSON(), "sqlite")
 
 
 class RateLimitKey(Base):
-    """The windows in force for one key (``"20:1,100:120"``), as last learned from the provider."""
+    """One key's windows in force (``"20:1,100:120"``, as last learned from the provider or
+    configured) and ``log``: the moments (epoch seconds, database clock) of its most recent
+    permits, oldest first, future bookings included."""
 
     __tablename__ = "rate_limit_keys"
 
@@ -20,14 +26,4 @@ class RateLimitKey(Base):
     windows: Mapped[str] = mapped_column(String(200))
     learned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
-
-
-class RateLimitPermit(Base):
-    """One request started under ``key`` at ``at`` (epoch seconds, database clock)."""
-
-    __tablename__ = "rate_limit_permits"
-    __table_args__ = (Index("ix_rate_limit_permits_key_at", "key", "at"),)
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    key: Mapped[str] = mapped_column(String(200))
-    at: Mapped[float] = mapped_column(Float)
+    log: Mapped[list[float]] = mapped_column(BookingLog)  # server default: empty

@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 
+from core.db.outage import DEFAULT_BUDGET_S
 from core.errors import MalformedResponseError
-from core.http.client import ProviderClient, parse_json
+from core.http.client import OnSend, ProviderClient, parse_json
 from core.http.retry import RetryPolicy, Sleep
 from core.profiles.cleaning import validate_urn
 from core.profiles.settings import RapidApiSettings
@@ -46,16 +47,20 @@ class RapidApiClient(ProviderClient):
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         limits_url: str | None = None,
+        outage_budget: float = DEFAULT_BUDGET_S,
     ) -> None:
         """``limits_url``: the app database; with ``requestsPerSecond`` set, every process on
-        that database shares the key's per-second budget (``core.http.shared_limiter``)."""
+        that database shares the key's per-second budget (``core.http.shared_limiter``), and
+        waits out an outage of that database for ``outage_budget`` seconds
+        (``database.outageBudgetSeconds``)."""
         key = settings.key.get_secret_value()
         super().__init__(
             policy=RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
                                settings.rate_limit_backoff_max_ms, settings.transient_error_retries),
             base_url=settings.base_url, timeout=settings.timeout_seconds,
             headers={"x-rapidapi-key": key, "x-rapidapi-host": settings.host},
-            transport=transport, sleep=sleep, limits_url=limits_url, max_connections=settings.concurrency)
+            transport=transport, sleep=sleep, limits_url=limits_url, max_connections=settings.concurrency,
+            outage_budget=outage_budget)
         self._settings = settings
         self._pacer = (self.shared_pacer("rapidapi", key, [(settings.requests_per_second, 1.0)])
                        if settings.requests_per_second else None)
@@ -63,10 +68,13 @@ class RapidApiClient(ProviderClient):
     def quota_exhausted(self, response: httpx.Response, message: str) -> bool:
         return "MONTHLY" in message.upper()
 
-    async def fetch_profile(self, urn: str) -> FetchResult:
-        """GET the profile of ``urn``; raises a ProviderError subclass on failure."""
+    async def fetch_profile(self, urn: str, *, on_send: OnSend | None = None) -> FetchResult:
+        """GET the profile of ``urn``; raises a ProviderError subclass on failure.
+
+        ``on_send`` is awaited before each attempt, once its permit is held and just before the
+        request goes out (``ProviderClient.request``): where a caller marks the entry requested."""
         response, attempts, billed = await self.request("GET", self._settings.profile_path, pacers=(self._pacer,),
-                                                        params={"username": validate_urn(urn)})
+                                                        params={"username": validate_urn(urn)}, on_send=on_send)
         raw = response.content
         data = parse_json(response, self._settings.profile_path, attempts, billed)
         if not isinstance(data, dict):

@@ -9,12 +9,12 @@ RateLimitedError (``retry_after``, ``limit_type``) and continue on their next ru
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from core.db.outage import DEFAULT_BUDGET_S
 from core.errors import ConfigError
 from core.http.client import ProviderClient, json_or_none
 from core.http.limiter import SlidingWindowPacer, parse_windows
@@ -60,13 +60,16 @@ class RiotClient(ProviderClient):
     """account-v1, match-v5, league-v4 and summoner-v4 with header-driven pacing."""
 
     def __init__(self, settings: RiotSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 sleep: Sleep | None = None, clock: Any = None, limits_url: str | None = None) -> None:
+                 sleep: Sleep | None = None, clock: Any = None, limits_url: str | None = None,
+                 outage_budget: float = DEFAULT_BUDGET_S) -> None:
         """``limits_url``: the app database; when given, the key's budget is shared with every
-        process using that database (``core.http.shared_limiter``), else it is per process."""
+        process using that database (``core.http.shared_limiter``), else it is per process.
+        ``outage_budget``: how long the shared budget waits out an outage of that database
+        (``database.outageBudgetSeconds``)."""
         super().__init__(
             policy=RetryPolicy(max_rate_limit_retries=0, backoff_ms=500, backoff_max_ms=5000, transient_retries=1),
             headers={"X-Riot-Token": settings.api_key.get_secret_value()}, timeout=settings.timeout_seconds,
-            transport=transport, sleep=sleep, limits_url=limits_url)
+            transport=transport, sleep=sleep, limits_url=limits_url, outage_budget=outage_budget)
         self._settings = settings
         self._clock = clock
         self._key_id = key_fingerprint(settings.api_key.get_secret_value())
@@ -94,14 +97,12 @@ class RiotClient(ProviderClient):
             app_key, method_key = f"riot:{self._key_id}:{route}", f"riot:{self._key_id}:{route}:{method}"
             budget = SharedBudget(self._limits_url, {app_key: parse_windows(self._settings.app_rate_limit),
                                                      method_key: parse_windows(_DEFAULT_METHOD_LIMIT)},
-                                  sleep=self._sleep)
+                                  sleep=self._sleep, outage_budget=self._outage_budget)
 
             async def observe(response: httpx.Response) -> None:
                 h = response.headers
-                await asyncio.to_thread(budget.observe, app_key, h.get("x-app-rate-limit"),
-                                        h.get("x-app-rate-limit-count"))
-                await asyncio.to_thread(budget.observe, method_key, h.get("x-method-rate-limit"),
-                                        h.get("x-method-rate-limit-count"))
+                await budget.observe(app_key, h.get("x-app-rate-limit"), h.get("x-app-rate-limit-count"))
+                await budget.observe(method_key, h.get("x-method-rate-limit"), h.get("x-method-rate-limit-count"))
 
             return await self.get_json(url, params=params, pacers=(budget,), observe=observe)
         app = self._pacer(route, default=self._settings.app_rate_limit)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.db import session_scope
 from core.db.migrate import upgrade
-from core.db.rate_limits import RateLimitKey, RateLimitPermit
+from core.db.rate_limits import RateLimitKey
 from core.http.shared_limiter import SharedWindowLimiter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +48,9 @@ def _run_processes(url: str, key: str, processes: int, each: int) -> tuple[float
 
 
 def _permits(url: str, key: str) -> list[float]:
+    """The moments booked for ``key`` (its log keeps the last 200: every permit of these tests)."""
     with session_scope(url) as session:
-        return list(session.execute(select(RateLimitPermit.at).where(RateLimitPermit.key == key)
-                                    .order_by(RateLimitPermit.at)).scalars())
+        return list(session.execute(select(RateLimitKey.log).where(RateLimitKey.key == key)).scalar_one())
 
 
 def _max_in_window(times: list[float], seconds: float) -> int:
@@ -68,7 +68,7 @@ def db_url(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> str:
 
 def test_processes_on_one_key_share_one_budget(db_url: str) -> None:
     key = f"test:{uuid.uuid4().hex[:8]}"
-    SharedWindowLimiter(db_url, key, [(4, 1.0)]).observe("4:1,10:3", None)  # a key whose limits are known
+    SharedWindowLimiter(db_url, key, [(4, 1.0)]).record(key, "4:1,10:3", None)  # a key whose limits are known
     elapsed, latencies = _run_processes(db_url, key, processes=3, each=8)
     times = _permits(db_url, key)
     assert len(times) == 24
@@ -89,11 +89,11 @@ async def test_what_one_process_learns_from_headers_binds_the_next(db_url: str) 
     first = SharedWindowLimiter(db_url, key, [(100, 1.0)])
     await first.acquire()
     # The provider says the real limit is 2 per 10 s and that 2 are already used (another app).
-    first.observe("2:10", "2:10")
+    await first.observe("2:10", "2:10")
     with session_scope(db_url) as session:
         assert session.execute(select(RateLimitKey.windows).where(RateLimitKey.key == key)).scalar() == "2:10"
     fresh = SharedWindowLimiter(db_url, key, [(100, 1.0)])  # a new process, configured with the default
-    assert fresh.reserve()[0] > 5  # not blind: it waits for the window the others learned
+    assert (await fresh.reserve())[0] > 5  # not blind: it waits for the window the others learned
     assert fresh.windows[key] == [(2, 10.0)]
 
 
@@ -105,9 +105,9 @@ def test_a_limit_without_windows_is_refused(db_url: str) -> None:
 async def test_an_unlearned_key_sends_one_request_until_the_provider_describes_its_limits(db_url: str) -> None:
     key = f"test:{uuid.uuid4().hex[:8]}"
     limiter = SharedWindowLimiter(db_url, key, [(100, 1.0)])  # a generous default, not yet confirmed
-    assert limiter.reserve()[0] == 0
-    delay, permit, _ = limiter.reserve()
+    assert (await limiter.reserve())[0] == 0
+    delay, permit, _ = await limiter.reserve()
     assert delay > 0.9 and permit is None  # probing: the second request waits for the first answer
-    limiter.observe("100:1", "1:1")  # the answer arrives: the default was right
+    await limiter.observe("100:1", "1:1")  # the answer arrives: the default was right
     waiting = SharedWindowLimiter(db_url, key, [(100, 1.0)])
-    assert [waiting.reserve()[0] for _ in range(5)] == [0.0] * 5
+    assert [(await waiting.reserve())[0] for _ in range(5)] == [0.0] * 5

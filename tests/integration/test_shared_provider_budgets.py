@@ -34,4 +34,4 @@ async def test_coingecko_calls_per_minute_are_one_budget_for_every_client(pg_url
         await a.coins_markets(2)
     # A fourth call, from any process, must wait for the minute to pass.
     key = next(iter(a._pacer.windows))  # type: ignore[union-attr]
-    assert SharedWindowLimiter(pg_url, key, [(3, 60.0)], configured=True).reserve()[0] > 50
+    assert (await SharedWindowLimiter(pg_url, key, [(3, 60.0)], configured=True).reserve())[0] > 50

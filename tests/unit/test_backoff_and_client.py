@@ -1,4 +1,5 @@
-"""The RapidAPI client against httpx.MockTransport: 429 backoff, Retry-After, fatal errors."""
+"""The RapidAPI client against httpx.MockTransport: 429 backoff, Retry-After, fatal errors, and
+the moment ``on_send`` runs (after the permit, before the request goes out)."""
 
 from __future__ import annotations
 
@@ -132,3 +133,83 @@ async def test_malformed_json_and_404():
             await client.fetch_profile("ACoAAbc")
         with pytest.raises(NotFoundError, match="Profile not found"):
             await client.fetch_profile("ACoAAbc")
+
+
+class RecordingPacer:
+    """A pacer that notes each permit it gives in a shared list of events."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    async def acquire(self) -> float:
+        self.events.append("acquire")
+        return 0.0
+
+
+def client_with_events(responses: list, events: list[str]) -> RapidApiClient:
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("send")
+        return queue.pop(0)
+
+    async def fake_sleep(seconds: float) -> None:
+        pass
+
+    settings = RapidApiSettings(baseUrl="http://api.test", key="secret-key")
+    client = RapidApiClient(settings, transport=httpx.MockTransport(handler), sleep=fake_sleep)
+    client._pacer = RecordingPacer(events)  # type: ignore[assignment]  # a budget without a database
+    return client
+
+
+async def test_on_send_runs_once_the_permit_is_held_and_before_each_attempt_is_sent():
+    events: list[str] = []
+
+    async def on_send() -> None:
+        events.append("on_send")
+
+    async with client_with_events([r429(), httpx.Response(200, json=PROFILE)], events) as client:
+        result = await client.fetch_profile("ACoAAbc", on_send=on_send)
+    assert result.attempts == 2
+    assert events == ["acquire", "on_send", "send", "acquire", "on_send", "send"]
+
+
+async def test_a_shared_permit_is_checked_for_freshness_after_on_send_just_before_the_send():
+    events: list[str] = []
+
+    class FreshnessPermit:
+        waited = 0.0
+
+        async def keep_fresh(self) -> float:  # a permit gone stale would be taken again here
+            events.append("keep_fresh")
+            return 0.0
+
+    class SharedLike(RecordingPacer):
+        async def permit(self) -> FreshnessPermit:
+            events.append("permit")
+            return FreshnessPermit()
+
+    async def on_send() -> None:
+        events.append("on_send")
+
+    async with client_with_events([r429(), httpx.Response(200, json=PROFILE)], events) as client:
+        client._pacer = SharedLike(events)  # type: ignore[assignment]
+        await client.fetch_profile("ACoAAbc", on_send=on_send)
+    assert events == ["permit", "on_send", "keep_fresh", "send"] * 2
+
+
+async def test_a_request_that_never_got_its_permit_is_never_reported_sent():
+    events: list[str] = []
+
+    class Refusing(RecordingPacer):
+        async def acquire(self) -> float:
+            raise RuntimeError("database gone past its outage budget")
+
+    async def on_send() -> None:
+        events.append("on_send")
+
+    async with client_with_events([httpx.Response(200, json=PROFILE)], events) as client:
+        client._pacer = Refusing(events)  # type: ignore[assignment]
+        with pytest.raises(RuntimeError, match="outage budget"):
+            await client.fetch_profile("ACoAAbc", on_send=on_send)
+    assert events == [] and client.api_calls == 0
