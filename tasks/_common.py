@@ -62,6 +62,13 @@ def db_url(settings: Settings | None = None) -> str:
     return url
 
 
+def shared_limits(settings: Settings | None = None) -> dict[str, Any]:
+    """A provider client's shared rate-limit budget: in the app database, riding out its
+    outages for ``database.outageBudgetSeconds`` (``limits_url=``, ``outage_budget=``)."""
+    settings = settings or get_settings()
+    return {"limits_url": db_url(settings), "outage_budget": settings.database.outage_budget_seconds}
+
+
 # The decorator of every database task: no result caching (inputs are live ids), retries
 # only on outages.
 db_task = task(

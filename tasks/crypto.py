@@ -26,7 +26,7 @@ from core.errors import JobError, ProviderError
 from core.runs.deferral import is_later, not_before
 from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
-from tasks._common import db_url, ride_out_db
+from tasks._common import db_url, ride_out_db, shared_limits
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Deferred:
 @task(cache_policy=NO_CACHE)
 async def fetch_top_coins(limit: int) -> Fetched:
     """GET /coins/markets for the top ``limit`` coins by market cap."""
-    async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
+    async with CoinGeckoClient(get_settings().coingecko, **shared_limits()) as client:
         with _counted(client):
             return Fetched(await client.coins_markets(limit), client.api_calls)
 
@@ -113,7 +113,7 @@ def _for_contracts(limit: int | None) -> tuple[list[tuple[int, str]], int]:
 @task(cache_policy=NO_CACHE)
 async def fetch_prices(coin_ids: list[str]) -> Fetched:
     """GET /simple/price for ``coin_ids`` (100 ids per call)."""
-    async with CoinGeckoClient(get_settings().coingecko, limits_url=db_url()) as client:
+    async with CoinGeckoClient(get_settings().coingecko, **shared_limits()) as client:
         with _counted(client):
             return Fetched(await client.simple_price(coin_ids), client.api_calls)
 
@@ -143,7 +143,7 @@ async def fetch_coin_details(assets: list[tuple[int, str]], concurrency: int = 4
     errors: list[ItemError] = []
     deferred: list[Deferred] = []
     logger = get_run_logger()
-    async with CoinGeckoClient(settings, limits_url=db_url()) as client:
+    async with CoinGeckoClient(settings, **shared_limits()) as client:
 
         async def one(asset_id: int, coin_id: str) -> None:
             async with gate:

@@ -29,7 +29,7 @@ from core.riot.repo import PlayerRef, PlayerToFetch
 from core.runs.deferral import is_later, not_before
 from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
-from tasks._common import db_url, ride_out_db
+from tasks._common import db_url, ride_out_db, shared_limits
 
 
 @dataclass
@@ -65,7 +65,7 @@ async def fetch_player_matches(player: PlayerToFetch, *, start: int, count: int,
     """
     report = PlayerReport(player.puuid)
     url = db_url()
-    async with RiotClient(get_settings().riot, limits_url=url) as client:
+    async with RiotClient(get_settings().riot, **shared_limits()) as client:
         try:
             ids = await client.match_ids(player.platform, player.puuid, start=start, count=count, type=match_type)
             known = await ride_out_db(_known_matches, url, ids, what="the stored match ids")
@@ -119,7 +119,7 @@ def _defer(url: str, puuid: str, column: str, until: datetime) -> None:
 @task(name="resolve-riot-id", cache_policy=NO_CACHE)
 async def resolve_riot_id(game_name: str, tag_line: str, platform: str) -> dict[str, Any]:
     """account-v1 by Riot ID on the platform's regional route: ``{puuid, gameName, tagLine}``."""
-    async with RiotClient(get_settings().riot, limits_url=db_url()) as client:
+    async with RiotClient(get_settings().riot, **shared_limits()) as client:
         try:
             return await client.account_by_riot_id(platform, game_name, tag_line)
         except NotFoundError as exc:
@@ -175,7 +175,7 @@ async def collect_ranks(players: list[PlayerRef]) -> RankReport:
     A 429 or 401/403 stops the collection (reported); other errors are per-player."""
     report = RankReport()
     url = db_url()
-    async with RiotClient(get_settings().riot, limits_url=url) as client:
+    async with RiotClient(get_settings().riot, **shared_limits()) as client:
         try:
             for player in players:
                 if not player.platform:
@@ -246,7 +246,7 @@ async def check_bans(players: list[PlayerRef]) -> dict[str, Any]:
     stopped: ProviderError | None = None
     logger = get_run_logger()
     url = db_url()
-    async with RiotClient(get_settings().riot, limits_url=url) as client:
+    async with RiotClient(get_settings().riot, **shared_limits()) as client:
         for player in players:
             puuid, platform = player.puuid, player.platform
             try:

@@ -15,6 +15,7 @@ import httpx
 
 from core.brands.citations import Citation, domain_of
 from core.brands.settings import CollectorsSettings
+from core.db.outage import DEFAULT_BUDGET_S
 from core.errors import ConfigError, MalformedResponseError, ProviderError
 from core.http.client import ProviderClient, json_or_none
 from core.http.retry import RetryPolicy, Sleep, shared_ssl_context
@@ -81,6 +82,7 @@ class CollectorClient(ProviderClient):
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         limits_url: str | None = None,
+        outage_budget: float = DEFAULT_BUDGET_S,
     ) -> None:
         """``limits_url``: the app database; with ``requestsPerMinute`` set, each provider key's
         budget is shared by every process on that database (``core.http.shared_limiter``)."""
@@ -94,7 +96,8 @@ class CollectorClient(ProviderClient):
             policy=RetryPolicy(settings.max_retries, settings.backoff_ms, settings.backoff_max_ms,
                                transient_retries=settings.max_retries),
             timeout=settings.timeout_seconds, transport=_QueryKeyTransport(inner, self._keys["google_aio"][1]),
-            sleep=sleep, limits_url=limits_url if settings.requests_per_minute else None)
+            sleep=sleep, limits_url=limits_url if settings.requests_per_minute else None,
+            outage_budget=outage_budget)
         self._settings = settings
 
     def error_message(self, response: httpx.Response) -> str:

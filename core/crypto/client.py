@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 
 from core.crypto.settings import CoinGeckoSettings
+from core.db.outage import DEFAULT_BUDGET_S
 from core.errors import MalformedResponseError
 from core.http.client import Pacer, ProviderClient, json_or_none
 from core.http.retry import RetryPolicy, Sleep, pause
@@ -47,6 +48,7 @@ class CoinGeckoClient(ProviderClient):
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         limits_url: str | None = None,
+        outage_budget: float = DEFAULT_BUDGET_S,
     ) -> None:
         """``limits_url``: the app database; when given, ``callsPerMinute`` is one budget for
         every process using the key (``core.http.shared_limiter``), else per client."""
@@ -55,7 +57,8 @@ class CoinGeckoClient(ProviderClient):
             policy=RetryPolicy(settings.rate_limit_max_retries, settings.rate_limit_backoff_ms,
                                settings.rate_limit_backoff_max_ms, transient_retries=1),
             base_url=settings.base_url.rstrip("/") + "/", headers={settings.key_header: key},
-            timeout=settings.timeout_seconds, transport=transport, sleep=sleep, limits_url=limits_url)
+            timeout=settings.timeout_seconds, transport=transport, sleep=sleep, limits_url=limits_url,
+            outage_budget=outage_budget)
         self._pacer: Pacer = (self.shared_pacer("coingecko", key, [(settings.calls_per_minute, 60.0)])
                               or _Pacer(settings.calls_per_minute, sleep or pause))
 

@@ -33,7 +33,7 @@ from core.runs.deferral import not_before
 from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from core.storage import dump_json
-from tasks._common import db_url, ride_out_db
+from tasks._common import db_url, ride_out_db, shared_limits
 from tasks.brands.answers import AnswerWriter, plan_pairs
 from tasks.storage import open_store
 
@@ -140,7 +140,7 @@ async def collect_answers(run_id: str, work: BrandWork, collectors: list[str], p
 
     writer = AnswerWriter(url)
     try:
-        async with CollectorClient(settings.collectors, limits_url=url) as client:
+        async with CollectorClient(settings.collectors, **shared_limits()) as client:
             if parallel:  # a fatal error (rejected key) cancels the answers still in flight
                 try:
                     async with asyncio.TaskGroup() as group:

@@ -1,8 +1,8 @@
 """One claimed batch: fetch -> store raw -> clean -> store cleaned -> upsert -> finish entries.
 
 Fetches run with bounded concurrency (``rapidapi.concurrency``, shared by the batches in
-flight of a fetch stage, ``tasks.profiles.stage``). Before a request leaves, its entry is
-marked "requested" durably; marks of requests leaving together are committed together
+flight of a fetch stage, ``tasks.profiles.stage``). Once a request holds its permit and
+before it leaves, its entry is marked "requested" durably; marks of requests leaving together are committed together
 (``RequestMarks``). The database is written once per batch, in a thread, in one transaction
 with the batch's quota settlement; if that fails, entry by entry, so that one bad row fails
 only its entry. An entry that could not be written at all stays FETCHING and is recovered later."""
@@ -201,10 +201,17 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
             return _Fetched(entry, skipped=True)
         try:
             validate_urn(entry.urn)
-            # Durable before the request leaves: if this process dies before the answer is
-            # stored, the release of the run still counts the call the provider billed.
-            await ctx.marks.mark(entry.id)
-            result = await ctx.client.fetch_profile(entry.urn)
+            # Durable before the request leaves, and only once it holds its permit (issue 23):
+            # if this process dies before the answer is stored, the release of the run counts
+            # the call the provider billed, and never one still waiting for its permit.
+            marked = False
+
+            async def mark() -> None:
+                nonlocal marked
+                if not marked:  # one mark per entry; a retry's call is counted from its answer
+                    await ctx.marks.mark(entry.id)
+                    marked = True
+            result = await ctx.client.fetch_profile(entry.urn, on_send=mark)
         except ProviderError as exc:
             report.api_calls += exc.attempts
             report.billable_calls += exc.billed  # every 200, a truncated or malformed one included

@@ -40,7 +40,7 @@ from core.profiles.tally import RunTally
 from core.runs.errors import item_error, unexpected_error
 from core.runs.progress import Progress
 from core.settings import get_settings
-from tasks._common import db_url, ride_out_db
+from tasks._common import db_url, ride_out_db, shared_limits
 from tasks.profiles.batch import (
     BatchContext,
     BatchReport,
@@ -95,7 +95,7 @@ async def fetch_profile_stage(
     stage = _Stage(run_id, size, respect, max_batches, processed_before, reset)
     stage.progress_id, stage.run_started = progress_id, run_started or time.time()
     marks = RequestMarks(url)
-    async with RapidApiClient(settings.rapidapi, limits_url=url) as client:
+    async with RapidApiClient(settings.rapidapi, **shared_limits(settings)) as client:
         ctx = BatchContext(url, client, open_store(settings.storage_url),
                            asyncio.Semaphore(settings.rapidapi.concurrency), marks)
         try:

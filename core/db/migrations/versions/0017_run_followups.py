@@ -2,7 +2,7 @@
 says whether its artifact and its e-mail are still to be made, and a later run of any job (or
 the ``release-crashed-run`` flow) fills them in.
 
-Revision ID: 0019
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ Create Date: 2026-12-02
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None

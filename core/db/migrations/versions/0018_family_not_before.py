@@ -11,7 +11,7 @@ every family, as profile entries do (0016), and a later run takes it without a p
   claimed from then on.
 
 Revision ID: 0018
-Revises: 0019
+Revises: 0017
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0019"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
