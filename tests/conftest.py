@@ -63,7 +63,7 @@ def pg_url() -> Iterator[str]:
 def prefect_harness() -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=240)  # a loaded machine:
+    with prefect_test_harness(server_startup_timeout=240):  # 240 s: a loaded machine
         yield
 
 
