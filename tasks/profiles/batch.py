@@ -65,6 +65,10 @@ class BatchReport:
     released_after_failure: dict[str, int] | None = None  # what the batch gave back when it failed
 
 
+class _NotSent(Exception):
+    """A request the batch stopped before it went on the wire (nothing billed)."""
+
+
 class UnsettledBatch(Exception):
     """A batch wrote its entries but could not settle its reservation: ``used`` calls of
     ``grant`` (the stage settles them once more, exactly)."""
@@ -208,10 +212,14 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
 
             async def mark() -> None:
                 nonlocal marked
+                if stop.is_set():  # the batch stopped while this one waited for its permit
+                    raise _NotSent
                 if not marked:  # one mark per entry; a retry's call is counted from its answer
                     await ctx.marks.mark(entry.id)
                     marked = True
             result = await ctx.client.fetch_profile(entry.urn, on_send=mark)
+        except _NotSent:
+            return _Fetched(entry, skipped=True)
         except ProviderError as exc:
             report.api_calls += exc.attempts
             report.billable_calls += exc.billed  # every 200, a truncated or malformed one included
@@ -341,11 +349,16 @@ async def process_batch(batch: list[ClaimedEntry], grant: QuotaGrant | None, ctx
         results = await asyncio.gather(*fetches)
     except BaseException as exc:
         # One fetch failed unexpectedly (a bug, or the request marks' database past its outage
-        # budget): the others stop at once rather than spend quota on answers nobody writes,
-        # and the batch is given back like a dead run's claims (what it stored adopted, what
-        # it sent counted, the rest of its reservation released). Then the stage sees the error.
-        for fetch in fetches:
-            fetch.cancel()
+        # budget): the fetches not yet sent stop (nothing more spent on answers nobody
+        # writes), those on the wire finish and store their answers (the provider bills them
+        # either way), and the batch is given back like a dead run's claims (what it stored
+        # adopted, what it sent counted, the rest of its reservation released). Then the
+        # stage sees the error. Cancelled from outside (the stage or the run is stopping),
+        # every fetch is cancelled.
+        stop.set()
+        if not isinstance(exc, Exception):
+            for fetch in fetches:
+                fetch.cancel()
         await asyncio.gather(*fetches, return_exceptions=True)
         if isinstance(exc, Exception) and grant is not None:
             try:

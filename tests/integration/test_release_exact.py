@@ -142,7 +142,9 @@ async def test_the_timeout_sweep_releases_a_silent_runs_claims_exactly(app_env, 
         (objects / raw_key).parent.mkdir(parents=True, exist_ok=True)
         (objects / raw_key).write_text(json.dumps(body))
         (objects / cleaned_key).write_text(json.dumps(clean_profile(body)))
-    orphan = objects / object_keys(claimed[19].urn, utcnow())[1]  # a cleaned document without its raw
+    # A cleaned document without its raw, written a minute ago (the refetch of this entry below
+    # writes objects named after its own second, which must not be this one's name).
+    orphan = objects / object_keys(claimed[19].urn, utcnow() - timedelta(minutes=1))[1]
     orphan.write_text("{}")
 
     result = await profile_fetcher(batch_size=10)
