@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.runs.deferral import deferred_note
 from core.runs.errors import ItemError, join_errors, unexpected_error
 from core.runs.history import RunRecord
 from core.runs.models import RunStatus
@@ -69,7 +70,7 @@ class RunTally:
 
     def error_summary(self, limit: int = 20) -> str | None:
         """Run-level notes first, then per-entry errors, joined; None when there are none."""
-        later = [f"{self.deferred} entries deferred: the provider said later (429/5xx); a later run takes them"]
+        later = [deferred_note(self.deferred, "entries")]
         notes = ([self.fatal_error] if self.fatal_error else []) + self.notes + (later if self.deferred else [])
         return join_errors(self.errors, limit, notes=notes)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -25,17 +25,15 @@ from core.db.types import utcnow
 from core.db.upsert import UpsertResult, upsert_rows
 from core.errors import (
     JobError,
-    NetworkError,
     ProviderError,
     QuotaExhaustedError,
-    RateLimitedError,
-    ServerError,
 )
 from core.profiles import entries, quota
 from core.profiles.cleaning import clean_profile, object_keys, profile_row, validate_urn
 from core.profiles.client import RapidApiClient
 from core.profiles.entries import ClaimedEntry, EntryOutcome
 from core.profiles.models import Profile
+from core.runs.deferral import is_later, not_before
 from core.runs.errors import ItemError, item_error
 from core.settings import get_settings
 from core.storage import ObjectStore, dump_json
@@ -229,8 +227,10 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
                 report.fatal_error = report.fatal_error or str(exc)
                 report.provider_quota_exhausted |= isinstance(exc, QuotaExhaustedError)
                 return _Fetched(entry, skipped=True)
-            if isinstance(exc, RateLimitedError | ServerError | NetworkError):  # "later", not "never"
-                return _Fetched(entry, error=str(exc), deferred=_not_before(exc))
+            if is_later(exc):  # "later", not "never" (fatal ones returned above)
+                later = get_settings().rapidapi  # Retry-After, else deferSeconds, at most deferMaxSeconds
+                return _Fetched(entry, error=str(exc), deferred=not_before(
+                    exc, defer_seconds=later.defer_seconds, defer_max_seconds=later.defer_max_seconds))
             return _Fetched(entry, error=str(exc))
         except JobError as exc:
             return _Fetched(entry, error=str(exc))
@@ -246,14 +246,6 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         else:
             ctx.sink.ok()
         return stored
-
-
-def _not_before(exc: ProviderError) -> datetime:
-    """When a deferred entry may be fetched again: the provider's Retry-After when it gave one,
-    else ``rapidapi.deferSeconds``, never beyond ``rapidapi.deferMaxSeconds``."""
-    settings = get_settings().rapidapi
-    wait = getattr(exc, "retry_after", None) or settings.defer_seconds
-    return utcnow() + timedelta(seconds=min(wait, settings.defer_max_seconds))
 
 
 async def _store(entry: ClaimedEntry, raw: bytes, data: dict[str, Any], store: ObjectStore) -> _Fetched:
