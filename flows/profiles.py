@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from prefect import flow, get_run_logger
@@ -19,12 +18,13 @@ from core.settings import Settings, get_settings
 from flows.spec import DefaultSchedule, JobSpec
 from tasks.profiles import (
     add_pending_entries,
-    fetch_profile_stage,
+    fetch_stages,
     load_job_config,
     recover_before_run,
     requeue_failed_entries,
-    start_parallel_runs,
+    settle_shares,
     start_quota_period,
+    start_shares,
 )
 from tasks.progress import start_progress
 from tasks.runs import current_flow_run_id, final_state, finish_run, run_job
@@ -40,10 +40,11 @@ async def profile_fetcher(
     """Fetch pending profiles batch by batch until none are left or the quota runs out.
 
     ``batch_size`` and ``respect_quota`` default to the job's ``cron_job_configs`` row;
-    ``max_batches`` bounds one run (None: until done). ``parallel_runs`` > 1 (from a
-    deployment) first starts that many - 1 more runs of the deployment, which the pool's
-    other workers pick up: runs claim disjoint entries and share the quota ledger and the
-    RapidAPI budget, so each worker adds throughput until the provider's limit binds.
+    ``max_batches`` bounds one run (None: until done). ``parallel_runs`` > 1 hands that many
+    - 1 shares of the run to Prefect task workers (``python -m deployments.worker.task_worker``;
+    ``tasks.profiles.share``): the run and its shares claim disjoint batches from one queue
+    and share the quota ledger and the RapidAPI budget, so each worker adds throughput until
+    the provider's limit binds; a share whose worker dies is released and finished by the run.
     Returns the run's JobResult, or None when the job is disabled in ``cron_job_configs``.
     """
     logger = get_run_logger()
@@ -62,50 +63,37 @@ async def profile_fetcher(
     respect = config.respect_quota if respect_quota is None else respect_quota
     tally = RunTally()
     recovered = 0
-    helpers: list[str] = []
+    fanned: dict[str, object] = {}
 
     async def body(_: JobMetrics) -> None:
-        nonlocal recovered, helpers
-        # Inside the run: a failure to start the helper runs is this run's FAILED row and e-mail.
-        helpers = await start_parallel_runs(parallel_runs - 1, params)
+        nonlocal recovered, fanned
         released = await recover_before_run(run_id, settings.cron.fetching_timeout_minutes)
         if released.dead_runs:  # runs Prefect shows ended: released at once
             logger.warning("released the claims of %d ended runs: %s", len(released.dead_runs), released.dead_runs)
         recovered = released.stale
         if recovered:
             logger.warning("re-queued %d entries orphaned by an earlier run", recovered)
-        await _fetch_batches(tally, run_id, size, respect, max_batches, await start_progress("profile_fetcher"))
+        progress_id = await start_progress("profile_fetcher")
+        # Inside the run: a failure to hand out the shares is this run's FAILED row and e-mail.
+        # A bounded run (max_batches) is not shared: its bound is the run's own.
+        share_ids = await start_shares(run_id, parallel_runs - 1 if max_batches is None else 0, size, respect)
+        await fetch_stages(tally, run_id, size, respect, max_batches, progress_id)
+        if share_ids:
+            fanned = await settle_shares(run_id, tally, lambda: fetch_stages(tally, run_id, size, respect, None,
+                                                                             progress_id))
+        if tally.stopped_by_quota and not any("provider reports" in n for n in tally.notes):
+            tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
 
     # Whatever ended the run, it gets its history row and its e-mail (seed 000, step 4); the
     # tally decides the status (QUOTA_EXCEEDED, PARTIAL when the quota stopped it mid-way).
     def outcome(record: RunRecord, error: BaseException | None) -> RunRecord:
         return tally.to_record(record, error, config_id=config.id, metrics={
             "params": params, "batches": tally.batches, "batch_size": size, "respect_quota": respect,
-            "recovered_orphans": recovered, "parallel_runs": helpers, "deferred": tally.deferred,
+            "recovered_orphans": recovered, "parallel_runs": parallel_runs, "shares": fanned, "deferred": tally.deferred,
             "errors": tally.errors})
 
     return final_state(await run_job(PROFILE_FETCHER, config.job_type, body, params=params, notify=FETCHER.notify,
                          outcome=outcome))
-
-
-async def _fetch_batches(
-    tally: RunTally, run_id: str, size: int, respect: bool, max_batches: int | None,
-    progress_id: uuid.UUID | None = None,
-) -> None:
-    """Fetch stage after stage (``tasks.profiles.stage``: one task of up to
-    ``rapidapi.entriesPerTask`` entries, a pipeline of batches inside) until none are left,
-    the quota runs out, an error stops the run or ``max_batches`` is reached. Every stage
-    moves the run's progress artifact (``progress_id``)."""
-    started = time.time()
-    while max_batches is None or tally.batches < max_batches:
-        left = None if max_batches is None else max_batches - tally.batches
-        stage = await fetch_profile_stage(run_id, size, respect, max_batches=left, processed_before=tally.processed,
-                                          progress_id=progress_id, run_started=started)
-        tally.merge(stage.tally)
-        if not stage.more:
-            break
-    if tally.stopped_by_quota and not any("provider reports" in n for n in tally.notes):
-        tally.notes.append(f"monthly quota exhausted after {tally.processed} entries")
 
 
 @flow(name="quota-reset")
@@ -164,7 +152,8 @@ FETCHER = JobSpec(
     tags=("jobpipes", "rapidapi"), schedule=_fetcher_schedule, concurrency=4,
     config_table="cron_job_configs", config_key=PROFILE_FETCHER, config_model=ProfileJobConfig,
     note="Runs claim disjoint entries and share the ledger and the RapidAPI budget, so several may\n"
-         "run at once (parallel_runs fans one run out over the pool's workers); at most 4.",
+         "run at once; at most 4. parallel_runs=N hands N - 1 shares of one run to the task workers\n"
+         "(python -m deployments.worker.task_worker).",
     notify="always")
 RESET = JobSpec(
     quota_reset, "profiles", "RapidAPI quota reset",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +19,19 @@ from core.settings import get_settings
 from tasks.storage import open_store
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-APP_TABLES = ["job_alerts", "rate_limit_permits", "rate_limit_keys", "brand_scores", "answer_citations", "answer_brand_scores", "collector_results", "job_runs", "generated_queries", "brand_topics", "brands", "riot_rank_snapshots", "ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",
+APP_TABLES = ["job_alerts", "fetch_shares", "rate_limit_permits", "rate_limit_keys", "brand_scores", "answer_citations", "answer_brand_scores", "collector_results", "job_runs", "generated_queries", "brand_topics", "brands", "riot_rank_snapshots", "ban_checks", "smurf_analyses", "riot_match_participants", "riot_matches", "riot_players", "jobs", "scheduled_jobs", "registrations", "asset_contracts", "asset_prices", "asset_rankings", "assets", "job_execution_history", "profiles", "profile_entries", "api_quota_ledger",
               "cron_job_configs"]
 
 
 # Modules that use what only one test at a time may hold: the sandboxes' and the local Prefect
 # server's default ports (`make demo`, `jobpipes up`, `deployments.dev.local_server`).
 LOCAL_STACK_MODULES = {"test_stack", "test_example_notebook", "test_heartbeat", "test_notebook_server"}
+# Modules whose assertions hold on a quiet machine only: throughput or a rate (two workers'
+# speed-up, a shared budget drained near its minimum) and SIGKILLs whose ledger must equal the
+# provider's count to the call (a kill between a request's mark and its first byte bills one
+# call the provider never saw; that window widens on a loaded machine). Marked ``solo``:
+# ``make test`` runs them after the rest, one at a time.
+SOLO_MODULES = {"test_workers", "test_shared_riot_budget", "test_shared_limiter", "test_fault_matrix"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -32,9 +39,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     stay on one worker (its module fixtures start once), and the local-stack modules share
     one worker, one after the other. The e2e modules, mostly waiting on servers, run beside
     the rest."""
+    # pytest-xdist schedules by node id: items sharing one (schemathesis' item per API
+    # operation) would run once there, so they run in the solo pass, each of them.
+    shared = {n for n, count in Counter(item.nodeid for item in items).items() if count > 1}
     for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        if module in SOLO_MODULES or item.nodeid in shared:
+            item.add_marker(pytest.mark.solo)
         if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
             item.add_marker(pytest.mark.xdist_group("local-stack" if module in LOCAL_STACK_MODULES
                                                     else item.nodeid.split("::", 1)[0]))
 

@@ -125,6 +125,21 @@ def close_runs_of_flow_run(session: Session, flow_run_id: str, *, status: str, e
     return rowcount(result)
 
 
+def answers_of_flow_run(session: Session, flow_run_id: str) -> dict[str, int]:
+    """What the job runs of flow run ``flow_run_id`` wrote: answers by status (``completed``,
+    ``failed``, ``deferred``) and the API calls they made (``api_calls``). Each answer is
+    committed as it arrives, so this is what a dead run had done."""
+    rows = session.execute(
+        select(CollectorResult.status, func.count(), func.coalesce(func.sum(CollectorResult.api_calls), 0))
+        .join(JobRun, JobRun.id == CollectorResult.job_run_id)
+        .where(JobRun.flow_run_id == flow_run_id).group_by(CollectorResult.status)).all()
+    counts = {status.value: 0 for status in AnswerStatus} | {"api_calls": 0}
+    for status, n, calls in rows:
+        counts[str(status)] = counts.get(str(status), 0) + int(n)
+        counts["api_calls"] += int(calls)
+    return counts
+
+
 def list_job_runs(session: Session, *, customer_id: uuid.UUID | None = None, brand_id: uuid.UUID | None = None,
                   status: str | None = None, limit: int = 50) -> list[JobRun]:
     query = select(JobRun).order_by(JobRun.created_at.desc(), JobRun.id).limit(limit)

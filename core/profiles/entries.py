@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db.claim import claim_oldest
@@ -232,6 +232,38 @@ def finished_by_run(session: Session, run_id: str) -> dict[str, int]:
             ProfileEntry.status.in_([EntryStatus.COMPLETED.value, EntryStatus.FAILED.value]))
         .group_by(ProfileEntry.status)).all()
     return {str(status).lower(): int(n) for status, n in rows}
+
+
+@dataclass(frozen=True)
+class RunAccount:
+    """What one run finished, as its entries record it durably: the batch's settlement
+    transaction (and a release's adoption) leaves ``claimed_by`` naming the run on every entry
+    it COMPLETED or FAILED, ``requested_at`` on those whose request was sent, and bumps
+    ``fetch_count`` on each completion (1: the entry's first fetch, its profile row created)."""
+
+    completed: int = 0
+    failed: int = 0
+    created: int = 0  # completed entries fetched for the first time (their profile row is new)
+    requested: int = 0  # finished entries whose request was sent: one API call each (retries unknown)
+
+    @property
+    def updated(self) -> int:
+        return self.completed - self.created
+
+
+def account_of_run(session: Session, run_id: str) -> RunAccount:
+    """:class:`RunAccount` of run ``run_id`` (a dead run's: what it completed before it died)."""
+    completed = ProfileEntry.status == EntryStatus.COMPLETED.value
+
+    def count(*where: Any) -> Any:
+        return func.coalesce(func.sum(case((and_(*where), 1), else_=0)), 0)
+
+    row = session.execute(select(
+        count(completed), count(ProfileEntry.status == EntryStatus.FAILED.value),
+        count(completed, ProfileEntry.fetch_count == 1), count(ProfileEntry.requested_at.is_not(None)),
+    ).where(ProfileEntry.claimed_by == run_id,
+            ProfileEntry.status.in_([EntryStatus.COMPLETED.value, EntryStatus.FAILED.value]))).one()
+    return RunAccount(*(int(n) for n in row))
 
 
 def mark_requested(session: Session | Connection, ids: Sequence[int]) -> None:

@@ -104,3 +104,30 @@ class Profile(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ShareState(StrEnum):
+    SCHEDULED = "SCHEDULED"  # waiting for a task worker
+    RUNNING = "RUNNING"  # a task worker fetches; ``beat_at`` moves while it lives
+    DONE = "DONE"  # finished; ``tally`` holds what it did
+    CANCELLED = "CANCELLED"  # never started: its run had finished the work itself
+    RELEASED = "RELEASED"  # stopped beating: its run released its claims and took its work back
+
+
+class FetchShare(Base):
+    """A part of one profile-fetcher run that a Prefect task worker takes (``tasks.profiles.share``):
+    ``id`` is the claimant its entries are claimed by; ``run_id`` the run it belongs to."""
+
+    __tablename__ = "fetch_shares"
+    __table_args__ = (Index("ix_fetch_shares_run", "run_id"), Index("ix_fetch_shares_live", "state", "beat_at"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default=ShareState.SCHEDULED, server_default="SCHEDULED")
+    task_run_id: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=SERVER_NOW)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tally: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

@@ -47,6 +47,8 @@ class RapidApiSettings(Section):
                                    description="batches a run fetches and writes at once (a pipeline)")
     entries_per_task: int = Field(1000, alias="entriesPerTask", ge=1, le=1_000_000,
                                   description="entries one fetch-profiles task claims before the run starts the next")
+    share_dead_after_seconds: float = Field(30, alias="shareDeadAfterSeconds", ge=5, le=3600,
+                                            description="a run's share silent this long is taken for dead and released")
     requests_per_second: int = Field(0, alias="requestsPerSecond", ge=0, le=10_000,
                                      description="the plan's per-second limit; 0 = none configured")
 

@@ -11,8 +11,8 @@ flow, adopts what it fetched and gives back the rest.
 
 One package, the family's one home in ``tasks/``: ``ledger`` (the small database steps),
 ``batch`` (one claimed batch), ``stage`` (the fetch task), ``release`` (giving claims back
-exactly: a failed batch, a dead run, the timeout sweep), ``recovery`` (before a run, parallel
-runs)."""
+exactly: a failed batch, a dead run, the timeout sweep), ``recovery`` (before a run), ``share`` (one run over many task
+workers)."""
 
 from tasks.profiles.batch import BatchReport, process_batch
 from tasks.profiles.ledger import (
@@ -29,13 +29,14 @@ from tasks.profiles.recovery import (
     Recovered,
     recover_before_run,
     release_dead_claims,
-    start_parallel_runs,
 )
 from tasks.profiles.release import discard_objects, release_claims, release_run_claims
-from tasks.profiles.stage import StageResult, fetch_profile_stage
+from tasks.profiles.share import fetch_share, settle_shares, start_shares
+from tasks.profiles.stage import StageResult, fetch_profile_stage, fetch_stages
 
 __all__ = [
     "BatchReport", "Claim", "QuotaGrant", "Recovered", "StageResult", "add_pending_entries", "claim_batch", "discard_objects",
     "fetch_profile_stage", "load_job_config", "process_batch", "recover_before_run", "release_claims", "release_dead_claims", "release_run_claims",
-    "requeue_failed_entries", "settle_grant", "start_parallel_runs", "start_quota_period",
+    "requeue_failed_entries", "settle_grant", "settle_shares", "start_quota_period", "start_shares",
+    "fetch_share", "fetch_stages",
 ]

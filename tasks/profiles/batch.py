@@ -269,6 +269,12 @@ def _write(url: str, done: list[_Fetched], failed: list[_Fetched], skipped: list
     a run that dies at any moment leaves either all of it or none of it (then its entries
     are still FETCHING and still reserved: ``tasks.profiles.release`` knows what to give back)."""
     with session_scope(url) as session:
+        ids = [f.entry.id for f in (*done, *failed, *skipped)]
+        if ids and not entries.still_fetching(session, ids):
+            # Written already: a retry after a commit whose answer was lost (the connection
+            # dropped as it committed), or the entries were released meanwhile. Writing again
+            # would settle the grant twice.
+            return UpsertResult(), None
         counts = upsert_rows(session, Profile.__table__, [f.row for f in done if f.row],
                              conflict_columns=["urn"])
         entries.mark_completed(session, [(f.entry.id, f.row["fetched_at"]) for f in done if f.row])

@@ -1,20 +1,19 @@
-"""Releasing what a dead run held, and fanning a run out over the pool's workers."""
+"""Releasing what a dead run (or a dead share of a run) held, before a run claims anything."""
 
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from prefect import get_run_logger
 
 from core.db import session_scope
-from core.profiles import entries
-from prefect_api import deployment_name, trigger_deployment
+from core.profiles import entries, shares
 from prefect_api.automations import ENDED_STATES, run_states
 from tasks._common import db_task, db_url
 from tasks.profiles.release import release_run_claims, sweep_storage_orphans
+from tasks.profiles.share import dead_after
 
 
 async def release_dead_claims(own_run_id: str) -> dict[str, dict[str, int]]:
@@ -49,6 +48,8 @@ async def recover_before_run(own_run_id: str, older_than_minutes: int) -> Recove
     older_than = timedelta(minutes=older_than_minutes)
     with session_scope(db_url()) as session:
         silent = [c for c in entries.stale_claimants(session, older_than=older_than) if c != own_run_id]
+    with session_scope(db_url()) as session:  # shares whose worker and run both died
+        silent += [s.id for s in shares.take_dead(session, dead_after=dead_after()) if s.id not in silent]
     stale = 0
     for run_id in silent:  # released like a crashed run: adopted, billed, reservation given back
         released = await release_run_claims(run_id)
@@ -62,17 +63,3 @@ async def recover_before_run(own_run_id: str, older_than_minutes: int) -> Recove
         get_run_logger().warning("objects left by a storage outage not removed yet: %s: %s", type(exc).__name__, exc)
         orphans = 0
     return Recovered(dead, stale, orphans)
-
-
-async def start_parallel_runs(count: int, parameters: dict[str, Any]) -> list[str]:
-    """Start ``count`` more runs of this run's deployment (none outside a deployment)."""
-    if count < 1:
-        return []  # before asking Prefect for the deployment: that costs an API call
-    name = deployment_name()
-    if name is None:
-        return []
-    runs = [await trigger_deployment(name, {**parameters, "parallel_runs": 1}, tags=["jobpipes", "parallel"])
-            for _ in range(count)]
-    get_run_logger().info("started %d parallel runs of %s", len(runs), name)
-    return [str(r.id) for r in runs]
-

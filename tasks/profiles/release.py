@@ -118,6 +118,20 @@ async def release_run_claims(run_id: str) -> dict[str, int]:
     return counts | await release_claims(claimed, requested, reason="re-queued: its run crashed")
 
 
+async def release_lost_claims(claimant: str, working: set[int]) -> int:
+    """Give back what ``claimant`` holds FETCHING that none of its batches works on (``working``:
+    the ids of its batches in flight): a claim whose transaction committed while its answer was
+    lost (the connection dropped as it committed, in a database outage) and was then made
+    again. Back to PENDING, their reservation given back, like a dead run's; how many."""
+    with session_scope(db_url()) as session:
+        lost = [e for e in entries.claimed_by_run(session, claimant) if e.id not in working]
+        requested = entries.requested_by_run(session, claimant) & {e.id for e in lost} if lost else set()
+    if not lost:
+        return 0
+    await release_claims(lost, requested, reason="re-queued: its claim's answer was lost in a database outage")
+    return len(lost)
+
+
 async def release_batch(batch: list[ClaimedEntry], grant: Any, billed_known: Mapping[int, int]) -> dict[str, int]:
     """After a batch failed unexpectedly (its reservation not settled): adopt what it stored,
     count what it sent, give back the rest, settle its whole grant."""

@@ -40,7 +40,7 @@ from core.profiles.tally import RunTally
 from core.runs.errors import item_error, unexpected_error
 from core.runs.progress import Progress
 from core.settings import get_settings
-from tasks._common import db_url, ride_out_db, shared_limits
+from tasks._common import db_url, ride_out, ride_out_db, shared_limits
 from tasks.profiles.batch import (
     BatchContext,
     BatchReport,
@@ -56,6 +56,7 @@ from tasks.profiles.ledger import (
     reset_schedule,
     settle_grant,
 )
+from tasks.profiles.release import release_lost_claims
 from tasks.progress import report_progress
 from tasks.storage import open_store
 
@@ -119,6 +120,7 @@ class _Stage:
         self.reset = reset
         self.tally, self.claimed = RunTally(), 0
         self.claiming, self.more = True, False
+        self.drained = False  # claiming stopped at an empty queue with no lost claim found
         self.in_flight: dict[asyncio.Task[BatchReport], tuple[list[ClaimedEntry], QuotaGrant]] = {}
         self.logged = time.monotonic()
         self.progress_id: uuid.UUID | None = None
@@ -133,7 +135,25 @@ class _Stage:
             await self._collect()
             if time.monotonic() - self.logged >= PROGRESS_EVERY_SECONDS:
                 await self._log_progress()
+        if not self.drained:  # the drained queue's check found nothing lost, and nothing was claimed after it
+            await self._release_lost()
         await self._log_progress()
+
+    async def _release_lost(self) -> int:
+        """Release this claimant's FETCHING entries that no batch in flight works on (a claim
+        committed as its connection dropped, then claimed again: ``release_lost_claims``), so a
+        database outage leaves nothing claimed behind; how many. Best effort: what it cannot
+        release, the next run's timeout sweep does."""
+        working = {e.id for batch, _ in self.in_flight.values() for e in batch}
+        try:
+            lost = await ride_out(lambda: release_lost_claims(self.run_id, working), what="the lost claims' release")
+        except Exception:  # noqa: BLE001 - the entries stay FETCHING for the sweep
+            get_run_logger().warning("could not check for claims lost in an outage", exc_info=True)
+            return 0
+        if lost:
+            get_run_logger().warning("%d entries of a claim whose answer was lost in a database outage: "
+                                     "PENDING again, their reservation given back", lost)
+        return lost
 
     async def _log_progress(self) -> None:
         """One line: done of total entries (what this run processed, holds and can still take:
@@ -202,8 +222,9 @@ class _Stage:
             return
         if claim.quota_granted < self.size:
             get_run_logger().info("quota nearly spent: granted %d of %d", claim.quota_granted, self.size)
-        if not claim.entries:
-            self.claiming = False
+        if not claim.entries:  # none left, unless a claim lost in an outage holds some
+            self.claiming = await self._release_lost() > 0
+            self.drained = not self.claiming
             return
         self.claimed += len(claim.entries)
         job = asyncio.ensure_future(process_batch(claim.entries, claim.grant, ctx))
@@ -266,3 +287,21 @@ async def _settle_again(tally: RunTally, unsettled: UnsettledBatch) -> None:
     except Exception as exc:  # noqa: BLE001
         get_run_logger().error("could not settle the failed batch's quota (%d calls used of %d reserved):"
                                " %s: %s", unsettled.used, unsettled.grant.granted, type(exc).__name__, exc)
+
+
+async def fetch_stages(
+    tally: RunTally, claimant: str, size: int, respect: bool, max_batches: int | None,
+    progress_id: uuid.UUID | None = None,
+) -> None:
+    """Fetch stage after stage (one ``fetch-profiles`` task of up to ``rapidapi.entriesPerTask``
+    entries, a pipeline of batches inside), claiming as ``claimant`` (a run, or one of its
+    shares), until none are left, the quota runs out, an error stops it or ``max_batches`` is
+    reached. Every stage moves the run's progress artifact (``progress_id``)."""
+    started = time.time()
+    while max_batches is None or tally.batches < max_batches:
+        left = None if max_batches is None else max_batches - tally.batches
+        stage = await fetch_profile_stage(claimant, size, respect, max_batches=left, processed_before=tally.processed,
+                                          progress_id=progress_id, run_started=started)
+        tally.merge(stage.tally)
+        if not stage.more:
+            break

@@ -2,10 +2,10 @@
 on each way the README runs the product, and a schedule that does not fire raises the alarm.
 
 - The long-lived local server of ``make demo`` (``python -m deployments.dev.local_server up``)
-  with ``python -m deployments.serve``: every one of the nine fixed jobs gets ``* * * * *``
-  through ``PUT /api/v1/jobs/{id}/config``; each fires once, created by the scheduler (an
-  auto-scheduled run with the scheduler's idempotency key, never by the test), completes, and
-  is the overview's last run.
+  with ``python -m deployments.serve``: every one of the nine fixed jobs gets a daily cron at a
+  minute or two ahead in Asia/Kolkata through ``PUT /api/v1/jobs/{id}/config``; each fires at
+  that minute, created by the scheduler (an auto-scheduled run with the scheduler's idempotency
+  key, never by the test), completes, is the overview's last run, and switches off.
 - ``prefect server start`` with a work pool and a process worker after ``prefect deploy
   --all`` + ``python -m deployments.deploy``: one job's schedule fires on the worker; then the
   worker stops, the next run stays Late, and Prefect's late-run automation makes the
@@ -25,9 +25,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -57,6 +58,7 @@ from tests.integration.test_ops_api import job_configurations_kept
 
 TOKEN = "heartbeat-token"
 EVERY_MINUTE = "* * * * *"
+FIRE_ZONE = "Asia/Kolkata"  # UTC+05:30
 T = TypeVar("T")
 
 
@@ -140,8 +142,11 @@ def _scheduler_run(client: SyncPrefectClient, deployment_id: Any, after: datetim
 
 
 def _put_config(ops: str, job_id: str, **fields: Any) -> dict[str, Any]:
+    t0 = time.monotonic()
     response = httpx.put(f"{ops}/api/v1/jobs/{job_id}/config", json=fields,
                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    if (took := time.monotonic() - t0) > 5:
+        print(f"\nslow PUT {job_id} config {fields}: {took:.1f} s")
     assert response.status_code == 200, (job_id, response.text)
     return dict(response.json())
 
@@ -151,6 +156,14 @@ def _overview(ops: str) -> dict[str, dict[str, Any]]:
                          timeout=60)
     assert response.status_code == 200, response.text
     return {j["id"]: j for j in response.json()["jobs"]}
+
+
+def _once_a_day_soon(now: datetime, zone: str) -> tuple[datetime, str]:
+    """The first whole minute at least 50 s after ``now`` (time for nine PUTs and the
+    scheduler's loop) and a daily cron firing at that minute in ``zone``."""
+    fire_at = (now + timedelta(seconds=110)).replace(second=0, microsecond=0)
+    local = fire_at.astimezone(ZoneInfo(zone))
+    return fire_at, f"{local.minute} {local.hour} * * *"
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float:
@@ -186,11 +199,17 @@ def test_every_schedule_fires_on_the_local_server_with_serve(
             _wait(served, 120, "served deployments", [tmp_path / "serve.log"], serve)
             deployments = {job.id: client.read_deployment_by_name(job.deployment) for job in FIXED_JOBS}
             changed = datetime.now(UTC)
+            # Once a day, at a whole minute a minute or two ahead, in a zone half an hour off UTC:
+            # each job fires exactly once, so no next minute's nine runs load the server's SQLite
+            # while the test reads and switches the jobs off.
+            fire_at, cron = _once_a_day_soon(changed, FIRE_ZONE)
             for job in FIXED_JOBS:
-                assert _put_config(ops, job.id, schedule=EVERY_MINUTE, active=True)["schedule"] == EVERY_MINUTE
+                stored = _put_config(ops, job.id, schedule=cron, timezone=FIRE_ZONE, active=True)
+                assert (stored["schedule"], stored["timezone"]) == (cron, FIRE_ZONE), stored
 
-            # Prefect's scheduler creates each job's next run within seconds of the change; the
-            # overview's next run is that run, not a time computed from the cron.
+            # Prefect's scheduler creates each job's run within seconds of the change, at the
+            # cron's time in the job's zone; the overview's next run is that run, not a time
+            # computed from the cron.
             def all_scheduled() -> dict[str, FlowRun] | None:
                 found = {j: _scheduler_run(client, d.id, changed) for j, d in deployments.items()}
                 return found if all(found.values()) else None  # type: ignore[return-value]
@@ -198,51 +217,31 @@ def test_every_schedule_fires_on_the_local_server_with_serve(
             first = _wait(all_scheduled, 60, "scheduled run of every job", [state / "server.log"])
             view = _overview(ops)
             for job_id, run in first.items():
-                # One of the runs the scheduler made (the first, or the next one if the first has
-                # started meanwhile), never a time computed from the cron.
+                assert run.expected_start_time == fire_at, (job_id, run.expected_start_time, fire_at)
                 assert view[job_id]["next_run"] is not None, view[job_id]
-                made = {r.expected_start_time for r in client.read_flow_runs(
-                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployments[job_id].id])),
-                    sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=10) if r.auto_scheduled}
-                next_run = datetime.fromisoformat(view[job_id]["next_run"])
-                assert next_run in made and next_run >= run.expected_start_time, (job_id, next_run, made)
+                assert datetime.fromisoformat(view[job_id]["next_run"]) == fire_at, view[job_id]
                 assert view[job_id]["alarms"] == [] and view[job_id]["drift"] == [], view[job_id]
 
             def all_final() -> dict[str, FlowRun] | None:
                 runs = {j: client.read_flow_run(r.id) for j, r in first.items()}
                 return runs if all(r.state and r.state.is_final() for r in runs.values()) else None
 
-            done = _wait(all_final, 150, "completion of every job's scheduled run",
+            wait_s = (fire_at - datetime.now(UTC)).total_seconds()
+            done = _wait(all_final, wait_s + 150, "completion of every job's scheduled run",
                          [tmp_path / "serve.log", state / "server.log"], serve)
-            for job in FIXED_JOBS:
-                _put_config(ops, job.id, active=False)
             timings = {j: _seconds(r.expected_start_time, r.end_time) for j, r in done.items()}
             print(f"\nserve on the local server: fire time -> completion (s): {timings}")
             for job_id, run in done.items():
                 assert run.state is not None and run.state.is_completed(), (job_id, run.state, _tail(tmp_path / "serve.log"))
-
-            # A later minute's run may have started before the change took effect (serve picks
-            # runs up ahead of time); once every started run is final, the overview's last run is
-            # the one that started last.
-            def latest_final() -> dict[str, FlowRun] | None:
-                latest: dict[str, FlowRun] = {}
-                for job_id, d in deployments.items():
-                    started = [r for r in client.read_flow_runs(
-                        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])), limit=50)
-                        if r.auto_scheduled and r.start_time and r.expected_start_time
-                        and r.expected_start_time > changed]
-                    if not started or not all(r.state and r.state.is_final() for r in started):
-                        return None
-                    latest[job_id] = max(started, key=lambda r: r.start_time)
-                return latest
-
-            last_runs = _wait(latest_final, 150, "every started run final", [tmp_path / "serve.log"], serve)
             view = _overview(ops)
-            for job_id, run in last_runs.items():
-                assert run.state is not None and run.state.is_completed(), (job_id, run.state)
+            for job_id, run in done.items():
                 last = view[job_id]["last_run"]
                 assert last is not None and last["flow_run_id"] == str(run.id), (job_id, last)
-                assert view[job_id]["next_run"] is None  # inactive now
+                assert datetime.fromisoformat(view[job_id]["next_run"]) > fire_at, view[job_id]  # tomorrow's
+            for job in FIXED_JOBS:
+                _put_config(ops, job.id, active=False)
+            view = _overview(ops)
+            assert all(view[job.id]["next_run"] is None for job in FIXED_JOBS), view  # inactive now
     finally:
         subprocess.run([sys.executable, "-m", "deployments.dev.local_server", "down"], cwd=ROOT, env=env,
                        capture_output=True, timeout=60)

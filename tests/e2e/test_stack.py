@@ -43,18 +43,22 @@ NOTEBOOK = PROJECT_ROOT / "examples" / "readme.ipynb"
 SKIPPED = {
     "The two commands": "CI runs `make test` on a fresh clone; the closing check runs both there",
     "Add your own job": "it writes into the project: tests/integration/test_scaffold.py runs it in a copy",
-    "Deploying with a work pool and workers": "a production set-up (your Prefect server, PostgreSQL and S3): "
-                                              "tests/e2e/test_deploy_and_run.py runs these commands",
+    "Deploying with a work pool and workers": "a production set-up (your Prefect server, PostgreSQL and S3, "
+                                              "long-running workers): tests/e2e/test_deploy_and_run.py and "
+                                              "tests/e2e/test_workers.py run these commands",
 }
 _HEADING = re.compile(r"^#{2,3} (.+)$", re.M)
+_SECTION = re.compile(r"^## (.+)$", re.M)
 
 
 def readme_blocks(lang: str) -> list[tuple[str, str]]:
-    """(heading, body) of every ``lang`` block, in order, outside the skipped sections."""
+    """(heading, body) of every ``lang`` block, in order, outside the skipped sections (a
+    skipped ``##`` section with its ``###`` subsections)."""
     found = []
     for match in re.finditer(rf"```{lang}\n(.*?)```", README, re.S):
-        heading = _HEADING.findall(README[:match.start()])[-1]
-        if heading not in SKIPPED:
+        before = README[:match.start()]
+        heading, section = _HEADING.findall(before)[-1], _SECTION.findall(before)[-1]
+        if heading not in SKIPPED and section not in SKIPPED:
             found.append((heading, match.group(1)))
     return found
 

@@ -138,13 +138,13 @@ async def test_a_run_whose_history_row_cannot_be_written_still_sends_its_email(a
     assert history_rows(app_env["DATABASE_URL"]) == []
 
 
-async def test_a_failure_to_start_the_helper_runs_is_a_failed_run_with_its_email(app_env, rapidapi_sandbox,
+async def test_a_failure_to_start_the_shares_is_a_failed_run_with_its_email(app_env, rapidapi_sandbox,
                                                                                smtp_sink, monkeypatch):
-    """Issue 22 item 5: starting the parallel runs is inside the run's error handling."""
-    async def refused(count: int, parameters: dict[str, object]) -> list[str]:
+    """Issue 22 item 5: starting the run's shares is inside the run's error handling."""
+    async def refused(*args: object, **kwargs: object) -> list[str]:
         raise RuntimeError("Prefect refused the helper runs")
 
-    monkeypatch.setattr("flows.profiles.start_parallel_runs", refused)
+    monkeypatch.setattr("flows.profiles.start_shares", refused)
     seed_entries(app_env["DATABASE_URL"], ["ACoAAHelp00001"])
     with pytest.raises(JobRunFailed):
         await profile_fetcher(batch_size=5, parallel_runs=2)
