@@ -165,23 +165,34 @@ class RequestMarks:
 @dataclass
 class SinkWatch:
     """Failures of our own storage, in a row: past ``limit`` the sink counts as down, and the
-    stage stops spending quota on answers it cannot keep."""
+    stage stops spending quota on answers it cannot keep.
+
+    A success ends the streak only if its store began after the last failure: a write that
+    was already under way (on a connection opened before the outage) says nothing about the
+    sink now, and letting it reset the count would let an outage cost more answers."""
 
     limit: int = 3
     streak: int = 0
+    failures: int = 0  # all so far: a store's ticket
     reason: str | None = None  # the error that took it down
 
     @property
     def down(self) -> bool:
         return self.reason is not None
 
+    def ticket(self) -> int:
+        """Taken as a store begins; handed back to ``ok``."""
+        return self.failures
+
     def failed(self, error: str) -> None:
+        self.failures += 1
         self.streak += 1
         if self.streak >= self.limit and self.reason is None:
             self.reason = error
 
-    def ok(self) -> None:
-        self.streak = 0
+    def ok(self, ticket: int) -> None:
+        if ticket == self.failures:  # no failure since this store began
+            self.streak = 0
 
 
 @dataclass
@@ -239,12 +250,13 @@ async def _fetch_one(entry: ClaimedEntry, ctx: BatchContext, stop: asyncio.Event
         report.billed_by_entry[entry.id] = result.billed
         if result.provider_remaining is not None:
             report.provider_remaining = result.provider_remaining
+        ticket = ctx.sink.ticket()
         stored = await _store(entry, result.raw, result.data, ctx.store)
         if stored.row is None:  # our side failed, not the provider: PENDING again at once, not FAILED
             ctx.sink.failed(stored.error or "storage error")
             stored.error, stored.deferred = f"{entries.STORAGE_UNAVAILABLE}: {stored.error}", utcnow()
         else:
-            ctx.sink.ok()
+            ctx.sink.ok(ticket)
         return stored
 
 

@@ -67,3 +67,24 @@ def test_run_status_rules(setup, expected):
     for key, value in setup.items():
         setattr(tally, key, value)
     assert tally.status().value == expected
+
+
+def test_the_sink_is_down_after_three_failures_in_a_row_and_a_late_success_does_not_hide_them():
+    from tasks.profiles.batch import SinkWatch
+
+    watch = SinkWatch()
+    before = watch.ticket()  # a store under way as the outage begins
+    watch.failed("reset")
+    watch.failed("reset")
+    watch.ok(before)  # it finished on its old connection: says nothing about the sink now
+    assert not watch.down
+    watch.failed("refused")
+    assert watch.down and watch.reason == "refused"
+
+    watch = SinkWatch()
+    watch.failed("reset")
+    watch.failed("reset")
+    watch.ok(watch.ticket())  # began after the failures, and stored: the sink is back
+    watch.failed("reset")
+    watch.failed("reset")
+    assert not watch.down and watch.streak == 2
