@@ -108,3 +108,10 @@ def previous_run(cron: str, timezone: str, at: datetime) -> datetime:
     if croniter.match(cron, local.replace(second=0, microsecond=0)) and local.second == 0 and local.microsecond == 0:
         return local.astimezone(UTC)
     return itr.get_prev(datetime).astimezone(UTC)
+
+
+def fires_at(cron: str, timezone: str, at: datetime) -> bool:
+    """Whether ``cron`` in ``timezone`` fires at the instant ``at`` (a whole minute)."""
+    if at.second or at.microsecond:
+        return False
+    return bool(croniter.match(cron, at.astimezone(zoneinfo.ZoneInfo(timezone))))

@@ -46,6 +46,8 @@ from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
+from core.cron import fires_at
+
 
 def _schedules(schedule: CronSchedule, active: bool) -> list[tuple[SCHEDULE_TYPES, bool]]:
     return [(schedule, active)]
@@ -58,8 +60,76 @@ async def set_primary_schedule(client: PrefectClient, deployment: uuid.UUID, *, 
     existing = await client.read_deployment_schedules(deployment)
     if existing:
         await client.update_deployment_schedule(deployment, existing[0].id, schedule=schedule, active=active)
+        await _settle(client, StaleRuns(deployment, existing[0].id, cron, timezone, active))
     else:
         await client.create_deployment_schedules(deployment, _schedules(schedule, active))
+
+
+@dataclass(frozen=True)
+class StaleRuns:
+    """What a changed schedule now fires; runs of its old self that Prefect's scheduler
+    inserted after the change are stale.
+
+    Prefect deletes a deployment's future auto-scheduled runs when one of its schedules
+    changes, but its scheduler reads the schedules and inserts their runs in two separate
+    transactions: a pass that read the old schedule just before the change inserts the old
+    schedule's runs just after Prefect's delete (seen on the local server: a job switched
+    from every two minutes to once a day still fired at the next even minute)."""
+
+    deployment: uuid.UUID
+    schedule: uuid.UUID
+    cron: str
+    timezone: str
+    active: bool
+
+    def stale(self, run: FlowRun) -> bool:
+        at = run.expected_start_time
+        return (run.auto_scheduled and _schedule_of(run) == self.schedule and at is not None
+                and (not self.active or not fires_at(self.cron, self.timezone, at)))
+
+
+SETTLE_AFTER_SECONDS = (1.0, 3.0, 10.0, 30.0)  # the scheduler's insert lands within seconds of its read
+_settling: set[asyncio.Task[None]] = set()
+
+
+async def drop_stale_runs(client: PrefectClient, changed: StaleRuns, max_runs: int = 2000) -> int:
+    """Delete the changed schedule's stale runs still waiting (state *Scheduled*, not yet
+    due: as Prefect's own delete, Late ones are kept); returns how many."""
+    stale: list[uuid.UUID] = []
+    for offset in range(0, max_runs, 200):
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[changed.deployment])),
+            flow_run_filter=_scheduled_named("Scheduled"), sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=200, offset=offset)
+        stale += [r.id for r in runs if r.run_count == 0 and changed.stale(r)]
+        if len(runs) < 200:
+            break
+    for run_id in stale:
+        with contextlib.suppress(ObjectNotFound):  # started or deleted meanwhile
+            await client.delete_flow_run(run_id)
+    return len(stale)
+
+
+async def _settle(client: PrefectClient, changed: StaleRuns) -> None:
+    """Drop stale runs now, and again a few times over the next half minute from a task of
+    this process (a long-lived one, the operations API, sees them all; a CLI call that
+    exits first keeps the first sweep)."""
+    await drop_stale_runs(client, changed)
+
+    async def later() -> None:
+        waited = 0.0
+        for at in SETTLE_AFTER_SECONDS:
+            await asyncio.sleep(at - waited)
+            waited = at
+            try:
+                async with get_client() as fresh:
+                    await drop_stale_runs(fresh, changed)
+            except Exception:  # noqa: BLE001 - the next sweep, or the next change, tries again
+                continue
+
+    task = asyncio.get_running_loop().create_task(later())
+    _settling.add(task)
+    task.add_done_callback(_settling.discard)
 
 
 async def deployment_id(client: PrefectClient, flow: Flow[..., Any], name: str, *,
@@ -89,6 +159,7 @@ async def apply_schedule(client: PrefectClient, deployment: uuid.UUID, slug: str
         return created.id
     await client.update_deployment_schedule(deployment, current.id, schedule=schedule, active=active,
                                             parameters=parameters)
+    await _settle(client, StaleRuns(deployment, current.id, cron, timezone, active))
     return current.id
 
 

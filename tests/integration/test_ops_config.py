@@ -73,6 +73,64 @@ async def test_a_config_change_reaches_the_prefect_deployment_at_once(api, brand
     assert got["source"] == "cron_job_configs" and got["config"]["batch_size"] >= 1
 
 
+async def test_runs_the_scheduler_computed_from_the_old_schedule_are_dropped(api, brand_env):
+    """Prefect's scheduler reads a deployment's schedules, then inserts their runs in another
+    transaction: a pass that read the old schedule just before a change inserts the old
+    schedule's runs just after Prefect deleted them. Played here with the scheduler's own two
+    steps around the change; the runs of the old schedule are gone within seconds, and a run
+    the new schedule fires is kept."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.server.database import provide_database_interface
+    from prefect.server.models.deployments import (
+        _generate_scheduled_flow_runs,
+        _insert_scheduled_flow_runs,
+    )
+
+    from core.cron import fires_at
+    from deployments.control.catalog import get_job
+
+    path = "/api/v1/jobs/smurf-analyzer/config"
+    every_two = {"schedule": "*/2 * * * *", "timezone": "UTC", "active": True}
+    assert (await api.put(path, json=every_two)).status_code == 200
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name(get_job("smurf-analyzer").deployment)
+    db = provide_database_interface()
+    now = datetime.now(UTC)
+    async with db.session_context() as session:  # the scheduler's read, of the old schedule
+        old = await _generate_scheduled_flow_runs(db, session, dep.id, start_time=now, end_time=now + timedelta(hours=1),
+                                                  min_time=timedelta(hours=1), min_runs=3, max_runs=100)
+    assert len(old) >= 29, len(old)
+    daily = "17 3 * * *"  # Kolkata: 21:47 UTC
+    assert (await api.put(path, json={"schedule": daily, "timezone": "Asia/Kolkata"})).status_code == 200
+    async with db.session_context(begin_transaction=True) as session:  # its insert, after the change
+        inserted = await _insert_scheduled_flow_runs(session=session, runs=old)
+    assert len(inserted) == len(old)
+
+    def waiting(runs):
+        return [r.expected_start_time for r in runs if r.state_name == "Scheduled"]
+
+    async with get_client() as client:
+        async def scheduled():
+            return waiting(await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])), limit=200))
+        for _ in range(100):
+            left = await scheduled()
+            if not [at for at in left if not fires_at(daily, "Asia/Kolkata", at)]:
+                break
+            await asyncio.sleep(0.1)
+        assert all(fires_at(daily, "Asia/Kolkata", at) for at in left), left
+        # a run the new schedule fires, made by the same scheduler step, survives the sweeps
+        async with db.session_context() as session:
+            new = await _generate_scheduled_flow_runs(db, session, dep.id, start_time=now, end_time=now + timedelta(days=2),
+                                                      min_time=timedelta(hours=1), min_runs=1, max_runs=1)
+        async with db.session_context(begin_transaction=True) as session:
+            await _insert_scheduled_flow_runs(session=session, runs=new)
+        await asyncio.sleep(3.5)  # past the later sweeps of the first 3 s
+        assert [at for at in await scheduled()] == [r["expected_start_time"] for r in new] != []
+
+
 @pytest.mark.parametrize(("path", "payload", "status", "field"), [
     ("/api/v1/jobs/smurf-analyzer/config", {"schedule": "61 * * * *"}, 422, "schedule"),
     ("/api/v1/jobs/smurf-analyzer/config", {"schedule": "0 0 31 2 *"}, 422, "schedule"),

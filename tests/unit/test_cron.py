@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from core.cron import check_cron, to_prefect_cron, validate_schedule
+from core.cron import check_cron, fires_at, to_prefect_cron, validate_schedule
 
 
 @pytest.mark.parametrize("cron, field", [("*/61 * * * *", "minute"), ("0 */25 * * *", "hour"),
@@ -40,3 +42,11 @@ def test_the_seeds_interval_form_is_accepted_as_the_cron_of_the_same_pace(interv
 def test_an_interval_no_cron_keeps_is_refused_naming_the_cron_to_use():
     with pytest.raises(ValueError, match=r"cron_expression: .*420 s.*'\*/10 \* \* \* \*'"):
         validate_schedule("interval(minutes=7)", "UTC")
+
+
+def test_fires_at_is_a_whole_minute_of_the_cron_in_its_zone():
+    assert fires_at("17 3 * * *", "Asia/Kolkata", datetime(2026, 12, 4, 21, 47, tzinfo=UTC))  # 03:17 +05:30
+    assert not fires_at("17 3 * * *", "UTC", datetime(2026, 12, 4, 21, 47, tzinfo=UTC))
+    assert not fires_at("17 3 * * *", "Asia/Kolkata", datetime(2026, 12, 4, 21, 47, 30, tzinfo=UTC))
+    assert fires_at("*/2 * * * *", "UTC", datetime(2026, 12, 4, 18, 36, tzinfo=UTC))
+    assert not fires_at("*/2 * * * *", "UTC", datetime(2026, 12, 4, 18, 37, tzinfo=UTC))
