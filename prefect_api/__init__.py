@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 from core.cron import fires_at
+
+logger = logging.getLogger("jobpipes.schedules")
 
 
 def _schedules(schedule: CronSchedule, active: bool) -> list[tuple[SCHEDULE_TYPES, bool]]:
@@ -89,7 +92,7 @@ class StaleRuns:
 
 
 SETTLE_AFTER_SECONDS = (1.0, 3.0, 10.0, 30.0)  # the scheduler's insert lands within seconds of its read
-_settling: set[asyncio.Task[None]] = set()
+_settling: dict[uuid.UUID, asyncio.Task[None]] = {}  # schedule id -> its later sweeps
 
 
 async def drop_stale_runs(client: PrefectClient, changed: StaleRuns, max_runs: int = 2000) -> int:
@@ -107,13 +110,28 @@ async def drop_stale_runs(client: PrefectClient, changed: StaleRuns, max_runs: i
     for run_id in stale:
         with contextlib.suppress(ObjectNotFound):  # started or deleted meanwhile
             await client.delete_flow_run(run_id)
+    if stale:
+        logger.warning("deployment %s: dropped %d run(s) of schedule %s that its cron %r (%s) does not fire%s",
+                       changed.deployment, len(stale), changed.schedule, changed.cron, changed.timezone,
+                       "" if changed.active else " (inactive)")
     return len(stale)
+
+
+async def _as_now(client: PrefectClient, deployment: uuid.UUID, schedule: uuid.UUID) -> StaleRuns | None:
+    """The schedule as Prefect holds it now (None: removed, or no longer a cron)."""
+    for current in await client.read_deployment_schedules(deployment):
+        if current.id == schedule and isinstance(current.schedule, CronSchedule):
+            return StaleRuns(deployment, schedule, current.schedule.cron, current.schedule.timezone or "UTC",
+                             current.active)
+    return None
 
 
 async def _settle(client: PrefectClient, changed: StaleRuns) -> None:
     """Drop stale runs now, and again a few times over the next half minute from a task of
     this process (a long-lived one, the operations API, sees them all; a CLI call that
-    exits first keeps the first sweep)."""
+    exits first keeps the first sweep). Each later sweep reads the schedule again, so it
+    judges runs by the newest change, whoever made it; a newer change here replaces the
+    older one's sweeps."""
     await drop_stale_runs(client, changed)
 
     async def later() -> None:
@@ -123,13 +141,23 @@ async def _settle(client: PrefectClient, changed: StaleRuns) -> None:
             waited = at
             try:
                 async with get_client() as fresh:
-                    await drop_stale_runs(fresh, changed)
+                    now = await _as_now(fresh, changed.deployment, changed.schedule)
+                    if now is None:
+                        return
+                    await drop_stale_runs(fresh, now)
             except Exception:  # noqa: BLE001 - the next sweep, or the next change, tries again
                 continue
 
+    if (older := _settling.pop(changed.schedule, None)) is not None:
+        with contextlib.suppress(RuntimeError):  # its loop (another thread's, maybe) is closed
+            older.get_loop().call_soon_threadsafe(older.cancel)
     task = asyncio.get_running_loop().create_task(later())
-    _settling.add(task)
-    task.add_done_callback(_settling.discard)
+    _settling[changed.schedule] = task
+
+    def forget(done: asyncio.Task[None]) -> None:
+        if _settling.get(changed.schedule) is done:
+            del _settling[changed.schedule]
+    task.add_done_callback(forget)
 
 
 async def deployment_id(client: PrefectClient, flow: Flow[..., Any], name: str, *,

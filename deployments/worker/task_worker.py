@@ -21,6 +21,12 @@ from typing import Any
 
 import orjson
 import websockets.exceptions
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 # A share's own lines go to its task run; Prefect warns for each line of a background task run
 # logged outside a flow run, which is every line here.
@@ -28,6 +34,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 from prefect.client.schemas.objects import StateType, TaskRun
 from prefect.client.subscriptions import Subscription
+from prefect.exceptions import ObjectNotFound
 from prefect.logging.loggers import get_logger
 from prefect.settings import get_current_settings
 from prefect.task_worker import StopTaskWorker, TaskWorker
@@ -36,6 +43,7 @@ from tasks.profiles.share import fetch_share
 
 logger = get_logger("jobpipes.task_worker")
 FREE_POLL_SECONDS = 0.05
+UNSEEN_RUN_SECONDS = 10.0  # how long a pushed task run may be unreadable before it is skipped
 
 
 class _AckWhenFree(Subscription[TaskRun]):
@@ -87,7 +95,9 @@ class _ShareWorker(TaskWorker):
         subscription = _AckWhenFree(self, model=TaskRun, path="/task_runs/subscriptions/scheduled",
                                     keys=self.task_keys, client_id=self.client_id, base_url=base_url)
         async for task_run in subscription:
-            current = await self._client.read_task_run(task_run.id)
+            current = await self._read(task_run)
+            if current is None:
+                continue
             if current.state is not None and current.state.type not in (StateType.SCHEDULED, StateType.PENDING):
                 logger.info("Skipped task run %s - %s: it is %s already", task_run.id, task_run.name,
                             current.state.name)
@@ -96,6 +106,23 @@ class _ShareWorker(TaskWorker):
             if await self._acquire_token(task_run.id):
                 assert self._runs_task_group is not None, "Task group was not initialized"
                 self._runs_task_group.start_soon(self._safe_submit_scheduled_task_run, task_run)
+
+
+    async def _read(self, task_run: TaskRun) -> TaskRun | None:
+        """The task run as the API holds it now. Under load the server can push a task run over
+        the websocket before its row is readable (404 for a moment, seen with two workers on 2
+        cores): read again with backoff; one never readable is skipped (its run fetches the
+        share's work itself) instead of stopping the worker."""
+        try:
+            async for attempt in AsyncRetrying(retry=retry_if_exception_type(ObjectNotFound),
+                                               wait=wait_exponential_jitter(multiplier=0.05, max=1.0),
+                                               stop=stop_after_delay(UNSEEN_RUN_SECONDS), reraise=True):
+                with attempt:
+                    return await self._client.read_task_run(task_run.id)
+        except ObjectNotFound:
+            logger.warning("Skipped task run %s - %s: not readable from the API after %g s", task_run.id,
+                           task_run.name, UNSEEN_RUN_SECONDS)
+        return None
 
 
 async def serve(limit: int) -> None:

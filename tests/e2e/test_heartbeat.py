@@ -212,12 +212,20 @@ def test_every_schedule_fires_on_the_local_server_with_serve(
             # computed from the cron. Runs of the old schedule that the scheduler inserted just
             # after the change (it reads and inserts in two transactions) are dropped within
             # seconds (prefect_api.StaleRuns): the first run after the change is the new one.
+            seen: dict[str, Any] = {}
+
             def all_scheduled() -> dict[str, FlowRun] | None:
                 found = {j: _scheduler_run(client, d.id, changed) for j, d in deployments.items()}
+                seen.update({j: r and (str(r.expected_start_time), r.state_name, str(r.created))
+                             for j, r in found.items()})
                 return found if all(r is not None and r.expected_start_time == fire_at  # type: ignore[return-value]
                                     for r in found.values()) else None
 
-            first = _wait(all_scheduled, 60, f"scheduled run of every job at {fire_at}", [state / "server.log"])
+            try:
+                first = _wait(all_scheduled, 60, f"scheduled run of every job at {fire_at}",
+                              [state / "server.log", tmp_path / "ops-api.log"])
+            except AssertionError as exc:  # which job's first run after the change is which
+                raise AssertionError(f"changed at {changed}, first runs after it: {seen}") from exc
             view = _overview(ops)
             for job_id, run in first.items():
                 assert run.expected_start_time == fire_at, (job_id, run.expected_start_time, fire_at)

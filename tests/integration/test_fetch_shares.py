@@ -182,3 +182,30 @@ def test_without_task_workers_the_run_fetches_alone_and_cancels_its_share(
     assert row.task_run_id is not None and asyncio.run(_task_run_state(row.task_run_id)) == "CANCELLED"
     q = ledger(pg_url)
     assert (q.reserved, q.calls_used) == (0, billed_by_provider(rapidapi_sandbox)) == (0, 40)
+
+
+def test_a_pushed_task_run_the_api_cannot_read_yet_is_read_again_and_never_stops_the_worker(
+        app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load the server pushed a share before its task run was readable (404), which
+    stopped the whole task worker; now it reads again with backoff, and one that never
+    appears is skipped after ``UNSEEN_RUN_SECONDS``. Against the session's Prefect server."""
+    from prefect.client.schemas.objects import TaskRun
+
+    from deployments.worker import task_worker  # it sets a Prefect logging default when imported
+    from tasks.profiles.share import fetch_share
+
+    monkeypatch.setattr(task_worker, "UNSEEN_RUN_SECONDS", 1.0)
+
+    async def read_both() -> tuple[TaskRun | None, TaskRun | None, float]:
+        worker = task_worker._ShareWorker(fetch_share, limit=1)
+        async with get_client() as client:
+            worker._client = client
+            real = await client.create_task_run(fetch_share, flow_run_id=None, dynamic_key="unseen-test")
+            found = await worker._read(real)
+            started = time.monotonic()
+            never = await worker._read(TaskRun.model_validate({**real.model_dump(), "id": uuid.uuid4()}))
+            return found, never, time.monotonic() - started
+
+    found, never, waited = asyncio.run(read_both())
+    assert found is not None and found.task_key == fetch_share.task_key
+    assert never is None and 1.0 <= waited < 4.0, waited

@@ -5,16 +5,27 @@ job-queue jobs through the same routes. PostgreSQL and the Prefect test server."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.server.database import provide_database_interface
+from prefect.server.models.deployments import (
+    _generate_scheduled_flow_runs,
+    _insert_scheduled_flow_runs,
+)
 from sqlalchemy import select, text
 
+from core.cron import fires_at
 from core.db import session_scope
 from core.db.job_configurations import JobConfiguration
 from core.jobqueue.examples import PurgeExpiredRegistrationsJob
+from deployments.control.catalog import get_job
 from deployments.control.overview import NO_SCHEDULED_RUN
 from deployments.control.scheduled_jobs import add_or_update_scheduled_job
 from tests.integration.test_brand_admin_api import body
@@ -73,62 +84,76 @@ async def test_a_config_change_reaches_the_prefect_deployment_at_once(api, brand
     assert got["source"] == "cron_job_configs" and got["config"]["batch_size"] >= 1
 
 
-async def test_runs_the_scheduler_computed_from_the_old_schedule_are_dropped(api, brand_env):
-    """Prefect's scheduler reads a deployment's schedules, then inserts their runs in another
-    transaction: a pass that read the old schedule just before a change inserts the old
-    schedule's runs just after Prefect deleted them. Played here with the scheduler's own two
-    steps around the change; the runs of the old schedule are gone within seconds, and a run
-    the new schedule fires is kept."""
-    from datetime import UTC, datetime, timedelta
+SMURF = "/api/v1/jobs/smurf-analyzer/config"
+DAILY = "17 3 * * *"  # in Asia/Kolkata: 21:47 UTC
 
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-    from prefect.server.database import provide_database_interface
-    from prefect.server.models.deployments import (
-        _generate_scheduled_flow_runs,
-        _insert_scheduled_flow_runs,
-    )
 
-    from core.cron import fires_at
-    from deployments.control.catalog import get_job
-
-    path = "/api/v1/jobs/smurf-analyzer/config"
-    every_two = {"schedule": "*/2 * * * *", "timezone": "UTC", "active": True}
-    assert (await api.put(path, json=every_two)).status_code == 200
+async def _the_schedulers_runs(dep_id):
+    """Start times of the deployment's runs Prefect's scheduler made that still wait (a run
+    started by hand in an earlier test waits *Scheduled* too, and is not one)."""
     async with get_client() as client:
-        dep = await client.read_deployment_by_name(get_job("smurf-analyzer").deployment)
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep_id])), limit=200)
+    return [r.expected_start_time for r in runs if r.state_name == "Scheduled" and r.auto_scheduled]
+
+
+async def _scheduler_step(dep_id, hours=1, min_runs=3, max_runs=100):
+    """What one pass of Prefect's scheduler computes for the deployment from its schedules now
+    (``_generate_scheduled_flow_runs``); inserting it is the pass's second step."""
     db = provide_database_interface()
     now = datetime.now(UTC)
-    async with db.session_context() as session:  # the scheduler's read, of the old schedule
-        old = await _generate_scheduled_flow_runs(db, session, dep.id, start_time=now, end_time=now + timedelta(hours=1),
-                                                  min_time=timedelta(hours=1), min_runs=3, max_runs=100)
-    assert len(old) >= 29, len(old)
-    daily = "17 3 * * *"  # Kolkata: 21:47 UTC
-    assert (await api.put(path, json={"schedule": daily, "timezone": "Asia/Kolkata"})).status_code == 200
-    async with db.session_context(begin_transaction=True) as session:  # its insert, after the change
-        inserted = await _insert_scheduled_flow_runs(session=session, runs=old)
-    assert len(inserted) == len(old)
+    async with db.session_context() as session:
+        computed = await _generate_scheduled_flow_runs(db, session, dep_id, start_time=now,
+                                                       end_time=now + timedelta(hours=hours),
+                                                       min_time=timedelta(hours=1), min_runs=min_runs, max_runs=max_runs)
 
-    def waiting(runs):  # the scheduler's runs (a run started by hand in an earlier test is not one)
-        return [r.expected_start_time for r in runs if r.state_name == "Scheduled" and r.auto_scheduled]
+    async def insert():
+        async with db.session_context(begin_transaction=True) as session:
+            return await _insert_scheduled_flow_runs(session=session, runs=computed)
+    return computed, insert
 
+
+@pytest.mark.parametrize("second_change", ["operations API", "elsewhere"])
+async def test_runs_the_scheduler_computed_from_the_old_schedule_are_dropped(api, brand_env, monkeypatch,
+                                                                             second_change):
+    """Prefect's scheduler reads a deployment's schedules, then inserts their runs in another
+    transaction: a pass that read the old schedule just before a change inserts the old
+    schedule's runs just after Prefect deleted them. Played with the scheduler's own two steps
+    around the change: the old schedule's runs are gone within seconds, and a run the new
+    schedule fires survives every later sweep, the first change's included, when the second
+    change came through the API or from elsewhere (the Prefect UI, another process)."""
+    import prefect_api
+
+    monkeypatch.setattr(prefect_api, "SETTLE_AFTER_SECONDS", (0.5, 1.0, 5.0))  # the last after the new run
+    for cron in ("*/10 * * * *", "*/2 * * * *"):  # the deployment has a schedule: the second PUT changes it
+        assert (await api.put(SMURF, json={"schedule": cron, "timezone": "UTC", "active": True})).status_code == 200
     async with get_client() as client:
-        async def scheduled():
-            return waiting(await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])), limit=200))
+        dep = await client.read_deployment_by_name(get_job("smurf-analyzer").deployment)
+    old, insert_old = await _scheduler_step(dep.id)
+    second = time.monotonic()
+    assert len(old) >= 29, len(old)
+    if second_change == "operations API":
+        assert (await api.put(SMURF, json={"schedule": DAILY, "timezone": "Asia/Kolkata"})).status_code == 200
+    else:
+        async with get_client() as client:
+            [schedule] = await client.read_deployment_schedules(dep.id)
+            await client.update_deployment_schedule(dep.id, schedule.id, active=True,
+                                                    schedule=CronSchedule(cron=DAILY, timezone="Asia/Kolkata"))
+    assert len(await insert_old()) == len(old)
+    if second_change == "operations API":  # its own sweeps drop them within a second
         for _ in range(100):
-            left = await scheduled()
-            if not [at for at in left if not fires_at(daily, "Asia/Kolkata", at)]:
+            if all(fires_at(DAILY, "Asia/Kolkata", at) for at in await _the_schedulers_runs(dep.id)):
                 break
             await asyncio.sleep(0.1)
-        assert all(fires_at(daily, "Asia/Kolkata", at) for at in left), left
-        # a run the new schedule fires, made by the same scheduler step, survives the sweeps
-        async with db.session_context() as session:
-            new = await _generate_scheduled_flow_runs(db, session, dep.id, start_time=now, end_time=now + timedelta(days=2),
-                                                      min_time=timedelta(hours=1), min_runs=1, max_runs=1)
-        async with db.session_context(begin_transaction=True) as session:
-            await _insert_scheduled_flow_runs(session=session, runs=new)
-        await asyncio.sleep(3.5)  # past the later sweeps of the first 3 s
-        assert [at for at in await scheduled()] == [r["expected_start_time"] for r in new] != []
+        assert all(fires_at(DAILY, "Asia/Kolkata", at) for at in await _the_schedulers_runs(dep.id))
+    new, insert_new = await _scheduler_step(dep.id, hours=48, min_runs=1, max_runs=1)
+    await insert_new()
+    assert time.monotonic() < second + 4.5, "too slow to tell: the first change's last sweep is behind us"
+    await asyncio.sleep(second + 5.5 - time.monotonic())  # past every later sweep of both changes
+    left = await _the_schedulers_runs(dep.id)
+    assert [at for at in left if fires_at(DAILY, "Asia/Kolkata", at)] == [r["expected_start_time"] for r in new] != []
+    if second_change == "elsewhere":  # nobody here knew of the daily cron: the first change's sweeps judged by it
+        assert left == [r["expected_start_time"] for r in new], left
 
 
 @pytest.mark.parametrize(("path", "payload", "status", "field"), [
