@@ -45,13 +45,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import psycopg
 
+from bench.scratch import scratch_database
 from core.http.limiter import MARGIN_CAP, MARGIN_SHARE, window_span
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "LIMITER_RESULTS.md"
-ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 UNBOUND = 100_000  # per second: a limit no run here reaches
 UNBOUND_PLAN = 10_000  # the same for a RapidAPI plan (the most ``requestsPerSecond`` takes)
 STALE_MS = 1000 * (window_span(1.0) - 1.0) / 2  # Permit.late on a 1-s window: half its margin
@@ -238,25 +237,6 @@ def _machine() -> str:
 
 def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-@contextmanager
-def _database():
-    name = f"limiter_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        from core.db.migrate import upgrade
-
-        upgrade(url)
-        yield url
-    finally:
-        from core.db.engine import dispose_engines
-
-        dispose_engines()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _workers(kind: str, count: int, **options: Any) -> list[dict[str, Any]]:
@@ -603,7 +583,7 @@ def main() -> None:
         return
 
     began, load_before = time.monotonic(), _load()
-    with _database() as url:
+    with scratch_database("limiter_bench") as url:
         print(f"{_machine()}\npermit latency:", flush=True)
         latency = _latency_rows(url, args.seconds)
         print(f"binding limit {args.rate}/s, both cores busy:", flush=True)

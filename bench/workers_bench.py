@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -41,30 +40,12 @@ import httpx
 import psycopg
 from sqlalchemy import func, select
 
+from bench.scratch import ADMIN, scratch_database
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "WORKERS_RESULTS.md"
-ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 RUN_TIMEOUT_S = 1800
-
-
-@contextmanager
-def _app_database() -> Iterator[str]:
-    name = f"workers_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        from core.db.migrate import upgrade
-
-        upgrade(url)
-        yield url
-    finally:
-        from core.db.engine import dispose_engines
-
-        dispose_engines()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -107,7 +88,7 @@ def _measure(entries: int, workers: int, *, server_env: dict[str, str], sandbox_
 
     work = tmp / f"run-{entries}-{workers}"
     work.mkdir()
-    with _app_database() as url, ExitStack() as stack:
+    with scratch_database("workers_bench") as url, ExitStack() as stack:
         env = server_env | {
             "DATABASE_URL": url, "RAPIDAPI_BASE_URL": sandbox_url, "RAPIDAPI_KEY": "sandbox-key",
             "STORAGE_URL": (work / "objects").as_uri(), "DATA_DIR": str(work / "data"), "NOTIFY_ENABLED": "false",

@@ -6,12 +6,38 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from core.config import PROJECT_ROOT
+from tests.factories import entry_rows
+
+FETCHER_SCRIPT = "import asyncio; from flows.profiles import profile_fetcher; asyncio.run(profile_fetcher(batch_size=10))"
+
+
+async def kill_fetcher_mid_batch(url: str, env: dict[str, str], *, after_completed: int, settle: float) -> None:
+    """Run the profile fetcher as a script (``FETCHER_SCRIPT``, in ``env``) in a process group of
+    its own, and SIGKILL the group once ``after_completed`` entries of ``url`` are COMPLETED and
+    ``settle`` s more have passed: mid-batch, requests out, answers being stored."""
+    proc = subprocess.Popen([sys.executable, "-c", FETCHER_SCRIPT], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while sum(e.status == "COMPLETED" for e in entry_rows(url).values()) < after_completed:
+            assert time.monotonic() < deadline and proc.poll() is None, "the script's run did not get going"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(settle)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class TcpProxy:

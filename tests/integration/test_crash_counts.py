@@ -11,12 +11,7 @@ adopted and what it billed.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 
@@ -28,7 +23,6 @@ from prefect.states import Crashed
 
 from core.brands import repo as brands_repo
 from core.brands.models import JobRun
-from core.config import PROJECT_ROOT
 from core.db import session_scope
 from core.db.types import utcnow
 from core.runs import history
@@ -36,8 +30,8 @@ from core.runs.history import RunRecord
 from flows.recovery import release_crashed_run
 from tests.conftest import reload_settings
 from tests.factories import entry_rows, history_rows, ledger, seed_entries, set_quota, urns
+from tests.faults import kill_fetcher_mid_batch
 
-RUN = "import asyncio; from flows.profiles import profile_fetcher; asyncio.run(profile_fetcher(batch_size=10))"
 KILL_AFTER = 40  # completed entries
 
 
@@ -51,19 +45,7 @@ async def test_a_killed_runs_crashed_row_counts_what_it_completed(app_env, rapid
     rapidapi_sandbox.update_knobs(latency_ms=200)
     env = {**os.environ, **app_env, "NOTIFY_POLICY": "never", "RAPIDAPI_CONCURRENCY": "5",
            "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the test's server: the run is a real flow run
-    proc = subprocess.Popen([sys.executable, "-c", RUN], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while sum(e.status == "COMPLETED" for e in entry_rows(url).values()) < KILL_AFTER:
-            assert time.monotonic() < deadline and proc.poll() is None, "the run did not get going"
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)  # mid-batch: requests out, answers being stored
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    await kill_fetcher_mid_batch(url, env, after_completed=KILL_AFTER, settle=0.3)  # mid-batch
     at_kill = entry_rows(url).values()
     [run_id] = {e.claimed_by for e in at_kill if e.claimed_by}  # the only run there was
     statuses = Counter(e.status for e in at_kill)

@@ -17,12 +17,8 @@ saw to ``.data/fault-matrix/<row>.json`` (the closing note's matrix)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -53,7 +49,7 @@ from tests.factories import (
     set_quota,
     urns,
 )
-from tests.faults import PrivatePostgres, SmallDisk, TcpProxy
+from tests.faults import PrivatePostgres, SmallDisk, TcpProxy, kill_fetcher_mid_batch
 
 ENTRIES, BATCH, LATENCY_MS = 300, 10, 50
 MATRIX = PROJECT_ROOT / ".data" / "fault-matrix"
@@ -307,7 +303,6 @@ async def test_the_provider_says_later(fetcher, rapidapi_sandbox, monkeypatch, p
     record(f"provider-{provider}", first, await follow_up(url, rapidapi_sandbox, keys), deferred=len(deferred))
 
 
-RUN = "import asyncio; from flows.profiles import profile_fetcher; asyncio.run(profile_fetcher(batch_size=10))"
 
 
 @row("sigkill-ephemeral")
@@ -322,19 +317,7 @@ async def test_a_run_on_the_ephemeral_api_is_sigkilled(fetcher, rapidapi_sandbox
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, **fetcher,
            "PREFECT_HOME": str(tmp_path / "prefect-home"), "RAPIDAPI_CONCURRENCY": "5",
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}  # a loaded machine
-    proc = subprocess.Popen([sys.executable, "-c", RUN], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while sum(e.status == "COMPLETED" for e in entry_rows(url).values()) < 30:
-            assert time.monotonic() < deadline and proc.poll() is None, "the script's run did not get going"
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.25)  # mid-batch: requests out, answers being stored
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    await kill_fetcher_mid_batch(url, env, after_completed=30, settle=0.25)  # mid-batch
     holding = [e for e in entry_rows(url).values() if e.status == "FETCHING"]
     assert holding, "the kill left nothing claimed: not mid-batch"
     with session_scope(url) as session:  # half an hour later
