@@ -103,11 +103,9 @@ def next_run(cron: str, timezone: str, after: datetime) -> datetime:
 
 def previous_run(cron: str, timezone: str, at: datetime) -> datetime:
     """The last fire time at or before ``at``, in UTC."""
-    local = at.astimezone(zoneinfo.ZoneInfo(timezone))
-    itr = croniter(cron, local)
-    if croniter.match(cron, local.replace(second=0, microsecond=0)) and local.second == 0 and local.microsecond == 0:
-        return local.astimezone(UTC)
-    return itr.get_prev(datetime).astimezone(UTC)
+    if fires_at(cron, timezone, at):
+        return at.astimezone(UTC)
+    return croniter(cron, at.astimezone(zoneinfo.ZoneInfo(timezone))).get_prev(datetime).astimezone(UTC)
 
 
 def fires_at(cron: str, timezone: str, at: datetime) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db.types import utcnow
@@ -30,7 +30,6 @@ from core.profiles.tally import RunTally
 # is taken for dead. Generous: a beat is a tiny statement on the share's event loop, late only
 # on a machine that is stalled.
 BEAT_SECONDS = 2.0
-DEAD_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def cancel_unstarted(session: Session, run_id: str) -> list[str]:
 
 
 def take_dead(session: Session, *, run_id: str | None = None, now: datetime | None = None,
-              dead_after: timedelta = DEAD_AFTER) -> list[ShareRow]:
+              dead_after: timedelta) -> list[ShareRow]:
     """RUNNING shares silent for ``dead_after`` (of ``run_id``, or of any run): RELEASED, so that
     exactly one caller releases each one's claims; the rows taken."""
     cutoff = (now or utcnow()) - dead_after
@@ -106,7 +105,7 @@ def take_dead(session: Session, *, run_id: str | None = None, now: datetime | No
     if run_id is not None:
         stmt = stmt.where(FetchShare.run_id == run_id)
     taken = session.execute(stmt.returning(FetchShare.id)).scalars().all()
-    return [r for r in shares_of(session, ids=list(taken))]
+    return shares_of(session, ids=list(taken))
 
 
 def shares_of(session: Session, run_id: str | None = None, *, ids: Sequence[str] | None = None) -> list[ShareRow]:
@@ -123,5 +122,6 @@ def shares_of(session: Session, run_id: str | None = None, *, ids: Sequence[str]
 
 def running(session: Session, run_id: str) -> int:
     """How many of the run's shares are SCHEDULED or RUNNING."""
-    return sum(1 for r in shares_of(session, run_id)
-               if r.state in (ShareState.SCHEDULED.value, ShareState.RUNNING.value))
+    return int(session.execute(select(func.count()).select_from(FetchShare).where(
+        FetchShare.run_id == run_id,
+        FetchShare.state.in_([ShareState.SCHEDULED.value, ShareState.RUNNING.value]))).scalar_one())

@@ -125,7 +125,7 @@ async def release_lost_claims(claimant: str, working: set[int]) -> int:
     again. Back to PENDING, their reservation given back, like a dead run's; how many."""
     with session_scope(db_url()) as session:
         lost = [e for e in entries.claimed_by_run(session, claimant) if e.id not in working]
-        requested = entries.requested_by_run(session, claimant) & {e.id for e in lost} if lost else set()
+        requested = entries.requested_among(session, [e.id for e in lost])
     if not lost:
         return 0
     await release_claims(lost, requested, reason="re-queued: its claim's answer was lost in a database outage")

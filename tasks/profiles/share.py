@@ -108,7 +108,7 @@ async def _beat(share_id: str, work: asyncio.Future[None]) -> bool:
         await asyncio.sleep(shares.BEAT_SECONDS)
         try:
             alive = await ride_out_db(_in_db(shares.beat), share_id, what="a share's beat", budget=0)
-        except Exception:  # noqa: BLE001 - a missed beat is not fatal; DEAD_AFTER is ten of them
+        except Exception:  # noqa: BLE001 - a missed beat is not fatal; shareDeadAfterSeconds spans many
             continue
         if not alive:
             work.cancel()
@@ -174,7 +174,7 @@ async def settle_shares(run_id: str, tally: RunTally, refetch: Callable[[], Awai
         if not await _db(shares.running, run_id):
             break
         await asyncio.sleep(SUPERVISE_SECONDS)
-    rows = await _db(_rows, run_id)
+    rows = await _db(shares.shares_of, run_id)
     done = [r for r in rows if r.state == ShareState.DONE.value and r.tally is not None]
     for row in done:
         tally.merge(shares.tally_from_json(row.tally))
@@ -190,10 +190,6 @@ def dead_after() -> timedelta:
     return timedelta(seconds=get_settings().rapidapi.share_dead_after_seconds)
 
 
-def _rows(session: Any, run_id: str) -> list[shares.ShareRow]:
-    return shares.shares_of(session, run_id)
-
-
 def _count_released(tally: RunTally, counts: dict[str, int]) -> None:
     """What a dead share had finished, and what its release adopted, join the run's counts."""
     completed = counts.get("entries_completed_before", 0) + counts.get("entries_adopted", 0)
@@ -205,7 +201,7 @@ def _count_released(tally: RunTally, counts: dict[str, int]) -> None:
 
 async def _set_states(run_id: str, share_ids: list[str], state: Any) -> None:
     """Show the shares' ends in Prefect too (best effort: the rows are what counts)."""
-    rows = {r.id: r for r in await _db(_rows, run_id)}
+    rows = {r.id: r for r in await _db(shares.shares_of, run_id)}
     try:
         async with get_client() as client:
             for share_id in share_ids:
