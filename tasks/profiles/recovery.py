@@ -48,7 +48,7 @@ async def recover_before_run(own_run_id: str, older_than_minutes: int) -> Recove
     older_than = timedelta(minutes=older_than_minutes)
     with session_scope(db_url()) as session:
         silent = [c for c in entries.stale_claimants(session, older_than=older_than) if c != own_run_id]
-    with session_scope(db_url()) as session:  # shares whose worker and run both died
+        # shares whose worker and run both died
         silent += [s.id for s in shares.take_dead(session, dead_after=dead_after()) if s.id not in silent]
     stale = 0
     for run_id in silent:  # released like a crashed run: adopted, billed, reservation given back
